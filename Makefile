@@ -1,0 +1,40 @@
+# Two commands matter to a new user: `make demo` and `make test` (README).
+# Everything installs into ./.venv; nothing is needed beyond Python >= 3.11 and make.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.installed-stamp
+
+.PHONY: install demo test bench lab clean help
+
+help:
+	@echo "make demo    run the runbooks end to end on the bundled simulator (installs first)"
+	@echo "make test    run the whole test suite (installs first)"
+	@echo "make bench   speed and memory benchmarks"
+	@echo "make lab     open JupyterLab on notebooks/"
+	@echo "make install create .venv and install the suite with its test extras"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "error: Python 3.11 or newer is needed, found " + sys.version.split()[0])'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/runbook demo
+
+test: install
+	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+
+bench: install
+	$(PY) bench/run.py
+
+lab: install
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

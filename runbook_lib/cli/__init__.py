@@ -1,0 +1,52 @@
+"""The `runbook` command: one entry point, sub-commands loaded on demand.
+
+Sub-commands live in their own modules under runbook_lib/cli/ and are imported only when
+called, so `runbook --help` stays fast and one broken module cannot take the others down.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from runbook_lib import __version__
+from runbook_lib.errors import RunbookError
+
+# name -> (module under runbook_lib.cli, attribute holding the click command, short help)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[name]
+        return getattr(importlib.import_module(f"runbook_lib.cli.{module}"), attr)
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except RunbookError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(err.exit_code)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="runbook")
+def main():
+    """Runbooks for stuck VHD coalesces on XenServer / XCP-ng.
+
+    Diagnose SMlog, size the space a coalesce needs, move VMs off a full SR and back,
+    and keep an audit trail of every run.
+    """

@@ -1,0 +1,81 @@
+"""Results a notebook records for later runs and the postmortem.
+
+scrapbook no longer imports in a fresh environment, so this is our own small recorder: a
+display payload under a project MIME type inside the executed notebook, and a reader that
+gets the payloads back out. The executed notebook stays the single source of truth.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+MIME_TYPE = "application/vnd.xen-coalesce-runbooks.record+json"
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON values for what notebooks record: DataFrames, numpy scalars, paths, dates."""
+    import numpy as np
+    import pandas as pd
+
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, pd.DataFrame):
+        return [to_jsonable(row) for row in value.to_dict(orient="records")]
+    if isinstance(value, pd.Series):
+        return to_jsonable(value.to_dict())
+    if value is pd.NaT:
+        return None
+    if isinstance(value, (pd.Timestamp, dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, (dt.timedelta, pd.Timedelta)):
+        return value.total_seconds()
+    if isinstance(value, Path):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in value]
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def record(name: str, value: Any) -> None:
+    """Store `value` under `name` in the running notebook's output (shown as one short line)."""
+    from IPython.display import display
+
+    payload = {"name": name, "value": to_jsonable(value)}
+    json.dumps(payload)  # fail here, in the cell that records, if something is not JSON
+    display({MIME_TYPE: payload, "text/plain": f"[recorded {name}]"}, raw=True)
+
+
+def read_records(notebook: str | Path | nbformat.NotebookNode) -> dict[str, Any]:
+    """Every record in an executed notebook, by name; a later record wins over an earlier one."""
+    nb = notebook if isinstance(notebook, nbformat.NotebookNode) else nbformat.read(str(notebook), as_version=4)
+    found: dict[str, Any] = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data") or {}
+            payload = data.get(MIME_TYPE)
+            if isinstance(payload, dict) and "name" in payload:
+                found[payload["name"]] = payload.get("value")
+    return found

@@ -1,0 +1,19 @@
+"""Shared fixtures. Tests never read ../shared: what they need is copied under tests/data."""
+
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    return DATA
+
+
+@pytest.fixture(autouse=True)
+def _outputs_in_tmp(tmp_path, monkeypatch):
+    """No test writes into the real outputs/ folder."""
+    monkeypatch.setenv("RUNBOOK_OUTPUTS", str(tmp_path / "outputs"))
