@@ -1,0 +1,377 @@
+"""The storage manager's space formulas and what each pending coalesce needs on its SR.
+
+Formulas: the open-source storage manager's VHD / LVHD arithmetic (reference:
+gc-space-rules.md). Everything is int bytes; GiB only when displayed.
+
+`size_pool(inventory)` applies them to a pool: which coalesces are pending (from the VHD
+chains), the extra free space each needs on that SR type, whether a live leaf-coalesce can
+finish inside the GC's pause limit, and per SR free / needed / shortfall / verdict.
+
+XenAPI does not show how many blocks a VHD really holds. Where it cannot be derived (an
+inflated LV of a running VM's disk) the sizing assumes the worst, a fully allocated disk,
+unless SMlog findings (notebook 01) give the VHD's size; `size_known` says which.
+
+Frames of `Sizing` (documented columns):
+
+coalesces  vdi, sr, sr_type, kind ("non-leaf" | "snapshot-coalesce" | "live-leaf" |
+           "offline-leaf"), parent, vms (tuple), virtual_size, data (bytes of the blocks the
+           merged VHD will hold, an upper bound), needed (what the GC needs for the kind it
+           will try), needed_snapshot, needed_live, live_ok (a live leaf-coalesce can finish
+           within the limit), attached, fits (needed <= free + garbage), fits_offline (would
+           fit with the VM shut down), size_known, diagnosis (notebook 01 verdict or None)
+srs        sr, name, type, family ("lvm" | "file" | None), size, used, free, garbage (bytes of
+           hidden VHDs nobody needs: the GC deletes them first), needed (largest pending
+           need: the GC does one coalesce at a time), shortfall, verdict ("healthy" | "fits" |
+           "offline-only" | "short" | "not-sized"), coalesces (count)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+TiB = 1024 * GiB
+
+VHD_BLOCK_SIZE = 2 * MiB
+VHD_MAX_SIZE = 2040 * GiB
+VHD_MAX_CHAIN = 30
+LVM_SIZE_INCREMENT = 4 * MiB
+MSIZE = 2 * TiB  # LVM VHDs preallocate metadata for this virtual size
+LIVE_COALESCE_TIMEOUT_S = 10.0  # a live leaf-coalesce pauses the VM at most this long
+TIMEOUT_SAFETY_MARGIN = 0.5     # only this share of the timeout may be planned for
+LIVE_COALESCE_MAX_SIZE = 20 * MiB  # allowed without a measured speed
+
+LVM_TYPES = frozenset({"lvm", "lvmoiscsi", "lvmohba", "lvmofcoe"})
+FILE_TYPES = frozenset({"ext", "nfs", "file", "smb", "cifs", "xfs", "zfs", "glusterfs", "cephfs"})
+SCHEMA = "runbook.sizing/1"
+
+
+def roundup(divisor: int, value: int) -> int:
+    return ((value + divisor - 1) // divisor) * divisor
+
+
+# ---- the storage manager's formulas ------------------------------------------------------
+
+def overhead_empty(virtual_size: int) -> int:
+    """VHD metadata (footer, header, BAT, batmap) for a virtual size."""
+    mb = virtual_size // MiB
+    overhead = 3 * KiB
+    overhead += (mb // 2) * 4
+    overhead = roundup(512, overhead)
+    overhead += (mb // 2) // 8
+    return roundup(4096, overhead)
+
+
+def overhead_bitmap(virtual_size: int) -> int:
+    """One 4 KiB sector bitmap per (partial) 2 MiB block."""
+    return -(-virtual_size // VHD_BLOCK_SIZE) * 4096
+
+
+def vhd_full_size(virtual_size: int) -> int:
+    """Bytes of a fully allocated VHD file."""
+    return virtual_size + overhead_empty(virtual_size) + overhead_bitmap(virtual_size)
+
+
+def lvhd_lv_size(virtual_size: int) -> int:
+    """Bytes of a fully inflated VHD LV (metadata sized for MSIZE)."""
+    return roundup(LVM_SIZE_INCREMENT,
+                   virtual_size + overhead_empty(MSIZE) + overhead_bitmap(virtual_size))
+
+
+def lv_size(vhd_bytes: int) -> int:
+    """Bytes of a deflated LV holding a VHD of that many bytes."""
+    return roundup(LVM_SIZE_INCREMENT, vhd_bytes)
+
+
+def sr_family(sr_type: str | None) -> str | None:
+    """'lvm' for thick LVM SRs, 'file' for VHD-file SRs, None for what the GC does not size."""
+    if sr_type in LVM_TYPES:
+        return "lvm"
+    if sr_type in FILE_TYPES:
+        return "file"
+    return None
+
+
+def vhd_size_for_data(virtual_size: int, data: int) -> int:
+    """Bytes of a VHD file holding `data` bytes of blocks (metadata + bitmaps + blocks)."""
+    data = roundup(VHD_BLOCK_SIZE, max(0, data))
+    return overhead_empty(virtual_size) + data + overhead_bitmap(data)
+
+
+def data_in_vhd(virtual_size: int, vhd_size: int) -> int:
+    """Bytes of allocated blocks in a VHD of that file size (the inverse of vhd_size_for_data)."""
+    blocks = max(0, vhd_size - overhead_empty(virtual_size)) // (VHD_BLOCK_SIZE + 4096)
+    return min(blocks * VHD_BLOCK_SIZE, roundup(VHD_BLOCK_SIZE, virtual_size))
+
+
+def coalesce_need(family: str, *, data: int, virtual_size: int, parent_size: int,
+                  parent_raw: bool = False) -> int:
+    """Extra bytes a (non-leaf) coalesce of a child into its parent needs on the SR.
+
+    File SRs: data + bitmaps(data) + metadata(virtual) - parent VHD file size.
+    LVM SRs: the parent's LV inflated to lvhd_lv_size(data), minus its current LV
+    (`parent_size`); nothing when the parent is a raw LV.
+    """
+    if family == "lvm":
+        if parent_raw:
+            return 0
+        return max(0, lvhd_lv_size(data) - parent_size)
+    return max(0, data + overhead_bitmap(data) + overhead_empty(virtual_size) - parent_size)
+
+
+def live_leaf_need(family: str, need: int, *, leaf_size: int, leaf_vhd_size: int) -> int:
+    """A live leaf-coalesce: on LVM the leaf is deflated first, which gives some space back."""
+    if family == "lvm":
+        return max(0, need - max(0, leaf_size - lv_size(leaf_vhd_size)))
+    return need
+
+
+def snapshot_coalesce_need(family: str, need: int, *, virtual_size: int, leaf_vhd_size: int) -> int:
+    """Snapshot-coalesce (the GC's first try at a leaf): the coalesce plus a temporary leaf."""
+    if family == "lvm":
+        return need + lv_size(leaf_vhd_size)
+    return need + overhead_empty(virtual_size)
+
+
+def can_live_coalesce(allocated_leaf_bytes: int, speed_bps: float | None = None, *,
+                      force: bool = False) -> bool:
+    """Can a live leaf-coalesce finish inside half the 10 s pause? (the GC's own test)"""
+    if force:
+        return True
+    if speed_bps and speed_bps > 0:
+        return allocated_leaf_bytes / speed_bps < TIMEOUT_SAFETY_MARGIN * LIVE_COALESCE_TIMEOUT_S
+    return allocated_leaf_bytes < LIVE_COALESCE_MAX_SIZE
+
+
+def copy_size(family: str | None, virtual_size: int, data: int) -> int:
+    """Free space a fresh flat copy needs while it is written to an SR of that family.
+
+    LVM writes into a fully inflated LV; a file SR holds only the allocated blocks.
+    """
+    if family == "lvm":
+        return lvhd_lv_size(virtual_size)
+    return vhd_size_for_data(virtual_size, min(data, roundup(VHD_BLOCK_SIZE, virtual_size)))
+
+
+def fmt_gib(n: int | float | None) -> str:
+    """The GC's way of printing a size: GiB with three decimals (display only)."""
+    if n is None or (isinstance(n, float) and math.isnan(n)):
+        return "?"
+    return f"{n / GiB:.3f}G"
+
+
+# ---- diagnosis (notebook 01) input ------------------------------------------------------
+
+def findings_by_vdi(findings: dict[str, Any] | None, uuids: list[str]) -> dict[str, dict]:
+    """Map notebook 01's per-VDI findings (short 8-char ids or full uuids) onto inventory uuids."""
+    if not findings:
+        return {}
+    by_prefix: dict[str, list[str]] = {}
+    for u in uuids:
+        by_prefix.setdefault(u[:8], []).append(u)
+    out: dict[str, dict] = {}
+    for item in findings.get("vdis") or []:
+        key = str(item.get("vdi") or "").lower()
+        if not key:
+            continue
+        if key in by_prefix.get(key[:8], []):
+            out[key] = item
+        else:
+            match = [u for u in by_prefix.get(key[:8], []) if u.startswith(key)]
+            if len(match) == 1:
+                out[match[0]] = item
+    return out
+
+
+def measured_rate(findings: dict[str, Any] | None, sr: str | None = None) -> float | None:
+    """Coalesce throughput (bytes/s) the SMlog shows, if the findings carry one."""
+    if not findings:
+        return None
+    for item in findings.get("srs") or []:
+        if sr and str(item.get("sr", "")).lower() and sr.startswith(str(item.get("sr")).lower()):
+            for key in ("coalesce_rate_bps", "rate_bps", "speed_bps"):
+                if item.get(key):
+                    return float(item[key])
+    for key in ("coalesce_rate_bps", "rate_bps", "gc_speed_bps"):
+        if findings.get(key):
+            return float(findings[key])
+    return None
+
+
+# ---- sizing a pool ------------------------------------------------------------------------
+
+COALESCE_COLUMNS = ["vdi", "sr", "sr_type", "kind", "parent", "vms", "virtual_size", "data",
+                    "needed", "needed_snapshot", "needed_live", "live_ok", "attached", "fits",
+                    "fits_offline", "size_known", "diagnosis"]
+SR_COLUMNS = ["sr", "name", "type", "family", "size", "used", "free", "garbage", "needed",
+              "shortfall", "verdict", "coalesces"]
+
+
+@dataclass
+class Sizing:
+    """The sizing of one inventory: per-VDI sizes, pending coalesces, per-SR verdicts."""
+
+    inventory: Any
+    chains: Any
+    vhd: pd.DataFrame        # uuid, vhd_size, data, size_known, inflated
+    coalesces: pd.DataFrame
+    srs: pd.DataFrame
+    gc_speed_bps: float | None = None
+    findings: dict[str, dict] = field(default_factory=dict)
+
+    def sr(self, uuid: str) -> dict[str, Any]:
+        rows = self.srs[self.srs["sr"] == uuid]
+        return rows.iloc[0].to_dict() if not rows.empty else {}
+
+    def to_json(self) -> dict[str, Any]:
+        from runbook_lib.record import to_jsonable
+
+        return {
+            "schema": SCHEMA,
+            "pool": self.inventory.pool,
+            "captured": self.inventory.captured,
+            "srs": to_jsonable(self.srs),
+            "coalesces": to_jsonable(self.coalesces),
+        }
+
+
+def _vhd_sizes(vdis: pd.DataFrame, known: dict[str, dict]) -> pd.DataFrame:
+    """VHD file size and allocated data per VDI, from XenAPI sizes (worst case if unknown)."""
+    rows = []
+    for uuid, sr_type, vsize, phys, attached, vdi_type in vdis[
+            ["uuid", "sr_type", "virtual_size", "physical_utilisation", "attached", "vdi_type"]
+    ].itertuples(index=False, name=None):
+        family = sr_family(sr_type)
+        vsize, phys = int(vsize), int(phys)
+        raw = vdi_type in ("aio", "raw")
+        inflated = family == "lvm" and not raw and (attached or phys >= lvhd_lv_size(vsize))
+        hint = known.get(uuid) or {}
+        hinted = hint.get("size")
+        if raw:
+            vhd, size_known = vsize, True
+        elif isinstance(hinted, (int, float)) and hinted > 0:
+            vhd, size_known = int(hinted), True
+        elif family == "lvm" and inflated:
+            vhd, size_known = vhd_full_size(vsize), False
+        else:  # file SRs: the file size; deflated LVs: the LV (at most 4 MiB above the VHD)
+            vhd, size_known = phys, True
+        data = vsize if raw else data_in_vhd(vsize, vhd)
+        rows.append((uuid, vhd, data, size_known, inflated, raw))
+    return pd.DataFrame(rows, columns=["uuid", "vhd_size", "data", "size_known", "inflated", "raw"])
+
+
+def size_pool(inventory, *, srs: list[str] | None = None, findings: dict[str, Any] | None = None,
+              gc_speed_bps: float | None = None, chains=None) -> Sizing:
+    """Size every pending coalesce of the inventory and judge each SR's free space.
+
+    `srs` limits the SR table to those uuids; `findings` is notebook 01's diagnosis JSON
+    (`runbook smlog diagnose --json`); `gc_speed_bps` the coalesce throughput if known
+    (else the rate in the findings, else the GC's no-speed rule applies).
+    """
+    from runbook_lib.chains import build_chains
+
+    vdis = inventory.vdis
+    chains = chains if chains is not None else build_chains(vdis)
+    known = findings_by_vdi(findings, list(vdis["uuid"]))
+    speed = gc_speed_bps or measured_rate(findings)
+    vhd = _vhd_sizes(vdis, known)
+    info = {r["uuid"]: r for r in vdis.to_dict("records")}
+    size = {r["uuid"]: r for r in vhd.to_dict("records")}
+    sr_rows = {r["uuid"]: r for r in inventory.srs.to_dict("records")}
+
+    garbage: dict[str, int] = {}
+    coalesce_rows = []
+    for node in chains.nodes.to_dict("records"):
+        uuid, parent = node["uuid"], node["parent"]
+        me = info[uuid]
+        family = sr_family(me["sr_type"])
+        if node["is_leaf"] and me["hidden"]:
+            garbage[me["sr"]] = garbage.get(me["sr"], 0) + me["physical_utilisation"]
+            continue
+        if family is None or parent is None:
+            continue
+        if len(chains.children.get(parent, [])) != 1 or not info[parent]["hidden"]:
+            continue
+        if node["is_leaf"] and (me["is_a_snapshot"] or not me["managed"]):
+            continue
+        if not node["is_leaf"] and not me["hidden"]:
+            continue
+        p = size[parent]
+        c = size[uuid]
+        vsize = me["virtual_size"]
+        data = min(roundup(VHD_BLOCK_SIZE, vsize), c["data"] + p["data"])
+        parent_size = info[parent]["physical_utilisation"] if family == "lvm" else p["vhd_size"]
+        need = coalesce_need(family, data=data, virtual_size=vsize, parent_size=parent_size,
+                             parent_raw=p["raw"])
+        diag = known.get(uuid, {}).get("verdict")
+        if not node["is_leaf"]:
+            kind, needed, snap, live, live_ok = "non-leaf", need, need, need, True
+        else:
+            live = live_leaf_need(family, need, leaf_size=me["physical_utilisation"],
+                                  leaf_vhd_size=c["vhd_size"])
+            snap = snapshot_coalesce_need(family, need, virtual_size=vsize,
+                                          leaf_vhd_size=c["vhd_size"])
+            sr_speed = speed or measured_rate(findings, me["sr"])
+            live_ok = can_live_coalesce(c["data"], sr_speed, force=me["leaf_coalesce"] == "force")
+            if diag == "stuck-timeout":
+                live_ok = False  # the log shows it does not finish in time, whatever the estimate
+            free_now = sr_rows[me["sr"]]["free"]
+            if not me["attached"]:
+                kind, needed, live_ok = "offline-leaf", (snap if snap <= free_now else live), True
+            elif snap <= free_now:
+                kind, needed = "snapshot-coalesce", snap
+            elif live_ok:
+                kind, needed = "live-leaf", live
+            else:
+                kind, needed = "snapshot-coalesce", snap
+        coalesce_rows.append({
+            "vdi": uuid, "sr": me["sr"], "sr_type": me["sr_type"], "kind": kind,
+            "parent": parent, "vms": me["vms"], "virtual_size": vsize, "data": data,
+            "needed": needed, "needed_snapshot": snap, "needed_live": live, "live_ok": live_ok,
+            "attached": me["attached"], "fits": None, "fits_offline": None,
+            "size_known": bool(c["size_known"] and p["size_known"]), "diagnosis": diag,
+        })
+
+    coalesces = pd.DataFrame(coalesce_rows, columns=COALESCE_COLUMNS)
+    for i, row in coalesces.iterrows():
+        room = sr_rows[row["sr"]]["free"] + garbage.get(row["sr"], 0)
+        coalesces.at[i, "fits"] = bool(row["needed"] <= room)
+        coalesces.at[i, "fits_offline"] = bool(row["needed_live"] <= room)
+    coalesces["fits"] = coalesces["fits"].astype(bool)
+    coalesces["fits_offline"] = coalesces["fits_offline"].astype(bool)
+
+    rows = []
+    wanted = set(srs) if srs else None
+    for sr in sr_rows.values():
+        if wanted is not None and sr["uuid"] not in wanted:
+            continue
+        family = sr_family(sr["type"])
+        mine = coalesces[coalesces["sr"] == sr["uuid"]]
+        room = sr["free"] + garbage.get(sr["uuid"], 0)
+        needed = int(mine["needed"].max()) if len(mine) else 0
+        shortfall = max(0, needed - room)
+        if family is None or sr.get("content_type") == "iso":
+            verdict = "not-sized"
+        elif not len(mine):
+            verdict = "healthy"
+        elif shortfall == 0:
+            verdict = "fits"
+        elif bool(mine["fits_offline"].all()):
+            verdict = "offline-only"
+        else:
+            verdict = "short"
+        rows.append({"sr": sr["uuid"], "name": sr["name"], "type": sr["type"], "family": family,
+                     "size": sr["size"], "used": sr["used"], "free": sr["free"],
+                     "garbage": garbage.get(sr["uuid"], 0), "needed": needed,
+                     "shortfall": shortfall, "verdict": verdict, "coalesces": int(len(mine))})
+    table = pd.DataFrame(rows, columns=SR_COLUMNS)
+    if wanted is not None:
+        coalesces = coalesces[coalesces["sr"].isin(wanted)].reset_index(drop=True)
+    return Sizing(inventory=inventory, chains=chains, vhd=vhd, coalesces=coalesces, srs=table,
+                  gc_speed_bps=speed, findings=known)

@@ -1,0 +1,216 @@
+"""The storage manager's formulas against values worked out by hand from gc-space-rules.md.
+
+Derivations (MiB = 1048576, GiB = 1073741824, a VHD block = 2 MiB, block + bitmap = 2101248):
+
+overhead_empty(MSIZE = 2 TiB): mb = 2097152, blocks = 1048576;
+    3072 + 4*1048576 = 4197376 (already a multiple of 512); + 1048576//8 = 131072 -> 4328448;
+    round up to 4096 -> 1057*4096 = 4329472.
+lvhd_lv_size(2020 GiB): 2168958484480 + 4329472 + bitmap(1034240 blocks * 4096 = 4236247040)
+    = 2173199060992 -> round up to 4 MiB: 518132 * 4194304 = 2173203120128 = 2023.953 GiB
+    (the seed's "2020.000G//2023.953G").
+lvhd_lv_size(2 GiB): 2147483648 + 4329472 + 1024*4096 = 2156007424 -> 515 * 4 MiB
+    = 2160066560 = 2.012 GiB.
+overhead_empty(10 GiB): blocks 5120: 3072 + 20480 = 23552 (46*512); + 640 = 24192 -> 24576.
+vhd_full_size(10 GiB) = 10737418240 + 24576 + 5120*4096 = 10758414336.
+overhead_empty(40 GiB): blocks 20480: 3072 + 81920 = 84992 (166*512); + 2560 = 87552 -> 90112.
+A 40 GiB VHD holding 10 GiB of data: 90112 + 5120*2101248 = 10758479872; deflated LV:
+    ceil(10758479872 / 4 MiB) = 2566 -> 10762584064 (holds 5121 whole blocks' worth).
+A 40 GiB VHD holding 1 GiB: 90112 + 512*2101248 = 1075929088; LV 257*4 MiB = 1077936128.
+lvhd_lv_size(40 GiB) = 42949672960 + 4329472 + 83886080 = 43037888512 -> 10262*4 MiB = 43041947648.
+vhd_full_size(40 GiB) = 42949672960 + 90112 + 83886080 = 43033649152; lv_size of it 43037753344.
+"""
+
+import pytest
+from hypothesis import given, strategies as st
+
+from runbook_lib import sizing as s
+from tests.xapi_records import PoolRecords
+
+GiB = 1 << 30
+MiB = 1 << 20
+
+
+def test_seed_lv_size_and_printout():
+    assert s.lvhd_lv_size(2020 * GiB) == 2173203120128
+    assert s.fmt_gib(s.lvhd_lv_size(2020 * GiB)) == "2023.953G"
+    assert s.fmt_gib(s.lvhd_lv_size(2 * GiB)) == "2.012G"
+    assert s.lvhd_lv_size(2 * GiB) == 2160066560
+
+
+def test_overheads_by_hand():
+    assert s.overhead_empty(s.MSIZE) == 4329472
+    assert s.overhead_empty(10 * GiB) == 24576
+    assert s.overhead_empty(40 * GiB) == 90112
+    assert s.overhead_bitmap(1) == 4096
+    assert s.overhead_bitmap(2 * MiB) == 4096
+    assert s.overhead_bitmap(2 * MiB + 1) == 8192
+    assert s.vhd_full_size(10 * GiB) == 10758414336
+    assert s.vhd_full_size(40 * GiB) == 43033649152
+    assert s.lvhd_lv_size(40 * GiB) == 43041947648
+    assert s.lv_size(1) == 4 * MiB
+    assert s.lv_size(10758479872) == 10762584064
+
+
+def test_data_and_vhd_size_are_inverse():
+    assert s.vhd_size_for_data(40 * GiB, 10 * GiB) == 10758479872
+    assert s.data_in_vhd(40 * GiB, 10758479872) == 10 * GiB
+    assert s.data_in_vhd(40 * GiB, 10762584064) == 5121 * 2 * MiB  # LV rounding: one block more
+    assert s.data_in_vhd(40 * GiB, 0) == 0
+
+
+@given(st.integers(min_value=1, max_value=s.VHD_MAX_SIZE))
+def test_lv_is_at_least_the_full_vhd_and_4mib_aligned(v):
+    lv = s.lvhd_lv_size(v)
+    assert lv % (4 * MiB) == 0
+    assert lv >= s.vhd_full_size(v) - s.overhead_empty(v) + s.overhead_empty(s.MSIZE)
+    assert lv - (v + s.overhead_empty(s.MSIZE) + s.overhead_bitmap(v)) < 4 * MiB
+
+
+def test_coalesce_needs_by_type():
+    # file: data 11 GiB + bitmap(5632 blocks) + metadata(40 GiB) - parent file
+    need = s.coalesce_need("file", data=11 * GiB, virtual_size=40 * GiB, parent_size=10758479872)
+    assert need == 11 * GiB + 5632 * 4096 + 90112 - 10758479872 == 1075838976
+    assert s.snapshot_coalesce_need("file", need, virtual_size=40 * GiB, leaf_vhd_size=0) == 1075929088
+    assert s.live_leaf_need("file", need, leaf_size=1075929088, leaf_vhd_size=1075929088) == need
+    # lvm: lvhd_lv_size(data) - parent LV; 0 for a raw parent
+    assert s.coalesce_need("lvm", data=40 * GiB, virtual_size=40 * GiB,
+                           parent_size=10762584064) == 43041947648 - 10762584064
+    assert s.coalesce_need("lvm", data=40 * GiB, virtual_size=40 * GiB, parent_size=1,
+                           parent_raw=True) == 0
+    # live on LVM: the inflated leaf is deflated first
+    assert s.live_leaf_need("lvm", 10 * GiB, leaf_size=43041947648,
+                            leaf_vhd_size=43033649152) == 10 * GiB - 4 * MiB
+    assert s.snapshot_coalesce_need("lvm", 10 * GiB, virtual_size=40 * GiB,
+                                    leaf_vhd_size=1075929088) == 10 * GiB + 1077936128
+
+
+def test_live_coalesce_limits():
+    assert s.can_live_coalesce(19 * MiB) and not s.can_live_coalesce(20 * MiB)
+    assert s.can_live_coalesce(400 * MiB, speed_bps=100 * MiB)      # 4 s < 5 s
+    assert not s.can_live_coalesce(500 * MiB, speed_bps=100 * MiB)  # 5 s is not < 5 s
+    assert s.can_live_coalesce(2020 * GiB, force=True)
+
+
+def test_copy_size_follows_the_destination_type():
+    assert s.copy_size("lvm", 40 * GiB, 1 * GiB) == 43041947648
+    assert s.copy_size("file", 40 * GiB, 10 * GiB) == 10758479872
+    assert s.copy_size("file", 40 * GiB, 100 * GiB) == 43033649152  # never more than full
+
+
+def _file_pool(free: int):
+    """ext SR of 100 GiB; a running VM's 40 GiB leaf (1 GiB data) over a 10 GiB base copy."""
+    p = PoolRecords()
+    size = 100 * GiB
+    sr = p.sr("Local ext", "ext", size, size - free)
+    base = p.vdi(sr, 40 * GiB, 10758479872, managed=False, name="base copy")
+    leaf = p.vdi(sr, 40 * GiB, 1075929088, parent=base)
+    p.vm("web", "Running", [leaf])
+    return p, sr, base, leaf
+
+
+def test_file_sr_fits_with_snapshot_coalesce():
+    p, sr, base, leaf = _file_pool(free=2 * GiB)
+    sz = s.size_pool(p.inventory())
+    (c,) = sz.coalesces.to_dict("records")
+    assert c["vdi"] == p.uuid("VDI", leaf) and c["parent"] == p.uuid("VDI", base)
+    assert c["data"] == 11 * GiB
+    assert c["needed_live"] == 1075838976 and c["needed_snapshot"] == 1075929088
+    assert c["kind"] == "snapshot-coalesce" and c["fits"]
+    row = sz.sr(p.uuid("SR", sr))
+    assert row["verdict"] == "fits" and row["shortfall"] == 0 and row["needed"] == 1075929088
+
+
+def test_file_sr_short_by_the_difference():
+    p, sr, *_ = _file_pool(free=1 * GiB)
+    row = s.size_pool(p.inventory()).sr(p.uuid("SR", sr))
+    # 1 GiB of leaf data cannot be live-coalesced without a measured speed (>= 20 MiB)
+    assert row["verdict"] == "short" and row["shortfall"] == 1075929088 - GiB == 2187264
+
+
+def test_file_sr_offline_only_when_only_the_live_need_fits():
+    p, sr, *_ = _file_pool(free=1075900000)
+    sz = s.size_pool(p.inventory())
+    row = sz.sr(p.uuid("SR", sr))
+    assert row["verdict"] == "offline-only" and row["shortfall"] == 1075929088 - 1075900000
+    # with a fast enough measured speed the GC would live-coalesce it instead
+    fast = s.size_pool(p.inventory(), gc_speed_bps=1 * GiB).sr(p.uuid("SR", sr))
+    assert fast["verdict"] == "fits"
+
+
+def _lvm_pool(free: int):
+    p = PoolRecords()
+    sr = p.sr("Local SATA Storage", "lvm", 200 * GiB, 200 * GiB - free)
+    base = p.vdi(sr, 40 * GiB, 10762584064, managed=False, name="base copy")
+    leaf = p.vdi(sr, 40 * GiB, 43041947648, parent=base)  # attached: fully inflated
+    p.vm("db", "Running", [leaf])
+    return p, sr, base, leaf
+
+
+def test_lvm_leaf_of_unknown_size_is_sized_for_the_worst_case():
+    p, sr, base, leaf = _lvm_pool(free=5 * GiB)
+    sz = s.size_pool(p.inventory())
+    (c,) = sz.coalesces.to_dict("records")
+    need = 43041947648 - 10762584064
+    assert c["data"] == 40 * GiB and not c["size_known"]
+    assert c["needed_live"] == need - (43041947648 - 43037753344)
+    assert c["needed_snapshot"] == need + 43037753344
+    assert not c["live_ok"] and c["kind"] == "snapshot-coalesce"
+    row = sz.sr(p.uuid("SR", sr))
+    assert row["verdict"] == "short" and row["shortfall"] == need + 43037753344 - 5 * GiB
+
+
+def test_findings_give_the_leaf_size_and_the_timeout_verdict():
+    p, sr, base, leaf = _lvm_pool(free=1 * GiB)
+    leaf_uuid = p.uuid("VDI", leaf)
+    findings = {"vdis": [{"vdi": leaf_uuid[:8], "verdict": "stuck-timeout",
+                          "virtual_size": 40 * GiB, "size": 1075929088, "lv_size": 43041947648}]}
+    sz = s.size_pool(p.inventory(), findings=findings, gc_speed_bps=10 * GiB)
+    (c,) = sz.coalesces.to_dict("records")
+    # 512 blocks in the leaf + 5121 in the base LV = 5633 blocks; lvhd_lv_size(5633 blocks) =
+    # 11813257216 + 4329472 + 5633*4096 = 11840659456 -> 2824 * 4 MiB = 11844714496
+    need = 11844714496 - 10762584064
+    assert c["size_known"] and c["data"] == 5633 * 2 * MiB
+    assert c["needed_live"] == 0  # deflating the 40 GiB leaf frees far more than the merge takes
+    assert c["needed_snapshot"] == need + 1077936128
+    assert c["diagnosis"] == "stuck-timeout" and not c["live_ok"]  # the log beats the estimate
+    row = sz.sr(p.uuid("SR", sr))
+    assert row["verdict"] == "offline-only"
+
+
+def test_healthy_pool_and_garbage():
+    p = PoolRecords()
+    sr = p.sr("ext", "ext", 10 * GiB, 2 * GiB)
+    disk = p.vdi(sr, 1 * GiB, 100 * MiB)
+    p.vm("a", "Halted", [disk])
+    p.vdi(sr, 1 * GiB, 50 * MiB, managed=False, name="orphan base copy")
+    sz = s.size_pool(p.inventory())
+    assert sz.coalesces.empty
+    row = sz.sr(p.uuid("SR", sr))
+    assert row["verdict"] == "healthy" and row["garbage"] == 50 * MiB and row["needed"] == 0
+
+
+def test_snapshot_keeps_the_base_from_coalescing_and_findings_match_full_uuid():
+    p = PoolRecords()
+    sr = p.sr("ext", "ext", 100 * GiB, 20 * GiB)
+    base = p.vdi(sr, 40 * GiB, 10758479872, managed=False)
+    leaf = p.vdi(sr, 40 * GiB, 1075929088, parent=base)
+    p.vdi(sr, 40 * GiB, 90112, parent=base, snapshot_of=leaf, name="snap")
+    p.vm("web", "Running", [leaf])
+    sz = s.size_pool(p.inventory(), findings={"vdis": [{"vdi": p.uuid("VDI", leaf), "verdict": "healthy"}]})
+    assert sz.coalesces.empty
+    assert p.uuid("VDI", leaf) in sz.findings
+
+
+def test_sizing_json_shape():
+    p, sr, *_ = _file_pool(free=1 * GiB)
+    out = s.size_pool(p.inventory()).to_json()
+    assert out["schema"] == "runbook.sizing/1"
+    assert set(out["srs"][0]) >= {"sr", "name", "type", "size", "used", "free", "needed", "shortfall", "verdict"}
+    assert set(out["coalesces"][0]) >= {"vdi", "sr", "kind", "needed", "fits"}
+    assert isinstance(out["srs"][0]["size"], int)
+
+
+@pytest.mark.parametrize("t,family", [("lvm", "lvm"), ("lvmoiscsi", "lvm"), ("nfs", "file"),
+                                      ("ext", "file"), ("iso", None), (None, None)])
+def test_sr_family(t, family):
+    assert s.sr_family(t) == family
