@@ -16,6 +16,9 @@ from runbook_lib.errors import RunbookError
 
 # name -> (module under runbook_lib.cli, attribute holding the click command, short help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "run": ("run", "run", "run a notebook through papermill into outputs/ and index the run"),
+    "history": ("history", "history", "list the recorded runs (outputs/index.jsonl)"),
+    "verify": ("verify", "verify", "check the run index hash chain, every output's hash, and scan for secrets"),
 }
 
 
