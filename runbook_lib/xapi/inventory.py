@@ -1,0 +1,373 @@
+"""A pool's inventory: one `get_all_records` per class, kept as plain records and DataFrames.
+
+The records are trimmed to the fields the runbooks use (a PBD's `device_config`, which may
+hold storage passwords, is never kept), normalised (ints as ints whatever the wire sent,
+dates as ISO-8601 UTC) and can be saved to / loaded from a JSON file, so sizing and
+postmortems give the same answer offline as on the pool.
+
+DataFrame columns (one row per object; `ref` is the XenAPI reference, links use uuids):
+
+hosts   uuid, ref, name, address, enabled, is_master
+srs     uuid, ref, name, type, content_type, shared, size (physical_size),
+        used (physical_utilisation), free (size - used, never below 0),
+        virtual_allocation, vdis (count), hosts (tuple of host uuids with an attached PBD),
+        gc_no_space (message id from sm_config, or None)
+pbds    uuid, ref, host, sr, currently_attached                (device_config is never kept)
+vdis    uuid, ref, name, sr, sr_type, type, virtual_size, physical_utilisation,
+        vhd_parent (uuid or None), vdi_type (sm_config vdi_type, e.g. "vhd"/"aio", or None),
+        managed, hidden (= not managed: an internal chain node or base copy), missing,
+        read_only, is_a_snapshot, snapshot_of (VDI uuid or None), snapshot_time (UTC
+        Timestamp or NaT), snapshot_age_days (at capture time, NaN if not a snapshot),
+        leaf_coalesce (other_config 'leaf-coalesce', or None), attached (a VBD is
+        currently attached), vms (tuple of VM uuids that have a VBD on it)
+vms     uuid, ref, name, power_state, is_a_template, is_control_domain, is_a_snapshot,
+        snapshot_of (VM uuid or None), snapshot_time, resident_on (host uuid or None),
+        disks (count of Disk VBDs with a VDI), vdis (tuple of VDI uuids), srs (tuple of SR
+        uuids), disk_virtual_size, disk_physical_utilisation, snapshots (tuple of VM uuids)
+vbds    uuid, ref, vm, vdi (uuid or None), device, userdevice, type, mode, bootable,
+        currently_attached, empty
+vifs    uuid, ref, vm, device, mac, network (ref)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from runbook_lib.errors import InputError
+
+SCHEMA = "runbook.inventory/1"
+NULL_REF = "OpaqueRef:NULL"
+
+# class -> fields kept. Anything not listed (device_config, most other_config) is dropped.
+FIELDS: dict[str, tuple[str, ...]] = {
+    "pool": ("uuid", "name_label", "master", "default_SR"),
+    "host": ("uuid", "name_label", "address", "enabled", "PBDs", "resident_VMs"),
+    "SR": ("uuid", "name_label", "type", "content_type", "shared", "physical_size",
+           "physical_utilisation", "virtual_allocation", "VDIs", "PBDs", "sm_config"),
+    "PBD": ("uuid", "host", "SR", "currently_attached"),
+    "VDI": ("uuid", "name_label", "SR", "type", "virtual_size", "physical_utilisation",
+            "is_a_snapshot", "snapshot_of", "snapshot_time", "snapshots", "VBDs", "managed",
+            "missing", "read_only", "sm_config", "other_config", "allowed_operations"),
+    "VM": ("uuid", "name_label", "power_state", "is_a_template", "is_control_domain",
+           "is_a_snapshot", "snapshot_of", "snapshot_time", "snapshots", "VBDs", "VIFs",
+           "resident_on"),
+    "VBD": ("uuid", "VM", "VDI", "device", "userdevice", "type", "mode", "bootable",
+            "currently_attached", "empty"),
+    "VIF": ("uuid", "VM", "device", "MAC", "network"),
+}
+CLASSES = tuple(FIELDS)
+INT_FIELDS = {"physical_size", "physical_utilisation", "virtual_allocation", "virtual_size"}
+DATE_FIELDS = {"snapshot_time"}
+# only these keys of a map survive; other keys may carry site data nobody asked us to copy
+MAP_KEYS = {
+    ("VDI", "other_config"): {"leaf-coalesce"},
+    ("VDI", "sm_config"): {"vhd-parent", "vdi_type", "vhd-blocks", "paused", "host_OpaqueRef"},
+    ("SR", "sm_config"): {"gc_no_space", "allocation", "use_vhd", "devserial"},
+}
+
+
+def _as_int(value: Any) -> int:
+    if value in (None, ""):
+        return 0
+    return int(value)
+
+
+def _as_iso(value: Any) -> str | None:
+    """XML-RPC DateTime, JSON string or datetime -> 'YYYY-MM-DDTHH:MM:SSZ' (None for the epoch)."""
+    if value is None or value == "":
+        return None
+    text = getattr(value, "value", value)  # xmlrpc.client.DateTime keeps its text in .value
+    if isinstance(text, dt.datetime):
+        stamp = pd.Timestamp(text)
+    else:
+        text = str(text)
+        try:
+            stamp = pd.Timestamp(dt.datetime.strptime(text.rstrip("Z"), "%Y%m%dT%H:%M:%S"))
+        except ValueError:
+            try:
+                stamp = pd.Timestamp(text)
+            except ValueError:
+                return None
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    if stamp.year <= 1970:
+        return None
+    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def normalise_record(cls: str, record: dict[str, Any]) -> dict[str, Any]:
+    """Keep the listed fields of one XenAPI record, with ints and dates in one form."""
+    out: dict[str, Any] = {}
+    for field in FIELDS[cls]:
+        if field not in record:
+            continue
+        value = record[field]
+        if field in INT_FIELDS:
+            value = _as_int(value)
+        elif field in DATE_FIELDS:
+            value = _as_iso(value)
+        elif isinstance(value, dict):
+            keep = MAP_KEYS.get((cls, field))
+            value = {str(k): str(v) for k, v in value.items() if keep is None or k in keep}
+        elif isinstance(value, (list, tuple)):
+            value = [str(v) for v in value]
+        elif isinstance(value, bool) or value is None:
+            pass
+        else:
+            value = str(value)
+        out[field] = value
+    return out
+
+
+def fetch_inventory(session, *, source_url: str | None = None) -> "Inventory":
+    """Read a pool with one `get_all_records` per class (no call per object)."""
+    api = session.xenapi
+    records = {}
+    for cls in CLASSES:
+        raw = getattr(api, cls).get_all_records()
+        records[cls] = {str(ref): normalise_record(cls, rec) for ref, rec in raw.items()}
+    captured = None
+    try:
+        pool = next(iter(records["pool"].values()), None)
+        if pool and pool.get("master") in records["host"]:
+            captured = _as_iso(api.host.get_servertime(pool["master"]))
+    except Exception:  # older/partial servers: fall back to our own clock
+        captured = None
+    captured = captured or pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+    kind = "simulator" if getattr(session, "simulator", None) is not None else "pool"
+    return Inventory(records, captured=captured, source={"url": source_url, "kind": kind})
+
+
+def _sole(values) -> Any:
+    return next(iter(values), None)
+
+
+class Inventory:
+    """A pool's records at one moment, with DataFrames built on first use."""
+
+    def __init__(self, records: dict[str, dict[str, dict[str, Any]]], *, captured: str,
+                 source: dict[str, Any] | None = None):
+        self.records = {cls: dict(records.get(cls, {})) for cls in CLASSES}
+        self.captured = captured
+        self.source = dict(source or {})
+
+    # ---- file round trip -------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        pool = _sole(self.records["pool"].values()) or {}
+        return {
+            "schema": SCHEMA,
+            "captured": self.captured,
+            "source": self.source,
+            "pool": {"uuid": pool.get("uuid"), "name": pool.get("name_label")},
+            "records": self.records,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=1, sort_keys=True))
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], *, origin: str = "inventory") -> "Inventory":
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+            raise InputError(f"{origin} is not a {SCHEMA} file (schema: {found!r})")
+        records = data.get("records") or {}
+        clean = {c: {ref: normalise_record(c, rec) for ref, rec in (records.get(c) or {}).items()}
+                 for c in CLASSES}
+        return cls(clean, captured=data.get("captured") or "", source=data.get("source"))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Inventory":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise InputError(f"inventory file not found: {path}") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise InputError(f"cannot read inventory file {path}: {err}") from None
+        inv = cls.from_json(data, origin=str(path))
+        inv.source.setdefault("file", str(path))
+        inv.source["file"] = str(path)
+        return inv
+
+    # ---- lookups ---------------------------------------------------------------------
+    def _uuid(self, cls: str, ref: str | None) -> str | None:
+        if not ref or ref == NULL_REF:
+            return None
+        rec = self.records[cls].get(ref)
+        return rec.get("uuid") if rec else None
+
+    @property
+    def pool(self) -> dict[str, Any]:
+        rec = _sole(self.records["pool"].values()) or {}
+        return {"uuid": rec.get("uuid"), "name": rec.get("name_label"),
+                "master": self._uuid("host", rec.get("master"))}
+
+    @cached_property
+    def captured_at(self) -> pd.Timestamp:
+        try:
+            stamp = pd.Timestamp(self.captured)
+        except ValueError:
+            return pd.Timestamp.now(tz="UTC")
+        return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+    # ---- DataFrames ------------------------------------------------------------------
+    @cached_property
+    def hosts(self) -> pd.DataFrame:
+        master = self.pool["master"]
+        rows = [{"uuid": r.get("uuid"), "ref": ref, "name": r.get("name_label"),
+                 "address": r.get("address"), "enabled": bool(r.get("enabled", True)),
+                 "is_master": r.get("uuid") == master}
+                for ref, r in self.records["host"].items()]
+        return pd.DataFrame(rows, columns=["uuid", "ref", "name", "address", "enabled", "is_master"])
+
+    @cached_property
+    def pbds(self) -> pd.DataFrame:
+        rows = [{"uuid": r.get("uuid"), "ref": ref, "host": self._uuid("host", r.get("host")),
+                 "sr": self._uuid("SR", r.get("SR")),
+                 "currently_attached": bool(r.get("currently_attached", False))}
+                for ref, r in self.records["PBD"].items()]
+        return pd.DataFrame(rows, columns=["uuid", "ref", "host", "sr", "currently_attached"])
+
+    @cached_property
+    def srs(self) -> pd.DataFrame:
+        attached: dict[str, list[str]] = {}
+        for row in self.pbds.itertuples():
+            if row.currently_attached and row.sr and row.host:
+                attached.setdefault(row.sr, []).append(row.host)
+        rows = []
+        for ref, r in self.records["SR"].items():
+            size = int(r.get("physical_size", 0))
+            used = int(r.get("physical_utilisation", 0))
+            rows.append({
+                "uuid": r.get("uuid"), "ref": ref, "name": r.get("name_label"),
+                "type": r.get("type"), "content_type": r.get("content_type"),
+                "shared": bool(r.get("shared", False)), "size": size, "used": used,
+                "free": max(0, size - used),
+                "virtual_allocation": int(r.get("virtual_allocation", 0)),
+                "vdis": len(r.get("VDIs", [])),
+                "hosts": tuple(sorted(attached.get(r.get("uuid"), []))),
+                "gc_no_space": (r.get("sm_config") or {}).get("gc_no_space") or None,
+            })
+        cols = ["uuid", "ref", "name", "type", "content_type", "shared", "size", "used", "free",
+                "virtual_allocation", "vdis", "hosts", "gc_no_space"]
+        return pd.DataFrame(rows, columns=cols)
+
+    @cached_property
+    def vbds(self) -> pd.DataFrame:
+        rows = [{"uuid": r.get("uuid"), "ref": ref, "vm": self._uuid("VM", r.get("VM")),
+                 "vdi": self._uuid("VDI", r.get("VDI")), "device": r.get("device"),
+                 "userdevice": r.get("userdevice"), "type": r.get("type"), "mode": r.get("mode"),
+                 "bootable": bool(r.get("bootable", False)),
+                 "currently_attached": bool(r.get("currently_attached", False)),
+                 "empty": bool(r.get("empty", False))}
+                for ref, r in self.records["VBD"].items()]
+        cols = ["uuid", "ref", "vm", "vdi", "device", "userdevice", "type", "mode", "bootable",
+                "currently_attached", "empty"]
+        return pd.DataFrame(rows, columns=cols)
+
+    @cached_property
+    def vifs(self) -> pd.DataFrame:
+        rows = [{"uuid": r.get("uuid"), "ref": ref, "vm": self._uuid("VM", r.get("VM")),
+                 "device": r.get("device"), "mac": r.get("MAC"), "network": r.get("network")}
+                for ref, r in self.records["VIF"].items()]
+        return pd.DataFrame(rows, columns=["uuid", "ref", "vm", "device", "mac", "network"])
+
+    @cached_property
+    def vdis(self) -> pd.DataFrame:
+        vms_of: dict[str, list[str]] = {}
+        attached: set[str] = set()
+        control = {ref for ref, r in self.records["VM"].items() if r.get("is_control_domain")}
+        for r in self.records["VBD"].values():
+            vdi = self._uuid("VDI", r.get("VDI"))
+            if vdi is None or r.get("VM") in control:
+                continue
+            vm = self._uuid("VM", r.get("VM"))
+            if vm:
+                vms_of.setdefault(vdi, []).append(vm)
+            if r.get("currently_attached"):
+                attached.add(vdi)
+        sr_type = {ref: r.get("type") for ref, r in self.records["SR"].items()}
+        now = self.captured_at
+        rows = []
+        for ref, r in self.records["VDI"].items():
+            uuid = r.get("uuid")
+            sm = r.get("sm_config") or {}
+            managed = bool(r.get("managed", True))
+            snap_time = pd.Timestamp(r["snapshot_time"]) if r.get("snapshot_time") else pd.NaT
+            is_snap = bool(r.get("is_a_snapshot", False))
+            age = (now - snap_time).total_seconds() / 86400 if (is_snap and snap_time is not pd.NaT) else float("nan")
+            rows.append({
+                "uuid": uuid, "ref": ref, "name": r.get("name_label"),
+                "sr": self._uuid("SR", r.get("SR")), "sr_type": sr_type.get(r.get("SR")),
+                "type": r.get("type"), "virtual_size": int(r.get("virtual_size", 0)),
+                "physical_utilisation": int(r.get("physical_utilisation", 0)),
+                "vhd_parent": sm.get("vhd-parent") or None, "vdi_type": sm.get("vdi_type") or None,
+                "managed": managed, "hidden": not managed, "missing": bool(r.get("missing", False)),
+                "read_only": bool(r.get("read_only", False)), "is_a_snapshot": is_snap,
+                "snapshot_of": self._uuid("VDI", r.get("snapshot_of")),
+                "snapshot_time": snap_time, "snapshot_age_days": age,
+                "leaf_coalesce": (r.get("other_config") or {}).get("leaf-coalesce") or None,
+                "attached": uuid in attached, "vms": tuple(sorted(set(vms_of.get(uuid, [])))),
+            })
+        cols = ["uuid", "ref", "name", "sr", "sr_type", "type", "virtual_size",
+                "physical_utilisation", "vhd_parent", "vdi_type", "managed", "hidden", "missing",
+                "read_only", "is_a_snapshot", "snapshot_of", "snapshot_time", "snapshot_age_days",
+                "leaf_coalesce", "attached", "vms"]
+        frame = pd.DataFrame(rows, columns=cols)
+        frame["snapshot_time"] = pd.to_datetime(frame["snapshot_time"], utc=True)
+        return frame
+
+    @cached_property
+    def vms(self) -> pd.DataFrame:
+        vdi_rec = self.records["VDI"]
+        rows = []
+        for ref, r in self.records["VM"].items():
+            vdis, srs = [], []
+            vsize = psize = 0
+            for vbd_ref in r.get("VBDs", []):
+                vbd = self.records["VBD"].get(vbd_ref)
+                if not vbd or vbd.get("type", "Disk") != "Disk":
+                    continue
+                vdi = vdi_rec.get(vbd.get("VDI") or "")
+                if not vdi:
+                    continue
+                vdis.append(vdi.get("uuid"))
+                sr = self._uuid("SR", vdi.get("SR"))
+                if sr and sr not in srs:
+                    srs.append(sr)
+                vsize += int(vdi.get("virtual_size", 0))
+                psize += int(vdi.get("physical_utilisation", 0))
+            rows.append({
+                "uuid": r.get("uuid"), "ref": ref, "name": r.get("name_label"),
+                "power_state": r.get("power_state"),
+                "is_a_template": bool(r.get("is_a_template", False)),
+                "is_control_domain": bool(r.get("is_control_domain", False)),
+                "is_a_snapshot": bool(r.get("is_a_snapshot", False)),
+                "snapshot_of": self._uuid("VM", r.get("snapshot_of")),
+                "snapshot_time": pd.Timestamp(r["snapshot_time"]) if r.get("snapshot_time") else pd.NaT,
+                "resident_on": self._uuid("host", r.get("resident_on")),
+                "disks": len(vdis), "vdis": tuple(vdis), "srs": tuple(srs),
+                "disk_virtual_size": vsize, "disk_physical_utilisation": psize,
+                "snapshots": tuple(u for u in (self._uuid("VM", s) for s in r.get("snapshots", [])) if u),
+            })
+        cols = ["uuid", "ref", "name", "power_state", "is_a_template", "is_control_domain",
+                "is_a_snapshot", "snapshot_of", "snapshot_time", "resident_on", "disks", "vdis",
+                "srs", "disk_virtual_size", "disk_physical_utilisation", "snapshots"]
+        frame = pd.DataFrame(rows, columns=cols)
+        frame["snapshot_time"] = pd.to_datetime(frame["snapshot_time"], utc=True)
+        return frame
+
+    def summary(self) -> dict[str, Any]:
+        """Counts per class, for a one-line report."""
+        return {"pool": self.pool.get("name"), "captured": self.captured,
+                **{cls: len(recs) for cls, recs in self.records.items()}}

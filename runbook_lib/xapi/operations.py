@@ -1,0 +1,308 @@
+"""The XenAPI calls that change a pool, and the reads the transfer needs around them.
+
+Owned by the transfer (runbook_lib/transfer/). Each function takes a logged-in XenAPI session
+(`session.xenapi...`), does one job, and turns wire quirks into plain Python: XML-RPC sends
+int64 fields as strings, so sizes are converted with int(); task results arrive as
+`<value>OpaqueRef:...</value>`. Nothing here decides whether a change is safe: the transfer's
+steps check that before calling.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import urllib.parse
+import urllib.request
+import ssl
+from pathlib import Path
+from typing import Any, Callable
+
+NULL_REF = "OpaqueRef:NULL"
+_REF_IN_RESULT = re.compile(r"OpaqueRef:[0-9A-Za-z-]+")
+
+
+class TaskFailed(Exception):
+    """An asynchronous call ended in failure; `details` is its error_info."""
+
+    def __init__(self, details: list[str]):
+        super().__init__(" ".join(map(str, details)))
+        self.details = list(details)
+
+
+class TaskTimedOut(Exception):
+    pass
+
+
+def failure_details(exc: BaseException) -> list[str] | None:
+    """ErrorDescription of a XenAPI failure (XenAPI.Failure or TaskFailed), else None."""
+    details = getattr(exc, "details", None)
+    if isinstance(details, (list, tuple)) and details:
+        return [str(d) for d in details]
+    return None
+
+
+# --- reads ---------------------------------------------------------------------------------
+def ref_by_uuid(session, cls: str, uuid: str) -> str | None:
+    """The object's ref, or None when the pool has no such object."""
+    try:
+        return getattr(session.xenapi, cls).get_by_uuid(uuid)
+    except Exception as exc:  # XenAPI.Failure UUID_INVALID / HANDLE_INVALID
+        details = failure_details(exc)
+        if details and details[0] in ("UUID_INVALID", "HANDLE_INVALID"):
+            return None
+        raise
+
+
+def exists(session, cls: str, ref: str) -> bool:
+    try:
+        getattr(session.xenapi, cls).get_uuid(ref)
+        return True
+    except Exception as exc:
+        details = failure_details(exc)
+        if details and details[0] == "HANDLE_INVALID":
+            return False
+        raise
+
+
+def pool_uuid(session) -> str:
+    pools = session.xenapi.pool.get_all_records()
+    return next(iter(pools.values()))["uuid"] if pools else ""
+
+
+def sr_record(session, sr_ref: str) -> dict:
+    rec = session.xenapi.SR.get_record(sr_ref)
+    for key in ("physical_size", "physical_utilisation", "virtual_allocation"):
+        rec[key] = int(rec.get(key) or 0)
+    rec["free"] = rec["physical_size"] - rec["physical_utilisation"]
+    return rec
+
+
+def sr_free(session, sr_uuids: list[str]) -> dict[str, int]:
+    """Free bytes of each SR that still exists, by uuid."""
+    free = {}
+    for uuid in sr_uuids:
+        ref = ref_by_uuid(session, "SR", uuid)
+        if ref:
+            free[uuid] = sr_record(session, ref)["free"]
+    return free
+
+
+def vm_identity(session, vm_ref: str) -> dict[str, Any]:
+    """What must survive a round trip: see runbook_lib/transfer/verify.py for the shape."""
+    api = session.xenapi
+    vm = api.VM.get_record(vm_ref)
+    disks, cds = [], []
+    for vbd_ref in vm.get("VBDs") or []:
+        vbd = api.VBD.get_record(vbd_ref)
+        if vbd.get("type") != "Disk" or vbd.get("VDI") in (None, "", NULL_REF):
+            cds.append({"userdevice": str(vbd.get("userdevice")), "empty": bool(vbd.get("empty"))})
+            continue
+        vdi = api.VDI.get_record(vbd["VDI"])
+        disks.append({"userdevice": str(vbd.get("userdevice")), "virtual_size": int(vdi.get("virtual_size") or 0),
+                      "physical_utilisation": int(vdi.get("physical_utilisation") or 0),
+                      "vdi": vdi["uuid"], "vdi_ref": vbd["VDI"], "sr": api.SR.get_uuid(vdi["SR"]),
+                      "bootable": bool(vbd.get("bootable")), "mode": vbd.get("mode"),
+                      "vdi_name": vdi.get("name_label", "")})
+    vifs = []
+    for vif_ref in vm.get("VIFs") or []:
+        vif = api.VIF.get_record(vif_ref)
+        network = vif.get("network")
+        vifs.append({"device": str(vif.get("device")), "mac": vif.get("MAC", ""),
+                     "network": api.network.get_uuid(network) if network not in (None, "", NULL_REF) else None})
+    key = lambda d: (0, int(d["userdevice"]), "") if str(d["userdevice"]).isdigit() else (1, 0, str(d["userdevice"]))
+    return {"uuid": vm["uuid"], "ref": vm_ref, "name": vm.get("name_label", ""),
+            "description": vm.get("name_description", ""), "power_state": vm.get("power_state"),
+            "other_config": dict(vm.get("other_config") or {}),
+            "disks": sorted(disks, key=key), "cds": sorted(cds, key=key),
+            "vifs": sorted(vifs, key=lambda v: v["device"]),
+            "snapshots": [api.VM.get_uuid(s) for s in vm.get("snapshots") or []],
+            "is_a_template": bool(vm.get("is_a_template")), "is_a_snapshot": bool(vm.get("is_a_snapshot"))}
+
+
+def vms_named(session, name: str) -> list[str]:
+    """Refs of the (non-snapshot, non-template) VMs with this exact name."""
+    refs = session.xenapi.VM.get_by_name_label(name)
+    out = []
+    for ref in refs:
+        rec = session.xenapi.VM.get_record(ref)
+        if not rec.get("is_a_snapshot") and not rec.get("is_a_template"):
+            out.append(ref)
+    return out
+
+
+def vdi_records(session) -> dict[str, dict]:
+    """Every VDI record by ref (one call), sizes as ints."""
+    records = session.xenapi.VDI.get_all_records()
+    for rec in records.values():
+        for key in ("virtual_size", "physical_utilisation"):
+            rec[key] = int(rec.get(key) or 0)
+    return records
+
+
+def chain_of(vdi_uuid: str, by_uuid: dict[str, dict]) -> list[str]:
+    """The VHD chain from a leaf up to its base, by uuid, following sm_config vhd-parent."""
+    chain, seen = [], set()
+    current = vdi_uuid
+    while current and current in by_uuid and current not in seen:
+        chain.append(current)
+        seen.add(current)
+        current = (by_uuid[current].get("sm_config") or {}).get("vhd-parent")
+    return chain
+
+
+def sr_chains(session, sr_uuid: str) -> dict[str, list[str]]:
+    """For every VDI on the SR, its chain (leaf first)."""
+    sr_ref = ref_by_uuid(session, "SR", sr_uuid)
+    records = vdi_records(session)
+    on_sr = {rec["uuid"]: rec for rec in records.values() if rec.get("SR") == sr_ref}
+    return {uuid: chain_of(uuid, on_sr) for uuid in on_sr}
+
+
+# --- tasks and events ---------------------------------------------------------------------
+def event_from(session, classes: list[str], token: str, timeout: float) -> dict:
+    return getattr(session.xenapi.event, "from")(classes, token, float(timeout))
+
+
+def task_result_ref(result: str) -> str | None:
+    match = _REF_IN_RESULT.search(result or "")
+    return match.group(0) if match else None
+
+
+def wait_task(session, task_ref: str, *, on_progress: Callable[[float], None] | None = None,
+              timeout_s: float | None = None, poll_s: float = 5.0) -> str:
+    """Block until the task ends (event-driven); return its result ref, raise TaskFailed."""
+    api = session.xenapi
+    deadline = time.monotonic() + timeout_s if timeout_s else None
+    token = ""
+    while True:
+        rec = api.task.get_record(task_ref)
+        status = rec.get("status")
+        if on_progress:
+            on_progress(float(rec.get("progress") or 0.0))
+        if status == "success":
+            try:
+                api.task.destroy(task_ref)
+            except Exception:
+                pass
+            return task_result_ref(rec.get("result", "")) or rec.get("result", "")
+        if status in ("failure", "cancelled"):
+            raise TaskFailed(rec.get("error_info") or [status.upper()])
+        if deadline and time.monotonic() > deadline:
+            raise TaskTimedOut(f"task {task_ref} still {status} after {timeout_s:.0f} s")
+        wait = poll_s if not deadline else max(0.05, min(poll_s, deadline - time.monotonic()))
+        try:
+            token = event_from(session, ["task"], token, wait).get("token", token)
+        except Exception as exc:
+            details = failure_details(exc)
+            if details and details[0] in ("EVENTS_LOST", "MESSAGE_METHOD_UNKNOWN"):
+                token = ""
+                time.sleep(min(wait, 1.0))
+            else:
+                raise
+
+
+# --- changes -------------------------------------------------------------------------------
+def clean_shutdown(session, vm_ref: str) -> None:
+    session.xenapi.VM.clean_shutdown(vm_ref)
+
+
+def start_vm(session, vm_ref: str) -> None:
+    session.xenapi.VM.start(vm_ref, False, False)
+
+
+def copy_vm(session, vm_ref: str, new_name: str, sr_ref: str, *, on_progress=None,
+            on_task: Callable[[str], None] | None = None, timeout_s: float | None = None) -> str:
+    """Async.VM.copy (a full, flat copy of a halted VM onto sr); returns the new VM's ref."""
+    task = session.xenapi.Async.VM.copy(vm_ref, new_name, sr_ref)
+    if on_task:
+        on_task(task)
+    return wait_task(session, task, on_progress=on_progress, timeout_s=timeout_s)
+
+
+def pool_migrate_vdi(session, vdi_ref: str, sr_ref: str, *, on_progress=None,
+                     on_task: Callable[[str], None] | None = None, timeout_s: float | None = None) -> str:
+    """Async.VDI.pool_migrate (live storage motion of one disk); returns the new VDI ref."""
+    task = session.xenapi.Async.VDI.pool_migrate(vdi_ref, sr_ref, {})
+    if on_task:
+        on_task(task)
+    return wait_task(session, task, on_progress=on_progress, timeout_s=timeout_s)
+
+
+def set_name(session, vm_ref: str, name: str) -> None:
+    session.xenapi.VM.set_name_label(vm_ref, name)
+
+
+def set_description(session, vm_ref: str, text: str) -> None:
+    session.xenapi.VM.set_name_description(vm_ref, text)
+
+
+def set_other_config(session, vm_ref: str, other_config: dict) -> None:
+    session.xenapi.VM.set_other_config(vm_ref, other_config)
+
+
+def destroy_vm(session, vm_ref: str) -> None:
+    """VM.destroy: the VM record and its VBDs/VIFs go; its VDIs stay (destroy them separately)."""
+    session.xenapi.VM.destroy(vm_ref)
+
+
+def destroy_vdi(session, vdi_ref: str) -> None:
+    session.xenapi.VDI.destroy(vdi_ref)
+
+
+def scan_sr(session, sr_ref: str) -> None:
+    session.xenapi.SR.scan(sr_ref)
+
+
+def call_plugin(session, host_ref: str, plugin: str, fn: str, args: dict[str, str]) -> str:
+    return session.xenapi.host.call_plugin(host_ref, plugin, fn, args)
+
+
+def master_host(session) -> str:
+    pools = session.xenapi.pool.get_all_records()
+    return next(iter(pools.values()))["master"]
+
+
+# --- HTTP handlers (export / import) --------------------------------------------------------
+def _http_url(session, path: str, query: dict[str, str]) -> str:
+    base = getattr(session, "url", None) or getattr(session, "_ServerProxy__host", None)
+    url = str(getattr(session, "url", "") or "")
+    if not url:
+        raise ValueError("the session does not say which URL it talks to")
+    parts = urllib.parse.urlsplit(url)
+    del base
+    query = {**query, "session_id": session._session}
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, urllib.parse.urlencode(query), ""))
+
+
+def export_vm(session, vm_uuid: str, dest: Path, *, context: ssl.SSLContext | None = None,
+              on_bytes: Callable[[int], None] | None = None, chunk: int = 1 << 20) -> int:
+    """GET /export?uuid= into dest (written to dest.partial, renamed when complete); returns bytes."""
+    url = _http_url(session, "/export", {"uuid": vm_uuid})
+    partial = dest.with_name(dest.name + ".partial")
+    total = 0
+    with urllib.request.urlopen(url, context=context) as response, partial.open("wb") as fh:  # noqa: S310
+        while True:
+            block = response.read(chunk)
+            if not block:
+                break
+            fh.write(block)
+            total += len(block)
+            if on_bytes:
+                on_bytes(total)
+        fh.flush()
+        import os
+
+        os.fsync(fh.fileno())
+    partial.replace(dest)
+    return total
+
+
+def import_vm(session, source: Path, sr_ref: str, *, context: ssl.SSLContext | None = None) -> list[str]:
+    """PUT /import?sr_id= from an .xva file; returns the refs of the imported VMs."""
+    url = _http_url(session, "/import", {"sr_id": sr_ref})
+    data = source.read_bytes()
+    request = urllib.request.Request(url, data=data, method="PUT",
+                                     headers={"Content-Type": "application/octet-stream"})
+    with urllib.request.urlopen(request, context=context) as response:  # noqa: S310
+        body = response.read().decode("utf-8", "replace")
+    return _REF_IN_RESULT.findall(body)

@@ -1,0 +1,103 @@
+"""Inventory: wire records -> documented DataFrames, secrets dropped, file round trip."""
+
+import json
+import xmlrpc.client
+
+import pandas as pd
+import pytest
+
+from runbook_lib.errors import InputError
+from runbook_lib.xapi.inventory import SCHEMA, Inventory, normalise_record
+from tests.xapi_records import PoolRecords
+
+GiB = 1 << 30
+
+
+def _pool():
+    p = PoolRecords("lab")
+    lvm = p.sr("Local SATA Storage", "lvm", 100 * GiB, 60 * GiB)
+    nfs = p.sr("NFS staging", "nfs", 500 * GiB, 10 * GiB, shared=True)
+    base = p.vdi(lvm, 40 * GiB, 10 * GiB, managed=False)
+    leaf = p.vdi(lvm, 40 * GiB, 43041947648, parent=base)
+    snap = p.vdi(lvm, 40 * GiB, 8 << 20, parent=base, snapshot_of=leaf,
+                 snapshot_time="20261116T10:00:00Z", leaf_coalesce="offline")
+    other = p.vdi(nfs, 8 * GiB, 1 * GiB)
+    vm = p.vm("web", "Running", [leaf, other])
+    return p, dict(lvm=lvm, nfs=nfs, base=base, leaf=leaf, snap=snap, other=other, vm=vm)
+
+
+def test_ints_travel_as_strings_and_dates_as_xmlrpc_datetimes():
+    rec = normalise_record("VDI", {"uuid": "u", "virtual_size": "2168958484480",
+                                   "physical_utilisation": 5,
+                                   "snapshot_time": xmlrpc.client.DateTime("20261110T03:14:15Z"),
+                                   "sm_config": {"vhd-parent": "p", "secret-ish": "x"},
+                                   "other_config": {"leaf-coalesce": "offline", "folder": "y"}})
+    assert rec["virtual_size"] == 2168958484480 and rec["physical_utilisation"] == 5
+    assert rec["snapshot_time"] == "2026-11-10T03:14:15Z"
+    assert rec["sm_config"] == {"vhd-parent": "p"} and rec["other_config"] == {"leaf-coalesce": "offline"}
+    assert normalise_record("VDI", {"snapshot_time": "19700101T00:00:00Z"})["snapshot_time"] is None
+
+
+def test_pbd_device_config_is_never_kept():
+    p, _ = _pool()
+    inv = p.inventory()
+    text = json.dumps(inv.to_json())
+    assert "hunter2" not in text and "device_config" not in text
+    assert list(inv.pbds.columns) == ["uuid", "ref", "host", "sr", "currently_attached"]
+
+
+def test_frames_have_the_documented_columns_and_values():
+    p, o = _pool()
+    inv = p.inventory()
+    srs = inv.srs.set_index("uuid")
+    lvm = srs.loc[p.uuid("SR", o["lvm"])]
+    assert (lvm["type"], lvm["size"], lvm["used"], lvm["free"]) == ("lvm", 100 * GiB, 60 * GiB, 40 * GiB)
+    assert lvm["hosts"] == (inv.hosts.iloc[0]["uuid"],)
+    assert srs.loc[p.uuid("SR", o["nfs"]), "shared"]
+    vdis = inv.vdis.set_index("uuid")
+    leaf = vdis.loc[p.uuid("VDI", o["leaf"])]
+    assert leaf["vhd_parent"] == p.uuid("VDI", o["base"]) and leaf["attached"] and leaf["managed"]
+    assert leaf["vms"] == (p.uuid("VM", o["vm"]),)
+    base = vdis.loc[p.uuid("VDI", o["base"])]
+    assert base["hidden"] and not base["attached"] and base["vms"] == ()
+    snap = vdis.loc[p.uuid("VDI", o["snap"])]
+    assert snap["is_a_snapshot"] and snap["snapshot_of"] == p.uuid("VDI", o["leaf"])
+    assert snap["snapshot_time"] == pd.Timestamp("2026-11-16T10:00:00Z")
+    assert snap["snapshot_age_days"] == pytest.approx(10.0)
+    assert snap["leaf_coalesce"] == "offline"
+    assert pd.isna(leaf["snapshot_age_days"])
+    vms = inv.vms.set_index("uuid")
+    web = vms.loc[p.uuid("VM", o["vm"])]
+    assert web["power_state"] == "Running" and web["disks"] == 2
+    assert set(web["srs"]) == {p.uuid("SR", o["lvm"]), p.uuid("SR", o["nfs"])}
+    assert web["disk_virtual_size"] == 48 * GiB
+    assert vms["is_control_domain"].sum() == 1
+    vbds = inv.vbds
+    assert set(vbds["userdevice"]) == {"0", "1"} and vbds["currently_attached"].all()
+    assert inv.vifs.iloc[0]["mac"] == "aa:bb:cc:dd:ee:01"
+    assert inv.hosts.iloc[0]["is_master"]
+
+
+def test_save_load_round_trip_is_identical(tmp_path):
+    p, _ = _pool()
+    inv = p.inventory()
+    path = inv.save(tmp_path / "inv.json")
+    again = Inventory.load(path)
+    assert json.loads(path.read_text())["schema"] == SCHEMA
+    assert again.records == inv.records and again.captured == inv.captured
+    for frame in ("srs", "vdis", "vms", "vbds", "pbds", "hosts", "vifs"):
+        pd.testing.assert_frame_equal(getattr(inv, frame), getattr(again, frame))
+    assert again.source["file"] == str(path)
+
+
+def test_load_errors_are_one_line(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        Inventory.load(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{nope")
+    with pytest.raises(InputError, match="cannot read"):
+        Inventory.load(bad)
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"schema": "something/9"}))
+    with pytest.raises(InputError, match="runbook.inventory/1"):
+        Inventory.load(other)
