@@ -1,0 +1,457 @@
+"""The what-if planner: ways to get a short SR's coalesce going, ranked, and plan.json.
+
+For each SR whose pending coalesces do not fit (sizing verdict "short" or "offline-only")
+it weighs four remedies, each with bytes to move, duration, downtime and space freed:
+
+grow-sr           add space (an admin action outside the pool API; the runbook only describes it)
+move-vms          stage the smallest set of VMs (by bytes) on another SR so the rest fits; the
+                  staging SR's own free space is checked with its own SR type's rules
+offline-coalesce  shut the VM(s) down so the leaf-coalesce is not live (no 10 s limit)
+delete-snapshots  delete the snapshots the admin names, then let the GC work
+
+Ranking, best first: feasible before infeasible, runbook-executable before admin actions,
+then least downtime, least bytes moved, shortest duration.
+
+Durations come from one throughput (bytes/s) for copies and one for coalescing: given, or the
+rate notebook 01 measured in SMlog, else DEFAULT_THROUGHPUT_BPS (an assumption, reported).
+`make_plan` turns one remedy into the plan.json of docs/plan.md (schema runbook.plan/1).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from runbook_lib.errors import UsageError
+from runbook_lib.sizing import (
+    GiB, VHD_BLOCK_SIZE, Sizing, copy_size, lv_size, roundup, size_pool, sr_family,
+)
+
+PLAN_SCHEMA = "runbook.plan/1"
+DEFAULT_THROUGHPUT_BPS = 100 * 1024 * 1024   # assumed copy / coalesce rate when nothing is known
+MIGRATE_PAUSE_S = 10.0      # storage migration: the VM pauses briefly at the switch-over, each way
+POWER_CYCLE_S = 120.0       # clean shutdown + start of a VM
+EXHAUSTIVE_LIMIT = 12       # VMs on an SR up to which move-vms tries every subset
+KINDS = ("grow-sr", "move-vms", "offline-coalesce", "delete-snapshots")
+
+
+@dataclass
+class Remedy:
+    kind: str
+    sr: str
+    vms: list[dict] = field(default_factory=list)
+    bytes_to_move: int = 0
+    frees: int = 0
+    duration_s: float = 0.0
+    downtime_s: float = 0.0
+    feasible: bool = True
+    admin_action: bool = False
+    reason: str = ""
+    staging_sr: dict | None = None
+    snapshots: list[str] = field(default_factory=list)
+    grow_by: int = 0
+
+    def rank_key(self):
+        return (not self.feasible, self.admin_action, self.downtime_s, self.bytes_to_move,
+                self.duration_s)
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["vms"] = [v["uuid"] for v in self.vms]
+        out["vm_details"] = self.vms
+        return out
+
+
+# ---- helpers over the inventory ----------------------------------------------------------
+
+def _disks_by_vm(inventory) -> dict[str, list[dict]]:
+    """VM uuid -> its Disk VBDs joined with the VDI (device order kept)."""
+    vdis = inventory.vdis.set_index("uuid")
+    out: dict[str, list[dict]] = {}
+    for vbd in inventory.vbds.to_dict("records"):
+        if vbd["type"] != "Disk" or not vbd["vdi"] or vbd["vdi"] not in vdis.index or not vbd["vm"]:
+            continue
+        vdi = vdis.loc[vbd["vdi"]]
+        out.setdefault(vbd["vm"], []).append({
+            "vdi": vbd["vdi"], "userdevice": vbd["userdevice"], "sr": vdi["sr"],
+            "virtual_size": int(vdi["virtual_size"]),
+            "physical_utilisation": int(vdi["physical_utilisation"]),
+        })
+    for disks in out.values():
+        disks.sort(key=lambda d: (str(d["userdevice"]).zfill(4), d["vdi"]))
+    return out
+
+
+def _flat_data(sizing: Sizing, vdi: str, virtual: int) -> int:
+    """Bytes of blocks a flat copy of the VDI's whole chain holds (upper bound)."""
+    data = dict(zip(sizing.vhd["uuid"], sizing.vhd["data"]))
+    total = sum(int(data.get(u, 0)) for u in sizing.chains.chain_of(vdi))
+    return min(total, roundup(VHD_BLOCK_SIZE, virtual))
+
+
+def _freed_on_sr(sizing: Sizing, leaves: set[str]) -> tuple[set[str], int]:
+    """VDIs (and bytes) that leave the SR when these leaves go: them, and ancestors left childless."""
+    chains = sizing.chains
+    parent = dict(zip(chains.nodes["uuid"], chains.nodes["parent"]))
+    phys = dict(zip(chains.nodes["uuid"], chains.nodes["physical_utilisation"]))
+    hidden = dict(zip(chains.nodes["uuid"], chains.nodes["hidden"]))
+    gone = set(leaves)
+    frontier = {parent.get(u) for u in leaves} - {None}
+    while frontier:
+        nxt = set()
+        for a in frontier:
+            if a in gone or not hidden.get(a):
+                continue
+            kids = chains.children.get(a, [])
+            if all(k in gone for k in kids):
+                gone.add(a)
+                if parent.get(a):
+                    nxt.add(parent[a])
+        frontier = nxt
+    return gone, sum(phys.get(u, 0) for u in gone)
+
+
+@dataclass
+class _Candidate:
+    vm: dict
+    disks: list[dict]        # disks that move
+    leaves_on_sr: set[str]
+    gone: set[str]           # VDIs on the SR that disappear (incl. ancestors)
+    frees: int
+    bytes: int
+    flat: dict[str, int]     # vdi -> flat data bytes
+
+
+def _remaining_need(sizing: Sizing, sr: str, gone: set[str]) -> int:
+    co = sizing.coalesces[(sizing.coalesces["sr"] == sr)]
+    keep = co[~co["vdi"].isin(gone) & ~co["parent"].isin(gone)]
+    return int(keep["needed"].max()) if len(keep) else 0
+
+
+def _mode(vm: dict, staging: dict | None, export_path: str | None, allow_migrate: bool) -> str:
+    if export_path:
+        return "export"
+    if vm["power_state"] == "Running" and allow_migrate and staging is not None and (
+            staging.get("shared") or not vm.get("resident_on")
+            or vm.get("resident_on") in (staging.get("hosts") or ())):
+        return "migrate"
+    return "copy"
+
+
+# ---- the remedies ---------------------------------------------------------------------------
+
+def _grow(sr: dict) -> Remedy:
+    grow_by = roundup(GiB, max(sr["shortfall"], 1))
+    how = ("add a disk to the volume group or grow the LUN, then resize the SR"
+           if sr["family"] == "lvm" else "grow the file system or export behind the SR")
+    return Remedy(kind="grow-sr", sr=sr["sr"], frees=grow_by, grow_by=grow_by, admin_action=True,
+                  reason=f"{how}, by at least {grow_by / GiB:.0f} GiB; then SR.scan and wait for the GC")
+
+
+def _move(sizing: Sizing, sr: dict, *, staging_uuids: list[str], throughput: float,
+          export_path: str | None, allow_migrate: bool) -> Remedy:
+    inv = sizing.inventory
+    room = sr["free"] + sr["garbage"]
+    vms = inv.vms.set_index("uuid")
+    disks_of = _disks_by_vm(inv)
+    srs = inv.srs.set_index("uuid")
+    cands: list[_Candidate] = []
+    for vm_uuid, disks in disks_of.items():
+        if vm_uuid not in vms.index:
+            continue
+        vm = vms.loc[vm_uuid]
+        if vm["is_control_domain"] or vm["is_a_template"] or vm["is_a_snapshot"]:
+            continue
+        on_sr = [d for d in disks if d["sr"] == sr["sr"]]
+        if not on_sr:
+            continue
+        leaves = {d["vdi"] for d in on_sr}
+        gone, frees = _freed_on_sr(sizing, leaves)
+        flat = {d["vdi"]: _flat_data(sizing, d["vdi"], d["virtual_size"]) for d in disks}
+        vm_rec = {"uuid": vm_uuid, "name": vm["name"], "power_state": vm["power_state"],
+                  "resident_on": vm["resident_on"]}
+        cands.append(_Candidate(vm=vm_rec, disks=disks, leaves_on_sr=leaves, gone=gone,
+                                frees=frees, bytes=sum(flat.values()), flat=flat))
+    if not cands:
+        return Remedy(kind="move-vms", sr=sr["sr"], feasible=False,
+                      reason="no VM has a disk on this SR")
+
+    best: tuple | None = None
+    why_not = "no staging SR given or found"
+    for st_uuid in staging_uuids:
+        if st_uuid not in srs.index:
+            continue
+        st = srs.loc[st_uuid]
+        fam = sr_family(st["type"])
+        st_room = int(st["free"])
+        st_info = {"uuid": st_uuid, "name": st["name"], "type": st["type"], "free": st_room,
+                   "shared": bool(st["shared"]), "hosts": tuple(st["hosts"])}
+
+        def staging_need(c: _Candidate) -> int:
+            moving = c.disks if _mode(c.vm, st_info, export_path, allow_migrate) != "migrate" \
+                else [d for d in c.disks if d["sr"] == sr["sr"]]
+            return sum(copy_size(fam, d["virtual_size"], c.flat[d["vdi"]]) for d in moving)
+
+        need_on_staging = {c.vm["uuid"]: staging_need(c) for c in cands}
+
+        def ok(subset) -> bool:
+            gone = set().union(*(c.gone for c in subset))
+            freed = sum(c.frees for c in subset)
+            if _remaining_need(sizing, sr["sr"], gone) > room + freed:
+                return False
+            back = sum(copy_size(sr["family"], d["virtual_size"], c.flat[d["vdi"]])
+                       for c in subset for d in c.disks if d["sr"] == sr["sr"])
+            if back > room + freed:
+                return False
+            return sum(need_on_staging[c.vm["uuid"]] for c in subset) <= st_room
+
+        found = _smallest_subset(cands, ok)
+        if found is None:
+            total = sum(need_on_staging.values())
+            why_not = (f"no set of VMs both frees enough and fits on {st['name']} "
+                       f"({st_room / GiB:.1f} GiB free; all VMs would need {total / GiB:.1f} GiB)")
+            continue
+        key = (sum(c.bytes for c in found), -st_room)
+        if best is None or key < best[0]:
+            best = (key, found, st_info, sum(need_on_staging[c.vm["uuid"]] for c in found))
+    if best is None:
+        return Remedy(kind="move-vms", sr=sr["sr"], feasible=False, reason=why_not)
+
+    _, chosen, st_info, st_need = best
+    vm_entries, downtime, total_bytes = [], 0.0, 0
+    for c in chosen:
+        mode = _mode(c.vm, st_info, export_path, allow_migrate)
+        moving = c.disks if mode != "migrate" else [d for d in c.disks if d["sr"] == sr["sr"]]
+        nbytes = sum(c.flat[d["vdi"]] for d in moving)
+        total_bytes += nbytes
+        if mode == "migrate":
+            downtime += 2 * MIGRATE_PAUSE_S
+        elif c.vm["power_state"] != "Halted":
+            downtime += 2 * nbytes / throughput + POWER_CYCLE_S
+        vm_entries.append({
+            "uuid": c.vm["uuid"], "name": c.vm["name"], "power_state": c.vm["power_state"],
+            "mode": mode, "bytes": nbytes,
+            "disks": [{k: d[k] for k in ("vdi", "userdevice", "virtual_size", "physical_utilisation")}
+                      for d in moving],
+        })
+    frees = sum(c.frees for c in chosen)
+    names = ", ".join(v["name"] or v["uuid"][:8] for v in vm_entries)
+    staging = {k: st_info[k] for k in ("uuid", "name", "type", "free")}
+    return Remedy(
+        kind="move-vms", sr=sr["sr"], vms=vm_entries, bytes_to_move=total_bytes, frees=frees,
+        duration_s=2 * total_bytes / throughput, downtime_s=downtime, staging_sr=staging,
+        reason=(f"stage {names} on {st_info['name']} ({st_need / GiB:.1f} GiB of its "
+                f"{st_info['free'] / GiB:.1f} GiB free), SR.scan, wait for the GC, move back"))
+
+
+def _smallest_subset(cands: list[_Candidate], ok) -> list[_Candidate] | None:
+    """The set of candidates with the fewest bytes for which ok(set) holds."""
+    if len(cands) <= EXHAUSTIVE_LIMIT:
+        best = None
+        for k in range(1, len(cands) + 1):
+            for combo in itertools.combinations(cands, k):
+                size = sum(c.bytes for c in combo)
+                if best is not None and size >= best[0]:
+                    continue
+                if ok(combo):
+                    best = (size, list(combo))
+        return best[1] if best else None
+    # many VMs: the best single VM, or a greedy set by space freed per byte moved, pruned
+    singles = sorted((c for c in cands if ok([c])), key=lambda c: c.bytes)
+    options = [[singles[0]]] if singles else []
+    chosen: list[_Candidate] = []
+    for c in sorted(cands, key=lambda c: -(c.frees + 1) / (c.bytes + 1)):
+        chosen.append(c)
+        if ok(chosen):
+            for extra in sorted(chosen, key=lambda c: -c.bytes):
+                trial = [x for x in chosen if x is not extra]
+                if trial and ok(trial):
+                    chosen = trial
+            options.append(chosen)
+            break
+    return min(options, key=lambda s: sum(c.bytes for c in s)) if options else None
+
+
+def _offline(sizing: Sizing, sr: dict, *, gc_speed: float) -> Remedy:
+    co = sizing.coalesces[sizing.coalesces["sr"] == sr["sr"]]
+    blocking = co[~co["fits"]]
+    if blocking.empty:
+        return Remedy(kind="offline-coalesce", sr=sr["sr"], feasible=False,
+                      reason="every pending coalesce already fits")
+    if not bool(blocking["fits_offline"].all()) or (blocking["kind"] == "non-leaf").any():
+        return Remedy(kind="offline-coalesce", sr=sr["sr"], feasible=False,
+                      reason="even with the VM shut down the coalesce does not fit")
+    inv = sizing.inventory
+    vms = inv.vms.set_index("uuid")
+    disks_of = _disks_by_vm(inv)
+    vhd = sizing.vhd.set_index("uuid")
+    entries, data, downtime, frees = [], 0, 0.0, 0
+    for vm_uuid in sorted({vm for row in blocking["vms"] for vm in row}):
+        vm = vms.loc[vm_uuid]
+        on_sr = [d for d in disks_of.get(vm_uuid, []) if d["sr"] == sr["sr"]]
+        vm_data = int(blocking[blocking["vms"].apply(lambda v: vm_uuid in v)]["data"].sum())
+        data += vm_data
+        if vm["power_state"] != "Halted":
+            downtime += vm_data / gc_speed + POWER_CYCLE_S
+        if sr["family"] == "lvm":
+            frees += sum(max(0, d["physical_utilisation"] - lv_size(int(vhd.loc[d["vdi"], "vhd_size"])))
+                         for d in on_sr if vhd.loc[d["vdi"], "inflated"])
+        entries.append({"uuid": vm_uuid, "name": vm["name"], "power_state": vm["power_state"],
+                        "mode": "offline", "bytes": 0,
+                        "disks": [{k: d[k] for k in ("vdi", "userdevice", "virtual_size",
+                                                     "physical_utilisation")} for d in on_sr]})
+    names = ", ".join(e["name"] or e["uuid"][:8] for e in entries)
+    return Remedy(kind="offline-coalesce", sr=sr["sr"], vms=entries, frees=frees,
+                  duration_s=data / gc_speed, downtime_s=downtime,
+                  reason=(f"shut down {names}, SR.scan, wait for the leaf-coalesce (no 10 s "
+                          f"limit once it is not live), start again"))
+
+
+def _snapshot_vdis(inv, names: list[str]) -> tuple[list[str], list[str]]:
+    """Snapshot VM or VDI uuids -> (VDI uuids, unknown names)."""
+    vdis = inv.vdis.set_index("uuid")
+    vms = inv.vms.set_index("uuid")
+    out, unknown = [], []
+    for name in names:
+        if name in vdis.index and vdis.loc[name, "is_a_snapshot"]:
+            out.append(name)
+        elif name in vms.index and vms.loc[name, "is_a_snapshot"]:
+            out.extend(vms.loc[name, "vdis"])
+        else:
+            unknown.append(name)
+    return out, unknown
+
+
+def what_if_removed(inventory, vdi_uuids: set[str]):
+    """A copy of the inventory with these VDIs (and their VBDs) gone and the SR space back."""
+    from runbook_lib.xapi.inventory import Inventory
+
+    recs = {c: dict(r) for c, r in inventory.records.items()}
+    refs = {ref for ref, r in recs["VDI"].items() if r.get("uuid") in vdi_uuids}
+    for ref in refs:
+        vdi = recs["VDI"].pop(ref)
+        sr = dict(recs["SR"].get(vdi.get("SR"), {}))
+        if sr:
+            sr["physical_utilisation"] = int(sr.get("physical_utilisation", 0)) - int(vdi.get("physical_utilisation", 0))
+            sr["VDIs"] = [v for v in sr.get("VDIs", []) if v != ref]
+            recs["SR"][vdi["SR"]] = sr
+    recs["VBD"] = {ref: r for ref, r in recs["VBD"].items() if r.get("VDI") not in refs}
+    return Inventory(recs, captured=inventory.captured, source=inventory.source)
+
+
+def _delete_snapshots(sizing: Sizing, sr: dict, names: list[str], *, gc_speed: float) -> Remedy:
+    inv = sizing.inventory
+    vdis, unknown = _snapshot_vdis(inv, names)
+    if unknown:
+        return Remedy(kind="delete-snapshots", sr=sr["sr"], feasible=False, snapshots=list(names),
+                      reason=f"not snapshots in this pool: {', '.join(u[:8] for u in unknown)}")
+    on_sr = set(inv.vdis[inv.vdis["uuid"].isin(vdis) & (inv.vdis["sr"] == sr["sr"])]["uuid"])
+    after = size_pool(what_if_removed(inv, on_sr), srs=[sr["sr"]],
+                      gc_speed_bps=sizing.gc_speed_bps)
+    row = after.sr(sr["sr"])
+    frees = int(inv.vdis[inv.vdis["uuid"].isin(on_sr)]["physical_utilisation"].sum())
+    work = int(after.coalesces["data"].sum()) if len(after.coalesces) else 0
+    feasible = bool(row) and row["shortfall"] == 0
+    reason = ("delete the named snapshots, SR.scan, wait for the GC"
+              if feasible else
+              f"deleting them frees {frees / GiB:.1f} GiB but the SR is still short by "
+              f"{row.get('shortfall', 0) / GiB:.1f} GiB")
+    return Remedy(kind="delete-snapshots", sr=sr["sr"], snapshots=list(names), frees=frees,
+                  duration_s=work / gc_speed, feasible=feasible, reason=reason)
+
+
+def rank_remedies(sizing: Sizing, *, sr: str | None = None, staging_sr: str | None = None,
+                  throughput_bps: float | None = None, snapshots: list[str] | tuple = (),
+                  export_path: str | None = None, allow_migrate: bool = True) -> list[Remedy]:
+    """Every remedy for every SR that needs one (or just `sr`), best first."""
+    throughput = throughput_bps or sizing.gc_speed_bps or DEFAULT_THROUGHPUT_BPS
+    gc_speed = sizing.gc_speed_bps or throughput
+    inv = sizing.inventory
+    known = set(inv.srs["uuid"])
+    for uuid, what in ((sr, "--sr"), (staging_sr, "--staging-sr")):
+        if uuid and uuid not in known:
+            raise UsageError(f"{what} {uuid}: no such SR in the pool")
+    targets = sizing.srs[sizing.srs["verdict"].isin(["short", "offline-only"])]
+    if sr:
+        targets = targets[targets["sr"] == sr]
+    targets = targets.sort_values("shortfall", ascending=False, kind="stable")
+    out: list[Remedy] = []
+    for target in targets.to_dict("records"):
+        if staging_sr:
+            staging = [staging_sr] if staging_sr != target["sr"] else []
+        else:
+            cand = inv.srs[(inv.srs["uuid"] != target["sr"]) & (inv.srs["content_type"] != "iso")]
+            cand = cand[cand["type"].map(sr_family).notna()].sort_values("free", ascending=False)
+            staging = list(cand["uuid"])
+        remedies = [
+            _move(sizing, target, staging_uuids=staging, throughput=throughput,
+                  export_path=export_path, allow_migrate=allow_migrate),
+            _offline(sizing, target, gc_speed=gc_speed),
+            _grow(target),
+        ]
+        if snapshots:
+            remedies.append(_delete_snapshots(sizing, target, list(snapshots), gc_speed=gc_speed))
+        out.extend(sorted(remedies, key=Remedy.rank_key))
+    return out
+
+
+def make_plan(sizing: Sizing, remedy: Remedy, *, url: str | None = None,
+              inventory_path: str | None = None, export_path: str | None = None,
+              wait_timeout_s: float = 3600.0, alternatives: list[Remedy] | None = None) -> dict:
+    """The plan.json document (docs/plan.md) for one remedy."""
+    inv = sizing.inventory
+    sr = sizing.sr(remedy.sr)
+    pool = inv.pool
+    plan = {
+        "schema": PLAN_SCHEMA,
+        "created": pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "pool": {"uuid": pool["uuid"], "name": pool["name"], "url": url or None,
+                 "inventory": str(inventory_path) if inventory_path else None},
+        "sr": {k: sr.get(k) for k in ("name", "type", "size", "free", "needed", "shortfall")}
+              | {"uuid": remedy.sr},
+        "remedy": {"kind": remedy.kind, "bytes_to_move": int(remedy.bytes_to_move),
+                   "frees": int(remedy.frees), "duration_s": float(remedy.duration_s),
+                   "downtime_s": float(remedy.downtime_s), "reason": remedy.reason,
+                   "feasible": remedy.feasible},
+        "staging_sr": remedy.staging_sr if remedy.kind == "move-vms" else None,
+        "vms": remedy.vms,
+        "snapshots": list(remedy.snapshots) if remedy.kind == "delete-snapshots" else [],
+        "grow_by": int(remedy.grow_by) if remedy.kind == "grow-sr" else 0,
+        "export_path": export_path if any(v["mode"] == "export" for v in remedy.vms) else None,
+        "wait": {"timeout_s": float(wait_timeout_s)},
+        "coalesces": [
+            {k: c[k] for k in ("vdi", "kind", "needed", "fits")}
+            for c in sizing.coalesces[sizing.coalesces["sr"] == remedy.sr].to_dict("records")
+        ],
+        "alternatives": [{"kind": r.kind, "feasible": r.feasible, "reason": r.reason}
+                         for r in (alternatives or []) if r is not remedy and r.sr == remedy.sr],
+    }
+    from runbook_lib.record import to_jsonable
+
+    return to_jsonable(plan)
+
+
+def choose(remedies: list[Remedy]) -> Remedy | None:
+    """The remedy a plan is made of: the best feasible one of the SR with the worst need."""
+    feasible = [r for r in remedies if r.feasible]
+    return feasible[0] if feasible else None
+
+
+def write_plan(plan: dict, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(plan, indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def remedies_json(remedies: list[Remedy]) -> list[dict]:
+    from runbook_lib.record import to_jsonable
+
+    return [to_jsonable(r.to_json()) for r in remedies]

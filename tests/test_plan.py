@@ -1,0 +1,180 @@
+"""The what-if planner on hand-built pools: ranking, smallest move set, staging rules, plan.json."""
+
+import json
+
+import pytest
+
+from runbook_lib import plan as P
+from runbook_lib.errors import UsageError
+from runbook_lib.sizing import lvhd_lv_size, size_pool
+from tests.xapi_records import PoolRecords
+
+GiB = 1 << 30
+MiB = 1 << 20
+BLK = 2 * MiB + 4096
+
+
+def _vhd(virtual_gib: int, data_blocks: int) -> int:
+    """File size of a VHD: metadata (90112 for 40 GiB, 24576 for 10 GiB) + blocks with bitmaps."""
+    meta = {40: 90112, 10: 24576}[virtual_gib]
+    return meta + data_blocks * BLK
+
+
+def _seed_like(nfs_free=500 * GiB, power="Running"):
+    """LVM SR short for a 40 GiB leaf-coalesce, an NFS SR to stage on."""
+    p = PoolRecords("seed")
+    lvm = p.sr("Local SATA Storage", "lvm", 60 * GiB, 60 * GiB - 2 * GiB)
+    nfs = p.sr("NFS staging", "nfs", 1000 * GiB, 1000 * GiB - nfs_free, shared=True)
+    base = p.vdi(lvm, 40 * GiB, 10762584064, managed=False)
+    leaf_phys = 43041947648 if power == "Running" else 1077936128
+    leaf = p.vdi(lvm, 40 * GiB, leaf_phys, parent=base)
+    vm = p.vm("big", power, [leaf])
+    return p, lvm, nfs, vm, leaf, base
+
+
+def test_seed_like_plan_stages_the_vm_on_nfs():
+    p, lvm, nfs, vm, leaf, base = _seed_like()
+    sz = size_pool(p.inventory())
+    assert sz.sr(p.uuid("SR", lvm))["verdict"] == "short"
+    remedies = P.rank_remedies(sz)
+    assert [r.kind for r in remedies][0] == "move-vms"
+    best = P.choose(remedies)
+    assert best.staging_sr["uuid"] == p.uuid("SR", nfs)
+    (entry,) = best.vms
+    assert entry["uuid"] == p.uuid("VM", vm) and entry["mode"] == "migrate"
+    # the whole chain goes: the inflated leaf and the base copy left childless
+    assert best.frees == 43041947648 + 10762584064
+    assert best.bytes_to_move == 40 * GiB  # unknown leaf allocation: the worst case
+    assert best.downtime_s == 2 * P.MIGRATE_PAUSE_S
+    assert best.duration_s == pytest.approx(2 * 40 * GiB / P.DEFAULT_THROUGHPUT_BPS)
+    kinds = {r.kind: r for r in remedies}
+    assert kinds["grow-sr"].admin_action and kinds["grow-sr"].grow_by % GiB == 0
+    assert kinds["grow-sr"].grow_by >= sz.sr(p.uuid("SR", lvm))["shortfall"]
+    assert not kinds["offline-coalesce"].feasible or kinds["offline-coalesce"].downtime_s > 0
+
+
+def test_staging_too_small_falls_back_to_growing():
+    p, lvm, nfs, *_ = _seed_like(nfs_free=30 * GiB)
+    remedies = P.rank_remedies(size_pool(p.inventory()), staging_sr=p.uuid("SR", nfs))
+    move = next(r for r in remedies if r.kind == "move-vms")
+    assert not move.feasible and "NFS staging" in move.reason
+    assert P.choose(remedies).kind in ("grow-sr", "offline-coalesce")
+    assert remedies[-1].feasible is False
+
+
+def test_export_path_and_halted_vm_modes():
+    p, lvm, nfs, vm, *_ = _seed_like()
+    sz = size_pool(p.inventory())
+    best = P.choose(P.rank_remedies(sz, export_path="/mnt/transfer"))
+    assert best.vms[0]["mode"] == "export" and best.downtime_s > 0
+    best = P.choose(P.rank_remedies(sz, allow_migrate=False))
+    assert best.vms[0]["mode"] == "copy"
+    assert best.downtime_s == pytest.approx(2 * 40 * GiB / P.DEFAULT_THROUGHPUT_BPS + P.POWER_CYCLE_S)
+
+
+def _file_sr_with_bystanders():
+    """ext SR 1 GiB free; a stuck 1 GiB leaf over a 10 GiB base; two flat VMs of 2 and 1 GiB data."""
+    p = PoolRecords()
+    ext = p.sr("Local ext", "ext", 100 * GiB, 99 * GiB)
+    base = p.vdi(ext, 40 * GiB, _vhd(40, 5120), managed=False)
+    leaf = p.vdi(ext, 40 * GiB, _vhd(40, 512), parent=base)
+    stuck = p.vm("stuck", "Running", [leaf])
+    a = p.vm("a", "Halted", [p.vdi(ext, 10 * GiB, _vhd(10, 1024))])
+    b = p.vm("b", "Halted", [p.vdi(ext, 10 * GiB, _vhd(10, 512))])
+    return p, ext, stuck, a, b
+
+
+def test_move_vms_picks_the_smallest_set_that_frees_enough():
+    p, ext, stuck, a, b = _file_sr_with_bystanders()
+    staging = p.sr("NFS", "nfs", 100 * GiB, 0, shared=True)
+    sz = size_pool(p.inventory())
+    # shortfall: snapshot-coalesce 1075929088 vs 1 GiB free = 2187264 bytes
+    assert sz.sr(p.uuid("SR", ext))["shortfall"] == 2187264
+    move = next(r for r in P.rank_remedies(sz) if r.kind == "move-vms")
+    assert [v["uuid"] for v in move.vms] == [p.uuid("VM", b)]
+    assert move.vms[0]["mode"] == "copy" and move.downtime_s == 0
+    assert move.bytes_to_move == 512 * 2 * MiB and move.frees == _vhd(10, 512)
+    assert move.staging_sr["uuid"] == p.uuid("SR", staging)
+    assert P.choose(P.rank_remedies(sz)).kind == "move-vms"
+
+
+def test_staging_sr_is_checked_with_its_own_type():
+    """1 GiB of data fits a file SR with 2 GiB free, but an LVM copy is fully inflated (10 GiB)."""
+    p, ext, stuck, a, b = _file_sr_with_bystanders()
+    lvm = p.sr("small LVM", "lvm", 100 * GiB, 98 * GiB)
+    nfs = p.sr("small NFS", "nfs", 100 * GiB, 98 * GiB)
+    sz = size_pool(p.inventory())
+    on_lvm = next(r for r in P.rank_remedies(sz, staging_sr=p.uuid("SR", lvm)) if r.kind == "move-vms")
+    assert not on_lvm.feasible
+    assert lvhd_lv_size(10 * GiB) > 2 * GiB
+    on_nfs = next(r for r in P.rank_remedies(sz, staging_sr=p.uuid("SR", nfs)) if r.kind == "move-vms")
+    assert on_nfs.feasible and on_nfs.staging_sr["type"] == "nfs"
+
+
+def test_offline_coalesce_when_only_the_live_need_fits():
+    p = PoolRecords()
+    ext = p.sr("ext", "ext", 100 * GiB, 100 * GiB - 1075900000)  # live need 1075838976 fits
+    base = p.vdi(ext, 40 * GiB, _vhd(40, 5120), managed=False)
+    leaf = p.vdi(ext, 40 * GiB, _vhd(40, 512), parent=base)
+    vm = p.vm("app", "Running", [leaf])
+    sz = size_pool(p.inventory(), gc_speed_bps=50 * MiB)
+    assert sz.sr(p.uuid("SR", ext))["verdict"] == "offline-only"
+    off = next(r for r in P.rank_remedies(sz) if r.kind == "offline-coalesce")
+    assert off.feasible and off.vms[0]["mode"] == "offline" and off.vms[0]["uuid"] == p.uuid("VM", vm)
+    assert off.bytes_to_move == 0
+    assert off.duration_s == pytest.approx(5632 * 2 * MiB / (50 * MiB))
+    assert off.downtime_s == pytest.approx(off.duration_s + P.POWER_CYCLE_S)
+
+
+def test_delete_named_snapshots_what_if():
+    p = PoolRecords()
+    ext = p.sr("ext", "ext", 100 * GiB, 100 * GiB - 512 * MiB)
+    base = p.vdi(ext, 40 * GiB, _vhd(40, 5120), managed=False)
+    leaf = p.vdi(ext, 40 * GiB, _vhd(40, 512), parent=base)
+    # an old, stale snapshot chain of another disk, 4 GiB: deleting it frees plenty
+    old = p.vdi(ext, 10 * GiB, _vhd(10, 2048), snapshot_of=None, name="old")
+    snap = p.vdi(ext, 10 * GiB, _vhd(10, 2048), snapshot_of=old, name="old snap")
+    p.vm("app", "Running", [leaf])
+    p.vm("old", "Halted", [old])
+    sz = size_pool(p.inventory())
+    assert sz.sr(p.uuid("SR", ext))["verdict"] == "short"
+    rem = P.rank_remedies(sz, snapshots=[p.uuid("VDI", snap)])
+    dele = next(r for r in rem if r.kind == "delete-snapshots")
+    assert dele.feasible and dele.frees == _vhd(10, 2048)
+    assert rem[0].kind == "delete-snapshots"  # no downtime, nothing moved
+    bad = next(r for r in P.rank_remedies(sz, snapshots=[p.uuid("VDI", leaf)]) if r.kind == "delete-snapshots")
+    assert not bad.feasible and "not snapshots" in bad.reason
+
+
+def test_healthy_pool_has_no_remedies_and_unknown_srs_are_usage_errors():
+    p = PoolRecords()
+    sr = p.sr("ext", "ext", 10 * GiB, 1 * GiB)
+    p.vm("a", "Running", [p.vdi(sr, GiB, 100 * MiB)])
+    sz = size_pool(p.inventory())
+    assert P.rank_remedies(sz) == [] and P.choose([]) is None
+    with pytest.raises(UsageError, match="no such SR"):
+        P.rank_remedies(sz, staging_sr="nope")
+
+
+def test_plan_json_follows_the_contract(tmp_path):
+    p, lvm, nfs, vm, leaf, base = _seed_like()
+    sz = size_pool(p.inventory())
+    remedies = P.rank_remedies(sz)
+    plan = P.make_plan(sz, P.choose(remedies), url="https://pool.example", alternatives=remedies)
+    path = P.write_plan(plan, tmp_path / "plan.json")
+    data = json.loads(path.read_text())
+    assert data["schema"] == "runbook.plan/1"
+    assert data["pool"] == {"uuid": p.inventory().pool["uuid"], "name": "seed",
+                            "url": "https://pool.example", "inventory": None}
+    assert data["sr"]["uuid"] == p.uuid("SR", lvm) and data["sr"]["type"] == "lvm"
+    assert set(data["sr"]) >= {"uuid", "name", "type", "size", "free", "needed", "shortfall"}
+    assert data["remedy"]["kind"] == "move-vms"
+    assert set(data["remedy"]) >= {"bytes_to_move", "frees", "duration_s", "downtime_s", "reason"}
+    assert data["staging_sr"]["uuid"] == p.uuid("SR", nfs) and data["staging_sr"]["type"] == "nfs"
+    (v,) = data["vms"]
+    assert v["uuid"] == p.uuid("VM", vm) and v["power_state"] == "Running" and v["mode"] == "migrate"
+    assert v["disks"] == [{"vdi": p.uuid("VDI", leaf), "userdevice": "0",
+                           "virtual_size": 40 * GiB, "physical_utilisation": 43041947648}]
+    assert data["snapshots"] == [] and data["grow_by"] == 0 and data["export_path"] is None
+    assert data["wait"]["timeout_s"] > 0
+    assert {a["kind"] for a in data["alternatives"]} >= {"grow-sr", "offline-coalesce"}
