@@ -9,11 +9,12 @@ steps check that before calling.
 
 from __future__ import annotations
 
+import os
 import re
+import ssl
 import time
 import urllib.parse
 import urllib.request
-import ssl
 from pathlib import Path
 from typing import Any, Callable
 
@@ -108,7 +109,8 @@ def vm_identity(session, vm_ref: str) -> dict[str, Any]:
         vif = api.VIF.get_record(vif_ref)
         network = vif.get("network")
         vifs.append({"device": str(vif.get("device")), "mac": vif.get("MAC", ""),
-                     "network": api.network.get_uuid(network) if network not in (None, "", NULL_REF) else None})
+                     "network": api.network.get_uuid(network) if network not in (None, "", NULL_REF) else None,
+                     "mtu": int(vif.get("MTU") or 1500), "other_config": dict(vif.get("other_config") or {})})
     key = lambda d: (0, int(d["userdevice"]), "") if str(d["userdevice"]).isdigit() else (1, 0, str(d["userdevice"]))
     return {"uuid": vm["uuid"], "ref": vm_ref, "name": vm.get("name_label", ""),
             "description": vm.get("name_description", ""), "power_state": vm.get("power_state"),
@@ -264,23 +266,34 @@ def master_host(session) -> str:
 
 # --- HTTP handlers (export / import) --------------------------------------------------------
 def _http_url(session, path: str, query: dict[str, str]) -> str:
-    base = getattr(session, "url", None) or getattr(session, "_ServerProxy__host", None)
+    """The pool's HTTP handler URL with the session ref (PoolSession.url/.handle)."""
     url = str(getattr(session, "url", "") or "")
-    if not url:
+    handle = getattr(session, "handle", None)
+    if not url or not handle:
         raise ValueError("the session does not say which URL it talks to")
     parts = urllib.parse.urlsplit(url)
-    del base
-    query = {**query, "session_id": session._session}
+    query = {**query, "session_id": handle}
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, urllib.parse.urlencode(query), ""))
 
 
-def export_vm(session, vm_uuid: str, dest: Path, *, context: ssl.SSLContext | None = None,
-              on_bytes: Callable[[int], None] | None = None, chunk: int = 1 << 20) -> int:
-    """GET /export?uuid= into dest (written to dest.partial, renamed when complete); returns bytes."""
+def _context(session) -> ssl.SSLContext | None:
+    if not str(getattr(session, "url", "")).startswith("https"):
+        return None
+    if getattr(session, "verify_tls", True):
+        return ssl.create_default_context(cafile=getattr(session, "ca_bundle", None) or None)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def export_vm(session, vm_uuid: str, dest: Path, *, on_bytes: Callable[[int], None] | None = None,
+              chunk: int = 1 << 20) -> int:
+    """GET /export?uuid= into dest (written to dest.partial, fsynced, renamed when complete); returns bytes."""
     url = _http_url(session, "/export", {"uuid": vm_uuid})
     partial = dest.with_name(dest.name + ".partial")
     total = 0
-    with urllib.request.urlopen(url, context=context) as response, partial.open("wb") as fh:  # noqa: S310
+    with urllib.request.urlopen(url, context=_context(session)) as response, partial.open("wb") as fh:  # noqa: S310
         while True:
             block = response.read(chunk)
             if not block:
@@ -290,19 +303,31 @@ def export_vm(session, vm_uuid: str, dest: Path, *, context: ssl.SSLContext | No
             if on_bytes:
                 on_bytes(total)
         fh.flush()
-        import os
-
         os.fsync(fh.fileno())
     partial.replace(dest)
     return total
 
 
-def import_vm(session, source: Path, sr_ref: str, *, context: ssl.SSLContext | None = None) -> list[str]:
-    """PUT /import?sr_id= from an .xva file; returns the refs of the imported VMs."""
+def import_vm(session, source: Path, sr_ref: str) -> list[str]:
+    """PUT /import?sr_id= streaming an .xva file; returns the refs of the imported VMs."""
     url = _http_url(session, "/import", {"sr_id": sr_ref})
-    data = source.read_bytes()
-    request = urllib.request.Request(url, data=data, method="PUT",
-                                     headers={"Content-Type": "application/octet-stream"})
-    with urllib.request.urlopen(request, context=context) as response:  # noqa: S310
-        body = response.read().decode("utf-8", "replace")
+    size = source.stat().st_size
+    with source.open("rb") as fh:
+        request = urllib.request.Request(url, data=fh, method="PUT",
+                                         headers={"Content-Type": "application/octet-stream",
+                                                  "Content-Length": str(size)})
+        with urllib.request.urlopen(request, context=_context(session)) as response:  # noqa: S310
+            body = response.read().decode("utf-8", "replace")
     return _REF_IN_RESULT.findall(body)
+
+
+def replace_vifs(session, vm_ref: str, vifs: list[dict]) -> None:
+    """Give a halted VM exactly these VIFs (device, MAC, network uuid, MTU, other_config)."""
+    api = session.xenapi
+    for vif_ref in api.VM.get_VIFs(vm_ref):
+        api.VIF.destroy(vif_ref)
+    for vif in vifs:
+        network = api.network.get_by_uuid(vif["network"]) if vif.get("network") else NULL_REF
+        api.VIF.create({"VM": vm_ref, "network": network, "device": str(vif["device"]), "MAC": vif["mac"],
+                        "MTU": str(vif.get("mtu") or 1500), "other_config": dict(vif.get("other_config") or {}),
+                        "qos_algorithm_type": "", "qos_algorithm_params": {}})

@@ -1,0 +1,108 @@
+"""Is the copy the same VM as the original? Checked before anything is destroyed.
+
+Works on identity records (plain dicts, built by `runbook_lib.xapi.operations.vm_identity`
+and kept in the journal), so the same check runs against a live copy, against what the journal
+remembers of an original that is already gone, and in unit tests:
+
+    {"uuid", "name", "description", "power_state", "other_config": {..},
+     "disks": [{"userdevice", "virtual_size", "vdi", "sr", "bootable", "mode"}]  (by userdevice),
+     "vifs": [{"device", "mac", "network"}]  (by device), "snapshots": [uuid, ...]}
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+# Keys the pool itself rewrites when it copies or imports a VM; they do not describe the VM.
+VOLATILE_OTHER_CONFIG = frozenset({"import_task", "mac_seed", "last_shutdown_time", "last_shutdown_action",
+                                   "last_shutdown_initiator", "last_shutdown_reason"})
+
+
+def _gib(value: int) -> str:
+    return f"{int(value) / 2**30:.3f} GiB"
+
+
+def compare_disks(original: dict, copy: dict, *, expect_sr: str | None = None) -> list[str]:
+    """Disk count, virtual sizes and device order; with expect_sr, every disk must be on that SR."""
+    problems = []
+    a, b = original.get("disks") or [], copy.get("disks") or []
+    if len(a) != len(b):
+        problems.append(f"disk count differs: original {len(a)}, copy {len(b)}")
+    for da, db in zip(a, b):
+        if str(da.get("userdevice")) != str(db.get("userdevice")):
+            problems.append(f"device order differs: original disk at {da.get('userdevice')}, "
+                            f"copy disk at {db.get('userdevice')}")
+        elif int(da.get("virtual_size") or 0) != int(db.get("virtual_size") or 0):
+            problems.append(f"disk {da.get('userdevice')}: virtual size {_gib(da.get('virtual_size') or 0)} "
+                            f"on the original, {_gib(db.get('virtual_size') or 0)} on the copy")
+        if bool(da.get("bootable")) != bool(db.get("bootable")) and "bootable" in da and "bootable" in db:
+            problems.append(f"disk {da.get('userdevice')}: bootable flag differs")
+    if expect_sr:
+        elsewhere = [d.get("userdevice") for d in b if d.get("sr") != expect_sr]
+        if elsewhere:
+            problems.append(f"disk(s) {', '.join(map(str, elsewhere))} of the copy are not on SR {expect_sr}")
+    return problems
+
+
+def compare_vifs(original: dict, copy: dict) -> list[str]:
+    problems = []
+    a = {str(v.get("device")): v for v in original.get("vifs") or []}
+    b = {str(v.get("device")): v for v in copy.get("vifs") or []}
+    if sorted(a) != sorted(b):
+        problems.append(f"VIF devices differ: original {sorted(a)}, copy {sorted(b)}")
+    for device in sorted(set(a) & set(b)):
+        if (a[device].get("mac") or "").lower() != (b[device].get("mac") or "").lower():
+            problems.append(f"VIF {device}: MAC {a[device].get('mac')} on the original, {b[device].get('mac')} on the copy")
+        if a[device].get("network") != b[device].get("network"):
+            problems.append(f"VIF {device}: network differs")
+    return problems
+
+
+def compare_other_config(original: dict, copy: dict) -> list[str]:
+    a = {k: v for k, v in (original.get("other_config") or {}).items() if k not in VOLATILE_OTHER_CONFIG}
+    b = {k: v for k, v in (copy.get("other_config") or {}).items() if k not in VOLATILE_OTHER_CONFIG}
+    if a == b:
+        return []
+    changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    return [f"other_config differs in {', '.join(changed)}"]
+
+
+def verify_copy(original: dict, copy: dict, *, expect_name: str, expect_sr: str | None = None,
+                same_vm: bool = False) -> list[str]:
+    """What must hold before the original is destroyed: disks, VIFs/MACs and the copy's name.
+
+    same_vm: the "copy" is the original VM itself (live migration moved its disks).
+    """
+    problems = compare_disks(original, copy, expect_sr=expect_sr) + compare_vifs(original, copy)
+    if copy.get("name") != expect_name:
+        problems.append(f"the copy is named {copy.get('name')!r}, expected {expect_name!r}")
+    if not same_vm and copy.get("uuid") and copy.get("uuid") == original.get("uuid"):
+        problems.append("the copy is the original itself")
+    return problems
+
+
+def verify_round_trip(original: dict, final: dict, *, expect_sr: str | None = None,
+                      checks: Iterable[str] = ("name", "description", "disks", "vifs", "other_config",
+                                               "power_state")) -> list[str]:
+    """What must hold at the end: the VM is the one the admin had, on its own SR."""
+    checks = set(checks)
+    problems: list[str] = []
+    if "name" in checks and final.get("name") != original.get("name"):
+        problems.append(f"name is {final.get('name')!r}, was {original.get('name')!r}")
+    if "description" in checks and (final.get("description") or "") != (original.get("description") or ""):
+        problems.append("description differs from the original's")
+    if "disks" in checks:
+        problems += compare_disks(original, final, expect_sr=expect_sr)
+    if "vifs" in checks:
+        problems += compare_vifs(original, final)
+    if "other_config" in checks:
+        problems += compare_other_config(original, final)
+    if "power_state" in checks and final.get("power_state") != original.get("power_state"):
+        problems.append(f"power state is {final.get('power_state')}, was {original.get('power_state')}")
+    return problems
+
+
+def identity_summary(identity: dict[str, Any]) -> str:
+    disks = ", ".join(f"{d.get('userdevice')}:{_gib(d.get('virtual_size') or 0)}" for d in identity.get("disks") or [])
+    macs = ", ".join(v.get("mac") or "?" for v in identity.get("vifs") or [])
+    return f"{identity.get('name')!r} {identity.get('power_state')} disks [{disks}] MACs [{macs}]"
