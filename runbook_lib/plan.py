@@ -455,3 +455,51 @@ def remedies_json(remedies: list[Remedy]) -> list[dict]:
     from runbook_lib.record import to_jsonable
 
     return [to_jsonable(r.to_json()) for r in remedies]
+
+
+@dataclass
+class Assessment:
+    """Sizing plus ranked remedies plus the chosen one: what `runbook size` and notebook 02 show."""
+
+    sizing: Sizing
+    remedies: list[Remedy]
+    chosen: Remedy | None
+    throughput_bps: float
+    throughput_source: str
+
+    def to_json(self) -> dict[str, Any]:
+        out = self.sizing.to_json()
+        out["remedies"] = remedies_json(self.remedies)
+        out["chosen"] = self.chosen.kind if self.chosen else None
+        out["throughput_bps"] = self.throughput_bps
+        out["throughput_source"] = self.throughput_source
+        return out
+
+    def plan(self, **kwargs) -> dict | None:
+        if self.chosen is None:
+            return None
+        return make_plan(self.sizing, self.chosen, alternatives=self.remedies, **kwargs)
+
+
+def assess(inventory, *, sr: str | None = None, staging_sr: str | None = None,
+           findings: dict | None = None, throughput_bps: float | None = None,
+           gc_speed_bps: float | None = None, snapshots: list[str] | tuple = (),
+           export_path: str | None = None, allow_migrate: bool = True) -> Assessment:
+    """Size the pool (or one SR) and rank what would get its coalesces going."""
+    from runbook_lib.sizing import measured_rate
+
+    if sr and sr not in set(inventory.srs["uuid"]):
+        raise UsageError(f"--sr {sr}: no such SR in the pool")
+    sizing = size_pool(inventory, srs=[sr] if sr else None, findings=findings,
+                       gc_speed_bps=gc_speed_bps)
+    if throughput_bps:
+        source = "given"
+    elif measured_rate(findings):
+        throughput_bps, source = measured_rate(findings), "measured in SMlog"
+    else:
+        throughput_bps, source = DEFAULT_THROUGHPUT_BPS, "assumed (100 MiB/s)"
+    remedies = rank_remedies(sizing, sr=sr, staging_sr=staging_sr, throughput_bps=throughput_bps,
+                             snapshots=snapshots, export_path=export_path,
+                             allow_migrate=allow_migrate)
+    return Assessment(sizing=sizing, remedies=remedies, chosen=choose(remedies),
+                      throughput_bps=float(throughput_bps), throughput_source=source)

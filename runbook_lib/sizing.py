@@ -375,3 +375,24 @@ def size_pool(inventory, *, srs: list[str] | None = None, findings: dict[str, An
         coalesces = coalesces[coalesces["sr"].isin(wanted)].reset_index(drop=True)
     return Sizing(inventory=inventory, chains=chains, vhd=vhd, coalesces=coalesces, srs=table,
                   gc_speed_bps=speed, findings=known)
+
+
+def load_findings(source) -> dict[str, Any] | None:
+    """Notebook 01's diagnosis: a dict, a JSON file path, or None. Bad input is a one-line error."""
+    import json
+    from pathlib import Path
+
+    from runbook_lib.errors import InputError
+
+    if source is None or source == "" or isinstance(source, dict):
+        return source or None
+    path = Path(source)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"findings file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"cannot read findings file {path}: {err}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("vdis", []), list):
+        raise InputError(f"{path} is not SMlog findings (runbook smlog diagnose --json)")
+    return data

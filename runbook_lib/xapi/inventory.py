@@ -371,3 +371,23 @@ class Inventory:
         """Counts per class, for a one-line report."""
         return {"pool": self.pool.get("name"), "captured": self.captured,
                 **{cls: len(recs) for cls, recs in self.records.items()}}
+
+
+def open_inventory(*, url: str | None = None, inventory: str | Path | None = None,
+                   user: str = "root", password_env: str | None = "XEN_PASSWORD",
+                   password_file: str | Path | None = None, verify_tls: bool = True,
+                   ca_bundle: str | Path | None = None, sim_options: dict | None = None) -> Inventory:
+    """An inventory from a file, or read from a pool (url "" / "sim:<scenario>": the simulator)."""
+    from runbook_lib.errors import UsageError
+    from runbook_lib.xapi.connect import connect
+
+    if inventory and url is not None:
+        raise UsageError("give either --url or --inventory, not both")
+    if inventory:
+        return Inventory.load(inventory)
+    if url is None:
+        raise UsageError("say where the pool is: --url URL (sim:<scenario> for the bundled "
+                         "simulator) or --inventory FILE (from `runbook inventory save`)")
+    with connect(url, user=user, password_env=password_env, password_file=password_file,
+                 verify_tls=verify_tls, ca_bundle=ca_bundle, sim_options=sim_options) as session:
+        return fetch_inventory(session, source_url=url or "sim:")

@@ -1,0 +1,149 @@
+"""What notebook 02 and `runbook size` show: tables in GiB, the per-SR space chart, chain trees.
+
+Only display: every number comes from runbook_lib.sizing / runbook_lib.plan (bytes), and is
+turned into GiB here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from runbook_lib.sizing import GiB, Sizing
+
+
+def _gib(n) -> float:
+    return round(float(n) / GiB, 3) if n is not None and not pd.isna(n) else float("nan")
+
+
+def sr_table(sizing: Sizing) -> pd.DataFrame:
+    """One row per SR: sizes in GiB and the verdict."""
+    t = sizing.srs
+    return pd.DataFrame({
+        "sr": t["sr"].str.slice(0, 8), "name": t["name"], "type": t["type"],
+        "size_gib": t["size"].map(_gib), "used_gib": t["used"].map(_gib),
+        "free_gib": t["free"].map(_gib), "needed_gib": t["needed"].map(_gib),
+        "shortfall_gib": t["shortfall"].map(_gib), "verdict": t["verdict"],
+    })
+
+
+def coalesce_table(sizing: Sizing) -> pd.DataFrame:
+    c = sizing.coalesces
+    names = dict(zip(sizing.inventory.vms["uuid"], sizing.inventory.vms["name"]))
+    return pd.DataFrame({
+        "vdi": c["vdi"].str.slice(0, 8), "sr": c["sr"].str.slice(0, 8), "kind": c["kind"],
+        "vm": c["vms"].map(lambda v: ", ".join(names.get(x, x[:8]) for x in v)),
+        "virtual_gib": c["virtual_size"].map(_gib), "needed_gib": c["needed"].map(_gib),
+        "live_gib": c["needed_live"].map(_gib), "snapshot_gib": c["needed_snapshot"].map(_gib),
+        "live_ok": c["live_ok"], "fits": c["fits"], "fits_offline": c["fits_offline"],
+        "size_known": c["size_known"], "diagnosis": c["diagnosis"],
+    })
+
+
+def remedies_table(remedies) -> pd.DataFrame:
+    """Ranked remedies, best first (rank 1)."""
+    rows = []
+    for i, r in enumerate(remedies, 1):
+        rows.append({
+            "rank": i, "kind": r.kind, "sr": r.sr[:8], "feasible": r.feasible,
+            "vms": ", ".join(f"{v['name']} ({v['mode']})" for v in r.vms),
+            "move_gib": _gib(r.bytes_to_move), "frees_gib": _gib(r.frees),
+            "duration_min": round(r.duration_s / 60, 1), "downtime_min": round(r.downtime_s / 60, 1),
+            "reason": r.reason,
+        })
+    cols = ["rank", "kind", "sr", "feasible", "vms", "move_gib", "frees_gib", "duration_min",
+            "downtime_min", "reason"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def plan_table(plan: dict | None) -> pd.DataFrame:
+    """The chosen plan as key / value rows an admin can read before notebook 03 runs it."""
+    if not plan:
+        return pd.DataFrame([{"item": "plan", "value": "none: no SR needs a remedy"}])
+    r = plan["remedy"]
+    rows = [("remedy", r["kind"]), ("SR", f"{plan['sr']['name']} ({plan['sr']['uuid']})"),
+            ("shortfall", f"{_gib(plan['sr']['shortfall'])} GiB"),
+            ("bytes to move", f"{_gib(r['bytes_to_move'])} GiB"),
+            ("frees", f"{_gib(r['frees'])} GiB"),
+            ("duration", f"{r['duration_s'] / 60:.1f} min"),
+            ("downtime", f"{r['downtime_s'] / 60:.1f} min"), ("why", r["reason"])]
+    if plan.get("staging_sr"):
+        st = plan["staging_sr"]
+        rows.append(("staging SR", f"{st['name']} ({st['type']}, {_gib(st['free'])} GiB free)"))
+    for vm in plan.get("vms", []):
+        rows.append(("VM", f"{vm['name']} {vm['uuid']} [{vm['power_state']}] mode={vm['mode']}"))
+    if plan.get("grow_by"):
+        rows.append(("grow by", f"{_gib(plan['grow_by'])} GiB"))
+    for snap in plan.get("snapshots", []):
+        rows.append(("delete snapshot", snap))
+    return pd.DataFrame(rows, columns=["item", "value"])
+
+
+def plot_sr_space(sizing: Sizing, ax=None):
+    """Per SR a stacked bar: used, needed (inside free), rest of free, shortfall beyond the SR."""
+    import matplotlib.pyplot as plt
+
+    t = sizing.srs[sizing.srs["verdict"] != "not-sized"]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.6 * max(len(t), 1) + 1.5))
+    labels = [f"{n or s[:8]} ({ty})" for n, s, ty in zip(t["name"], t["sr"], t["type"])]
+    used = t["used"] / GiB
+    needed_in_free = pd.concat([t["needed"], t["free"] + t["garbage"]], axis=1).min(axis=1) / GiB
+    rest = (t["free"] / GiB - needed_in_free).clip(lower=0)
+    short = t["shortfall"] / GiB
+    y = range(len(t))
+    ax.barh(y, used, color="#8c8c8c", label="used")
+    ax.barh(y, needed_in_free, left=used, color="#f0a030", label="needed by coalesce")
+    ax.barh(y, rest, left=used + needed_in_free, color="#5cb85c", label="free")
+    ax.barh(y, short, left=used + needed_in_free + rest, color="#d9534f", hatch="//",
+            label="shortfall")
+    ax.set_yticks(list(y), labels)
+    ax.set_xlabel("GiB")
+    ax.set_title("Space per SR: what the pending coalesces need")
+    ax.legend(loc="lower right", fontsize="small")
+    ax.invert_yaxis()
+    return ax
+
+
+def chain_trees(sizing: Sizing, *, sr: str | None = None, only_pending: bool = True,
+                limit: int = 20) -> str:
+    """Each VHD tree as indented text with sizes, VMs, snapshots and pending coalesces."""
+    inv = sizing.inventory
+    vdis = inv.vdis.set_index("uuid")
+    vm_names = dict(zip(inv.vms["uuid"], inv.vms["name"]))
+    power = dict(zip(inv.vms["uuid"], inv.vms["power_state"]))
+    pending = {c["vdi"]: c for c in sizing.coalesces.to_dict("records")}
+    trees = sizing.chains.trees
+    if sr:
+        trees = trees[trees["sr"] == sr]
+    lines: list[str] = []
+    shown = 0
+    for tree in trees.sort_values("depth", ascending=False).to_dict("records"):
+        members = sizing.chains.subtree(tree["root"])
+        if only_pending and not any(m in pending for m in members):
+            continue
+        if shown >= limit:
+            lines.append(f"... {len(trees) - shown} more trees")
+            break
+        shown += 1
+        lines.append(f"tree {tree['root'][:8]} on SR {tree['sr'][:8]}: {tree['nodes']} VHDs, "
+                     f"depth {tree['depth']}, {_gib(tree['total_size'])} GiB on disk"
+                     + ("  [TOO DEEP]" if tree["too_deep"] else ""))
+        depth = dict(zip(sizing.chains.nodes["uuid"], sizing.chains.nodes["depth"]))
+        for uuid in members:
+            v = vdis.loc[uuid]
+            pad = "    " * (depth[uuid] - 1) + ("└─ " if depth[uuid] > 1 else "")
+            flags = ["hidden" if v["hidden"] else "", "snapshot" if v["is_a_snapshot"] else ""]
+            owners = ", ".join(f"{vm_names.get(vm, vm[:8])} ({power.get(vm, '?')})" for vm in v["vms"])
+            text = (f"  {pad}{'*' if v['hidden'] else ''}{uuid[:8]} "
+                    f"{_gib(v['virtual_size']):.3f}G virtual / {_gib(v['physical_utilisation']):.3f}G on SR")
+            extra = " ".join(f for f in flags if f)
+            if extra:
+                text += f" [{extra}]"
+            if owners:
+                text += f"  VM {owners}"
+            if uuid in pending:
+                c = pending[uuid]
+                text += (f"  <- {c['kind']} needs {_gib(c['needed']):.3f}G"
+                         f" ({'fits' if c['fits'] else 'does not fit'})")
+            lines.append(text)
+    return "\n".join(lines) if lines else "no VHD tree with a pending coalesce"

@@ -1,0 +1,97 @@
+"""`runbook size` and `runbook inventory`: usage errors, JSON schema, plan file, offline inventory."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from runbook_lib.cli import main
+from tests.xapi_records import PoolRecords
+
+GiB = 1 << 30
+
+
+@pytest.fixture
+def inventory_file(tmp_path):
+    p = PoolRecords("lab")
+    lvm = p.sr("Local SATA Storage", "lvm", 60 * GiB, 58 * GiB)
+    nfs = p.sr("NFS staging", "nfs", 1000 * GiB, 10 * GiB, shared=True)
+    base = p.vdi(lvm, 40 * GiB, 10762584064, managed=False)
+    leaf = p.vdi(lvm, 40 * GiB, 43041947648, parent=base)
+    vm = p.vm("big", "Running", [leaf])
+    path = p.inventory().save(tmp_path / "inv.json")
+    return path, p.uuid("SR", lvm), p.uuid("SR", nfs), p.uuid("VM", vm)
+
+
+def run(*args, env=None):
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def test_without_a_source_it_says_so_with_exit_2():
+    res = run("size")
+    assert res.exit_code == 2
+    assert "--url" in res.output and "--inventory" in res.output and "Traceback" not in res.output
+
+
+def test_url_and_inventory_together_is_a_usage_error(inventory_file):
+    path, *_ = inventory_file
+    res = run("size", "--url", "https://x", "--inventory", str(path))
+    assert res.exit_code == 2 and "not both" in res.output
+
+
+def test_json_from_an_inventory_file(inventory_file, tmp_path):
+    path, lvm, nfs, vm = inventory_file
+    plan_path = tmp_path / "plan.json"
+    res = run("size", "--inventory", str(path), "--json", "--plan-out", str(plan_path))
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["schema"] == "runbook.sizing/1"
+    srs = {s["sr"]: s for s in out["srs"]}
+    assert srs[lvm]["verdict"] == "short" and srs[lvm]["shortfall"] > 0
+    assert srs[nfs]["verdict"] == "healthy" and srs[nfs]["shortfall"] == 0
+    for s in out["srs"]:
+        assert set(s) >= {"sr", "name", "type", "size", "used", "free", "needed", "shortfall", "verdict"}
+    (c,) = out["coalesces"]
+    assert set(c) >= {"vdi", "sr", "kind", "needed", "fits"} and c["fits"] is False
+    kinds = [r["kind"] for r in out["remedies"]]
+    assert kinds[0] == "move-vms" and set(kinds) <= {"grow-sr", "move-vms", "offline-coalesce", "delete-snapshots"}
+    best = out["remedies"][0]
+    assert best["vms"] == [vm] and best["sr"] == lvm
+    for r in out["remedies"]:
+        assert set(r) >= {"kind", "sr", "vms", "bytes_to_move", "frees", "duration_s", "downtime_s"}
+    plan = json.loads(plan_path.read_text())
+    assert plan["schema"] == "runbook.plan/1" and plan["staging_sr"]["uuid"] == nfs
+    assert plan["pool"]["inventory"] == str(path) and plan["pool"]["url"] is None
+
+
+def test_human_output_and_sr_filter(inventory_file):
+    path, lvm, nfs, vm = inventory_file
+    res = run("size", "--inventory", str(path), "--sr", nfs)
+    assert res.exit_code == 0 and "nothing to plan" in res.output
+    res = run("size", "--inventory", str(path))
+    assert "Local SATA Storage" in res.output and "move-vms" in res.output and "short" in res.output
+
+
+def test_unknown_sr_and_bad_inventory_are_one_line_errors(inventory_file, tmp_path):
+    path, *_ = inventory_file
+    res = run("size", "--inventory", str(path), "--staging-sr", "nope")
+    assert res.exit_code == 2 and "no such SR" in res.output
+    res = run("size", "--inventory", str(tmp_path / "missing.json"))
+    assert res.exit_code == 2 and "not found" in res.output and "Traceback" not in res.output
+
+
+def test_inventory_show(inventory_file):
+    path, *_ = inventory_file
+    res = run("inventory", "show", str(path))
+    assert res.exit_code == 0 and "NFS staging" in res.output and "captured" in res.output
+
+
+def test_inventory_save_needs_a_url(tmp_path):
+    res = run("inventory", "save", "--out", str(tmp_path / "x.json"))
+    assert res.exit_code == 2 and "--url" in res.output
+
+
+def test_missing_password_variable_is_a_one_line_error(tmp_path):
+    res = run("size", "--url", "https://127.0.0.1:1", "--password-env", "RUNBOOK_TEST_NO_SUCH_VAR")
+    assert res.exit_code == 2
+    assert "RUNBOOK_TEST_NO_SUCH_VAR is not set" in res.output and "Traceback" not in res.output
