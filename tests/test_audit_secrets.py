@@ -6,6 +6,7 @@ import pytest
 
 from runbook_lib.audit.runner import run_notebook
 from runbook_lib.audit.verify import verify
+from runbook_lib.locations import notebooks_dir
 from tests.conftest import DATA
 
 PASSWORD = "Xen-Test-Pa55word-do-not-leak"
@@ -50,3 +51,13 @@ def test_the_scan_catches_a_notebook_that_prints_the_password(tmp_path, password
     assert leaks == sorted([str(leaky.output), str(leaky.html)])
     assert all(password not in str(p) for p in report.problems)
 
+
+
+@pytest.mark.parametrize("stem", ["04_postmortem"])
+def test_the_audit_notebooks_leave_no_password_behind(tmp_path, password, stem):
+    path = notebooks_dir() / f"{stem}.ipynb"
+    out = tmp_path / "outputs"
+    result = run_notebook(path, "sec", outputs=out)
+    assert result.exit_code in (0, 3), result.error
+    assert _files_holding(out, password) == []
+    assert verify(out).ok

@@ -82,19 +82,26 @@ def resolve_notebook(name: str | Path) -> Path:
     raise InputError(f"notebook not found: {name}", hint=f"give a path or a name from {folder}")
 
 
-def artifact_path(suffix: str, incident: str | None = None) -> Path:
-    """Where a notebook should write an export (e.g. `.postmortem.md`) so the index hashes it.
+def artifact_base(incident: str | None = None) -> Path:
+    """Where a notebook should write its exports, as a path without suffix: add your own
+    (`base.with_name(base.name + ".postmortem.md")`) and `runbook run` hashes them into the index.
 
-    Under `runbook run` it is the run's own output name with `suffix`; run by hand (JupyterLab,
-    nbval) it is a fresh timestamped name in the incident's folder.
+    Under `runbook run` it is the run's own output name; run by hand (JupyterLab, nbval) it is a
+    fresh timestamped name in the incident's folder.
     """
     current = os.environ.get(RUN_OUTPUT_ENV)
     if current:
         out = Path(current)
-        return out.with_name(out.stem + suffix)
+        return out.with_name(out.stem)
     folder = _private_dir(outputs_dir() / check_incident(incident or os.environ.get(INCIDENT_ENV) or "adhoc"))
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return folder / f"{stamp}_interactive_{uuid.uuid4().hex[:8]}{suffix}"
+    return folder / f"{stamp}_interactive_{uuid.uuid4().hex[:8]}"
+
+
+def artifact_path(suffix: str, incident: str | None = None) -> Path:
+    """artifact_base() plus one suffix such as `.note.md`."""
+    base = artifact_base(incident)
+    return base.with_name(base.name + suffix)
 
 
 def _private_dir(path: Path, root: Path | None = None) -> Path:
@@ -238,7 +245,10 @@ def run_notebook(notebook: str | Path, incident: str, parameters: dict[str, Any]
         pairs: list = []
     else:
         pairs = list(parameters or [])
-    values = params.resolve_parameters(nb_path, file_values, pairs)
+    declared = params.declared_parameters(nb_path)
+    values = params.resolve_parameters(nb_path, file_values, pairs, declared)
+    if "incident" in declared and "incident" not in values:
+        values["incident"] = incident  # a notebook that takes an incident works on the one it is filed under
 
     root = Path(outputs).expanduser().resolve() if outputs is not None else outputs_dir()
     folder = _private_dir(root / incident, root)

@@ -1,0 +1,155 @@
+"""runbook_lib.audit.postmortem and notebook 04 on the seed case: the demo incident's timeline."""
+
+import datetime as dt
+import json
+
+import pandas as pd
+import pytest
+
+from runbook_lib.audit import postmortem
+from runbook_lib.audit.runner import run_notebook
+from runbook_lib.locations import notebooks_dir
+from tests.conftest import DATA
+
+NB = DATA / "notebooks"
+SEED = DATA / "postmortem"
+SR = "db4c3909-4b61-e5f6-8548-16dc56780f61"
+STAGING = "5a1f0c2e-8d3b-4c6a-9e7f-0b1c2d3e4f50"
+VM = "7e0b2a1c-3d4e-4f50-8a6b-9c0d1e2f3a4b"
+G = 1 << 30
+
+
+def _journal(folder, start):
+    """What notebook 03's executor writes for the seed's copy-away-and-back remedy."""
+    t = lambda minutes: (start + dt.timedelta(minutes=minutes)).isoformat()  # noqa: E731
+    lines = [
+        {"seq": 1, "time": t(1), "event": "run", "mode": "execute"},
+        {"seq": 2, "time": t(2), "event": "start", "step": "copy-away", "vm": VM, "call": "VM.copy"},
+        {"seq": 3, "time": t(30), "event": "done", "step": "copy-away", "vm": VM, "call": "VM.copy",
+         "before": {SR: 40 * G, STAGING: 3000 * G}, "after": {SR: 40 * G, STAGING: 976 * G}},
+        {"seq": 4, "time": t(31), "event": "done", "step": "destroy-original", "vm": VM, "call": "VM.destroy"},
+        {"seq": 5, "time": t(32), "event": "done", "step": "scan", "call": "SR.scan"},
+        {"seq": 6, "time": t(50), "event": "done", "step": "wait-gc", "after": {SR: 2100 * G}},
+        {"seq": 7, "time": t(80), "event": "done", "step": "copy-back", "vm": VM, "call": "VM.copy",
+         "after": {SR: 76 * G, STAGING: 3000 * G}},
+        {"seq": 8, "time": t(81), "event": "finished", "status": "done"},
+    ]
+    text = "".join(json.dumps(line) + "\n" for line in lines) + '{"seq": 9, "time": "2026-11-\n'
+    (folder / "transfer-journal.jsonl").write_text(text)
+
+
+@pytest.fixture(scope="module")
+def seed_incident(tmp_path_factory):
+    """The seed case as the demo leaves it: a diagnosis run, a sizing run, a finished transfer."""
+    out = tmp_path_factory.mktemp("outputs")
+    diag = run_notebook(NB / "records.ipynb", "demo", {"records_file": str(SEED / "seed_diagnosis.json")}, outputs=out)
+    plan = run_notebook(NB / "records.ipynb", "demo", {"records_file": str(SEED / "seed_plan.json")}, outputs=out)
+    assert diag.exit_code == 0 and plan.exit_code == 0
+    _journal(out / "demo", plan.end)
+    return out, diag, plan
+
+
+def test_the_timeline_shows_the_seed_case_in_order(seed_incident):
+    out, diag, plan = seed_incident
+    pm = postmortem.build("demo", out)
+    tl = pm.timeline
+    assert list(tl.columns) == postmortem.TIMELINE_COLUMNS
+    assert tl["time"].is_monotonic_increasing
+    seed_time = pd.Timestamp("2018-12-06 02:27:17", tz="UTC")
+    first = tl.iloc[0]
+    assert first["time"] == seed_time and first["source"] == "SMlog"
+    smlog = tl[tl["source"] == "SMlog"]
+    assert (smlog["time"] == seed_time).all()
+    details = " ".join(smlog["detail"])
+    assert "util.SMException: Timed out" in details and "VDI 67558d6a on SR db4c3909" in details
+    runs = tl[tl["source"] == "run"]
+    assert len(runs) == 4 and runs.iloc[0]["time"] == pd.Timestamp(diag.start)
+    transfer = tl[tl["source"] == "transfer"]["event"].tolist()
+    assert transfer[0] == "run" and transfer[-1] == "finished"
+    assert transfer.index("done copy-away VM.copy") < transfer.index("done scan SR.scan") < transfer.index(
+        "done copy-back VM.copy")
+
+
+def test_impact_detection_root_cause_and_space(seed_incident):
+    out, diag, _ = seed_incident
+    pm = postmortem.build("demo", out)
+    assert pm.has_runs
+    assert pm.impact["srs"] == [f"{SR} (Local SATA Storage)"]
+    assert pm.impact["vdis_stuck"] == ["67558d6a (stuck-timeout, size 2,024.0 GiB)"]
+    assert pm.impact["vms"] == ["db01"] and pm.impact["failures"] == 1
+    assert pm.impact["stuck_for"] == "one failure in the log (no span)"
+    assert pm.impact["shortfall"] == int(2023.953 * G) - 40 * G
+    assert pm.detection["first_failure_in_log"] == pd.Timestamp("2018-12-06 02:27:17", tz="UTC")
+    assert pm.detection["first_run"] == pd.Timestamp(diag.start)
+    assert pm.detection["delay_s"] > 7 * 365 * 86400
+    assert pm.root_cause["verdict"] == "stuck-timeout"
+    assert "SMlog:7" in pm.root_cause["evidence"]
+    assert pm.root_cause["exceptions"] == ["util.SMException: Timed out x1"]
+    assert "copy the VM to the NFS staging SR" in pm.root_cause["remedy"]
+    space = pm.space.set_index("sr")
+    assert space.loc[SR, "before"] == 40 * G and space.loc[SR, "after"] == 76 * G
+    assert space.loc[SR, "change"] == 36 * G and space.loc[SR, "name"] == "Local SATA Storage"
+    assert space.loc[STAGING, "after"] == 3000 * G
+    assert "stuck-timeout on" in pm.summary and "the transfer finished" in pm.summary
+    assert not any("not carried out" in f for f in pm.follow_ups)
+    assert pm.notes == ["1 torn journal line(s) skipped (a write cut short)"]
+
+
+def test_links_carry_every_output_with_its_hash_and_notice_changes(seed_incident, tmp_path):
+    out, diag, _ = seed_incident
+    links = postmortem.build("demo", out).links
+    assert len(links) == 4 and set(links["check"]) == {"ok"}
+    assert diag.index_record["outputs"][0]["sha256"] in set(links["sha256"])
+    copy = tmp_path / "copy"
+    import shutil
+
+    shutil.copytree(out, copy)
+    target = copy / diag.index_record["outputs"][1]["path"]
+    target.write_text("edited")
+    pm = postmortem.build("demo", copy)
+    assert "changed" in set(pm.links["check"])
+    assert any("runbook verify" in f for f in pm.follow_ups)
+
+
+def test_export_writes_markdown_png_and_self_contained_html(seed_incident, tmp_path):
+    out, _, _ = seed_incident
+    pm = postmortem.build("demo", out)
+    paths = postmortem.export(pm, tmp_path / "pm")
+    md = paths["md"].read_text()
+    for title in postmortem.SECTION_TITLES:
+        assert f"## {title}" in md
+    assert "| 2018-12-06 02:27:17 | SMlog |" in md and "![timeline](pm.postmortem.png)" in md
+    assert paths["png"].read_bytes().startswith(b"\x89PNG")
+    page = paths["html"].read_text()
+    assert "<table>" in page and "data:image/png;base64," in page and "stuck-timeout" in page
+
+
+def test_notebook_04_on_the_seed_incident_exports_beside_itself(seed_incident):
+    out, _, _ = seed_incident
+    result = run_notebook(notebooks_dir() / "04_postmortem.ipynb", "demo", outputs=out)
+    assert result.exit_code == 0, result.error
+    assert result.parameters == {"incident": "demo"}
+    assert result.records["postmortem"]["has_runs"] is True
+    exported = [o["path"] for o in result.index_record["outputs"]]
+    stem = result.output.stem
+    assert f"demo/{stem}.postmortem.md" in exported and f"demo/{stem}.postmortem.html" in exported
+    assert "util.SMException: Timed out" in (out / "demo" / f"{stem}.postmortem.md").read_text()
+    assert len(postmortem.build("demo", out).timeline.query("source == 'run'")) == 4  # it does not review itself
+
+
+def test_an_incident_without_runs_says_so(tmp_path):
+    pm = postmortem.build("demo", tmp_path)
+    assert not pm.has_runs and "No runs are recorded for incident 'demo'" in pm.summary
+    assert pm.timeline.empty and pm.links.empty
+    text = postmortem.sections(pm)
+    assert list(text) == postmortem.SECTION_TITLES
+    result = run_notebook(notebooks_dir() / "04_postmortem.ipynb", "demo", outputs=tmp_path)
+    assert result.exit_code == 0 and result.records["postmortem"]["has_runs"] is False
+
+
+def test_journals_are_read_tolerantly(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"time": "2026-01-02T00:00:00Z", "event": "b"}\n[1, 2]\nnot json\n\n'
+                                      '{"time": "2026-01-01T00:00:00Z", "event": "a"}\n{"event": "no time"}\n')
+    records, torn = postmortem.read_journals(tmp_path)
+    assert [r["event"] for r in records] == ["no time", "a", "b"] and torn == 1
+    assert postmortem.read_journals(tmp_path / "missing") == ([], 0)
