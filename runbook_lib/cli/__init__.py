@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("run", "run", "run a notebook through papermill into outputs/ and index the run"),
     "history": ("history", "history", "list the recorded runs (outputs/index.jsonl)"),
     "verify": ("verify", "verify", "check the run index hash chain, every output's hash, and scan for secrets"),
+    "smlog": ("smlog", "smlog", "Read and diagnose SMlog files."),
 }
 
 

@@ -1,0 +1,65 @@
+"""`runbook smlog ...`: read SMlog files and say whether the GC is coalescing, and if not why."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from runbook_lib.errors import UsageError
+
+
+@click.group("smlog")
+def smlog():
+    """Read and diagnose SMlog files (plain, rotated .gz, directories, status-report tarballs)."""
+
+
+def _gib(value) -> str:
+    return "-" if value is None else f"{value / 2**30:.1f}G"
+
+
+@smlog.command("diagnose")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--year", type=int, default=None, help="Year of the first line (default: date the last line by the newest file's mtime).")
+@click.option("--sr", "sr", default=None, metavar="UUID", help="Only this SR (full UUID or a prefix).")
+@click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object (schema runbook.smlog.diagnosis/1).")
+def diagnose_cmd(paths, year, sr, as_json):
+    """Say per SR and per VDI whether the GC coalesces, with evidence and the next step.
+
+    PATH may be SMlog, SMlog.1, SMlog.2.gz, ..., a directory, or a .tar/.tar.gz/.tar.bz2/.zip
+    status report holding var/log/SMlog*. Exit 0 when the input was read, 2 when a path is
+    missing or unreadable.
+    """
+    from runbook_lib.smlog import diagnose, read_smlog
+
+    if year is not None and not 1970 <= year <= 9999:
+        raise UsageError(f"--year {year} is not a plausible year")
+    found = diagnose(read_smlog(list(paths), year=year), sr=sr)
+    if as_json:
+        click.echo(json.dumps(found.to_json(), sort_keys=False))
+        return
+    data = found.to_json()
+    click.echo(f"verdict:   {data['verdict']}")
+    click.echo(f"next step: {data['next_step']}")
+    click.echo(f"read:      {len(data['files'])} file(s), {data['lines']} lines ({data['unparsed']} unparsed), "
+               f"{data['first'] or '?'} .. {data['last'] or '?'}")
+    for f in data["files"]:
+        if f["truncated"]:
+            click.echo(f"warning:   {f['path']} is truncated; read what was readable")
+    if data["srs"]:
+        click.echo("")
+        click.echo(f"{'SR':<38} {'verdict':<15} {'VDIs':>5} {'trees':>5}  name")
+        for s in data["srs"]:
+            click.echo(f"{s['sr']:<38} {s['verdict']:<15} {s['vdis'] if s['vdis'] is not None else '-':>5} "
+                       f"{s['trees'] if s['trees'] is not None else '-':>5}  {s['name'] or ''}")
+    if data["vdis"]:
+        click.echo("")
+        click.echo(f"{'VDI':<38} {'verdict':<15} {'tries':>5} {'fails':>5} {'virtual':>9} {'LV':>9}  last failure")
+        for v in data["vdis"]:
+            click.echo(f"{v['vdi']:<38} {v['verdict']:<15} {v['attempts']:>5} {v['failures']:>5} "
+                       f"{_gib(v['virtual_size']):>9} {_gib(v['lv_size']):>9}  {v['last_failure'] or '-'}")
+    if data["exceptions"]:
+        click.echo("")
+        click.echo("exceptions:")
+        for e in data["exceptions"][:10]:
+            click.echo(f"  {e['count']:>5} x {e['type']}: {e['message'][:80]} ({e['context']})")

@@ -1,0 +1,356 @@
+"""SMlog messages -> events of a fixed vocabulary, with multi-line blocks folded per pid.
+
+`kind` vocabulary (the `kind` column of `SMlogRead.records`, the keys of `events` in JSON):
+
+| kind | message (ident SMGC unless noted) |
+|---|---|
+| `gc_start` | `=== SR <uuid>: gc ===` (also `gc_force`) |
+| `gc_abort` | `=== SR <uuid>: abort ===`, `Aborted coalesce` |
+| `gc_kick` | SM: `Kicking SMGC@<sr>...`, `Kicking GC` |
+| `gc_already_running` | `Another GC instance already active, exiting`, `Unable to acquire GC running lock.` (benign) |
+| `gc_quiet_period` | `GC active, about to go quiet`, `GC active, quiet period ended` |
+| `gc_exit` | `GC process exiting, no work left`, `No work, exiting`, `In cleanup` |
+| `sr_tree` | `SR <sr8> ('<name>') (<n> VDIs in <m> VHD trees): ...`; the indented tree lines that follow are folded into its `tree` field |
+| `garbage_found` | `Found <n> VDIs for deletion:`; the printouts that follow are folded into its `tree` field |
+| `vdi_delete` | `Deleting unlinked VDI ...`; SM: `vdi_delete {...}` |
+| `coalesce_candidate` | `... is coalescable`, `Coalesce candidate: ...`, `Leaf-coalesce candidate: ...` |
+| `coalesce_start` | `Coalescing X -> Y` |
+| `coalesce_done` | `Coalesced size = ...`, `==> Coalesce apparently already done: skipping` |
+| `coalesce_failed` | `Coalesce failed, skipping` / `Coalesce failed on X` |
+| `leaf_coalesce_start` | `Leaf-coalescing X -> Y` |
+| `leaf_coalesce_done` | `*** FINISH LEAF-COALESCE`, `*** finished leaf-coalesce successfully` |
+| `leaf_coalesce_failed` | `Leaf-coalesce failed[ on X], skipping` |
+| `leaf_coalesce_config` | `Set leaf-coalesce = ...`, `Removed leaf-coalesce from X`, `Leaf-coalesce disabled for X` |
+| `no_progress` | `VDI <uuid> could not be coalesced` (the leaf changes faster than it is merged) |
+| `timeout` | an exception block whose message is `Timed out` (folded like `exception`) |
+| `insufficient_space` | `No space to [leaf-]coalesce X (free space: N)`; SM: `Could not coalesce due to a lack of space in SR <uuid>`, `Raising exception [44, There is insufficient space]` |
+| `relink` | `Relinking X from Y to Z` |
+| `exception` | an exception block: banner + `<context>: EXCEPTION <type>, <message>` + traceback, one record; SM: `Raising exception [<code>, <text>]` |
+| `ignored_exception` | SM: `Ignoring exception for LV check: ...` (cbtlog noise, benign) |
+| `lock_contention` | SM: `lock: tried lock ..., acquired: False` (benign unless it never resolves) |
+| `sr_scan` | SM: `sr_scan {...}`; `Starting asynch srUpdate for SR <uuid>` |
+| `other` | anything else; counted, not kept as a record |
+
+Every record carries the SR and VDI it is about: taken from the message when it names them,
+otherwise from what the same pid last named (a GC process works on one SR at a time, and the
+exception block and `Leaf-coalesce failed, skipping` do not repeat the VDI).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from runbook_lib.smlog.parse import ParsedLine
+from runbook_lib.smlog.printout import PRINTOUT_RE, find_printouts, parse_size
+
+KINDS = (
+    "gc_start", "gc_abort", "gc_kick", "gc_already_running", "gc_quiet_period", "gc_exit", "sr_tree",
+    "garbage_found", "vdi_delete", "coalesce_candidate", "coalesce_start", "coalesce_done",
+    "coalesce_failed", "leaf_coalesce_start", "leaf_coalesce_done", "leaf_coalesce_failed",
+    "leaf_coalesce_config", "no_progress", "timeout", "insufficient_space", "relink", "exception",
+    "ignored_exception", "lock_contention", "sr_scan", "other",
+)
+GC_PROCESSES = frozenset({"SMGC"})
+MAX_MESSAGE = 2000
+MAX_TRACEBACK_LINES = 200
+
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+UUID_RE = re.compile(UUID)
+_GC_RUN_RE = re.compile(r"^=== SR (?P<sr>\S+): (?P<what>\w+) ===")
+SR_TREE_RE = re.compile(
+    r"^SR (?P<sr>[0-9a-f-]+) \('(?P<name>.*)'\) \((?P<vdis>\d+) VDIs in (?P<trees>\d+) VHD trees\):? ?(?P<rest>.*)$"
+)
+_SR_IN_MSG_RE = re.compile(
+    rf"(?:SMGC@|'sr_uuid': '|/var/lock/sm/|/VG_XenStorage-|/sr-mount/|(?:for|in) SR )(?P<sr>{UUID})"
+)
+_VDI_IN_MSG_RE = re.compile(rf"(?:'vdi_uuid': '|VDI |VHD |/VHD-|/LV-)(?P<vdi>{UUID})")
+_EXC_RE = re.compile(r"^(?P<ctx>.*?):?\s*EXCEPTION (?P<type>.+?), (?P<msg>.*)$")
+_EXC_CLASS_RE = re.compile(r"^<(?:class|type) '(?P<name>[^']+)'>$")
+_RAISING_RE = re.compile(r"Raising exception \[(?P<code>\d+), (?P<text>.*?)\]?$")
+_FREE_RE = re.compile(r"free space: (?P<free>\d+)")
+_TREE_LINE_RE = re.compile(r"^\s*\*?[0-9a-f]{8}(?:\[[A-Za-z0-9]+\])?\(")
+_BANNER_OPEN_RE = re.compile(r"^\*~(?:\*~)+\*?$")
+_STARS_RE = re.compile(r"^\*{5,}$")
+
+
+def classify(message: str, process: str | None = None) -> str:
+    """The event kind of one message (the multi-line folding is `EventBuilder`'s job)."""
+    m = message.strip()
+    if not m:
+        return "other"
+    c = m[0]
+    if c == "=":
+        if m.startswith("=== SR "):
+            run = _GC_RUN_RE.match(m)
+            if run:
+                return "gc_abort" if run.group("what") == "abort" else "gc_start"
+        if "Coalesce apparently already done" in m:
+            return "coalesce_done"
+        return "other"
+    if c == "*":
+        if "FINISH LEAF-COALESCE" in m or "finished leaf-coalesce successfully" in m:
+            return "leaf_coalesce_done"
+        if "EXCEPTION " in m:
+            return "exception"
+        return "other"
+    if m.startswith("SR ") and "VHD trees)" in m and SR_TREE_RE.match(m):
+        return "sr_tree"
+    if m.startswith("Leaf-coalescing "):
+        return "leaf_coalesce_start"
+    if m.startswith("Coalescing "):
+        return "coalesce_start"
+    if m.startswith("Leaf-coalesce failed"):
+        return "leaf_coalesce_failed"
+    if m.startswith("Coalesce failed"):
+        return "coalesce_failed"
+    if m.startswith(("No space to coalesce", "No space to leaf-coalesce")) or "lack of space" in m:
+        return "insufficient_space"
+    if m.startswith(("Coalesced size", "Coalesce apparently already done")):
+        return "coalesce_done"
+    if m.startswith(("Leaf-coalesce candidate", "Coalesce candidate")) or m.endswith("is coalescable"):
+        return "coalesce_candidate"
+    if m.startswith(("Set leaf-coalesce", "Removed leaf-coalesce", "Leaf-coalesce disabled")):
+        return "leaf_coalesce_config"
+    if m.startswith("Relinking "):
+        return "relink"
+    if m.startswith("Deleting unlinked VDI") or m.startswith("vdi_delete"):
+        return "vdi_delete"
+    if m.startswith("Found ") and "for deletion" in m:
+        return "garbage_found"
+    if "could not be coalesced" in m:
+        return "no_progress"
+    if m.startswith("Kicking SMGC") or m.startswith("Kicking GC"):
+        return "gc_kick"
+    if m.startswith(("Another GC instance already active", "Unable to acquire GC running lock")):
+        return "gc_already_running"
+    if m.startswith("GC active, "):
+        return "gc_quiet_period"
+    if m.startswith(("GC process exiting", "No work, exiting", "In cleanup")):
+        return "gc_exit"
+    if m.startswith("Aborted coalesce"):
+        return "gc_abort"
+    if m.startswith("Ignoring exception for LV check"):
+        return "ignored_exception"
+    if m.startswith("lock: ") and "acquired: False" in m:
+        return "lock_contention"
+    if m.startswith(("sr_scan", "Starting asynch srUpdate")):
+        return "sr_scan"
+    if m.startswith("Raising exception"):
+        return "insufficient_space" if "insufficient space" in m else "exception"
+    if "EXCEPTION " in m and _EXC_RE.match(m):
+        return "exception"
+    return "other"
+
+
+def parse_exception_header(message: str) -> tuple[str, str, str] | None:
+    """`leaf-coalesce: EXCEPTION util.SMException, Timed out` -> (type, message, context)."""
+    m = _EXC_RE.match(message.strip())
+    if not m:
+        return None
+    exc_type = m.group("type").strip()
+    cls = _EXC_CLASS_RE.match(exc_type)
+    if cls:
+        exc_type = cls.group("name")
+    context = m.group("ctx").strip().strip("*").strip()
+    context = context.rsplit(":", 1)[-1].strip() if context else ""
+    return exc_type, m.group("msg").strip(), context
+
+
+def _sr_of(message: str, kind: str) -> str | None:
+    m = _GC_RUN_RE.match(message.strip()) if kind in ("gc_start", "gc_abort") else None
+    if m:
+        return m.group("sr")
+    m = _SR_IN_MSG_RE.search(message)
+    return m.group("sr") if m else None
+
+
+@dataclass
+class _PidState:
+    sr: str | None = None
+    vdi: str | None = None
+    block: dict[str, Any] | None = None  # the record being folded
+    mode: str = ""  # banner | tb | tb_loose | tree
+    last_was_file: bool = False
+
+
+@dataclass
+class EventBuilder:
+    """Feeds parsed lines in file order; calls `sink(record)` for every kept event.
+
+    Kept: every line whose kind is not `other`. Exception blocks and tree printouts become one
+    record each, per pid, so interleaved processes stay apart.
+    """
+
+    sink: Callable[[dict[str, Any]], None]
+    counts: dict[str, int] = field(default_factory=dict)
+    uuids: set[str] = field(default_factory=set)
+    _pids: dict[Any, _PidState] = field(default_factory=dict)
+    _lineno: int = 0
+
+    def feed(self, line: ParsedLine, time: Any, file: str, lineno: int) -> None:
+        self._lineno = lineno
+        state = self._pids.get(line.pid)
+        if state is None:
+            state = self._pids[line.pid] = _PidState()
+        msg = line.message
+        if "-" in msg:
+            for u in UUID_RE.findall(msg):
+                self.uuids.add(u)
+        if state.block is not None and self._continue_block(state, msg):
+            return
+        kind = classify(msg, line.process)
+        stripped = msg.strip()
+        if kind == "other":
+            if _BANNER_OPEN_RE.match(stripped):  # an exception block opens
+                state.block = self._new(line, time, file, lineno, "exception", state)
+                state.block["message"] = ""
+                state.mode = "banner"
+                return
+            self.counts["other"] = self.counts.get("other", 0) + 1
+            return
+        rec = self._new(line, time, file, lineno, kind, state)
+        if kind in ("exception",) and "EXCEPTION " in stripped:
+            self._set_exception(rec, stripped)
+            state.block, state.mode, state.last_was_file = rec, "tb_loose", False
+            return
+        if kind in ("exception", "insufficient_space") and stripped.startswith("Raising exception"):
+            m = _RAISING_RE.search(stripped)
+            if m:
+                rec.update(exc_type=f"SR error {m.group('code')}", exc_message=m.group("text"), exc_context="SM")
+        self._annotate(rec, stripped, kind, state)
+        if kind in ("sr_tree", "garbage_found") and not stripped.endswith("no changes"):
+            state.block, state.mode = rec, "tree"
+            return
+        self._emit(rec)
+
+    def close(self) -> None:
+        """Emit blocks still open at the end of the input (a truncated log)."""
+        for state in self._pids.values():
+            if state.block is not None:
+                self._close_block(state)
+
+    # -- internals -------------------------------------------------------------------------
+    def _new(self, line: ParsedLine, time: Any, file: str, lineno: int, kind: str, state: _PidState) -> dict:
+        return {
+            "time": time, "host": line.host, "process": line.process, "pid": line.pid,
+            "message": line.message.strip()[:MAX_MESSAGE], "kind": kind, "sr": state.sr, "vdi": None,
+            "file": file, "line": lineno,
+        }
+
+    def _emit(self, rec: dict) -> None:
+        kind = rec["kind"]
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        self.sink(rec)
+
+    def _set_exception(self, rec: dict, stripped: str) -> None:
+        parsed = parse_exception_header(stripped)
+        if parsed:
+            rec["exc_type"], rec["exc_message"], rec["exc_context"] = parsed
+            if parsed[1].startswith("Timed out"):
+                rec["kind"] = "timeout"
+        rec["message"] = stripped[:MAX_MESSAGE]
+        rec["line"] = self._lineno  # evidence points at the EXCEPTION line, not the banner
+        rec["traceback"] = []
+
+    def _annotate(self, rec: dict, stripped: str, kind: str, state: _PidState) -> None:
+        """Fill sr, vdi, sizes and the kind-specific fields; update the pid's context."""
+        sr = None
+        if kind == "sr_tree":
+            m = SR_TREE_RE.match(stripped)
+            sr = m.group("sr")
+            rec.update(sr_name=m.group("name"), n_vdis=int(m.group("vdis")), n_trees=int(m.group("trees")), tree=[])
+            state.vdi = None
+        elif kind == "garbage_found":
+            rec["tree"] = []
+        else:
+            sr = _sr_of(stripped, kind)
+        if sr:
+            rec["sr"] = state.sr = sr
+        if kind in ("gc_start", "sr_tree", "garbage_found", "gc_exit"):
+            if kind == "gc_start":
+                state.vdi = None
+            return
+        printouts = find_printouts(stripped) if "(" in stripped else []
+        if printouts:
+            p = printouts[0]
+            rec.update(vdi=p.uuid8, hidden=p.hidden, virtual_size=p.virtual_size, size=p.size,
+                       allocated=p.allocated, lv_size=p.lv_size, flags=p.flags)
+            if len(printouts) > 1:
+                rec["target_vdi"] = printouts[1].uuid8
+        else:
+            m = _VDI_IN_MSG_RE.search(stripped)
+            if m:
+                rec["vdi"] = m.group("vdi")
+        if kind == "insufficient_space":
+            m = _FREE_RE.search(stripped)
+            if m:
+                rec["free_space"] = int(m.group("free"))
+        if rec.get("vdi"):
+            if kind not in ("vdi_delete", "relink"):
+                state.vdi = rec["vdi"]
+        elif kind in ("leaf_coalesce_failed", "coalesce_failed", "insufficient_space", "no_progress",
+                      "leaf_coalesce_done", "coalesce_done", "exception", "timeout"):
+            rec["vdi"] = state.vdi if not stripped.startswith(("Raising", "Could not")) else None
+
+    def _continue_block(self, state: _PidState, msg: str) -> bool:
+        """True when `msg` belongs to the pid's open block (and was folded into it)."""
+        block, stripped = state.block, msg.strip()
+        if state.mode == "tree":
+            if _TREE_LINE_RE.match(msg) and PRINTOUT_RE.search(msg):
+                block["tree"].append(msg.rstrip())
+                return True
+            self._close_block(state)
+            return False
+        if state.mode == "banner":
+            if _STARS_RE.match(stripped) or "E X C E P T I O N" in stripped or not stripped:
+                return True
+            if "EXCEPTION " in stripped and parse_exception_header(stripped):
+                self._set_exception(block, stripped)
+                state.mode = "tb"
+                return True
+            if _BANNER_OPEN_RE.match(stripped):
+                return True
+            state.block = None  # a banner without an exception: drop it, read the line normally
+            return False
+        if state.mode == "tb":
+            if _BANNER_OPEN_RE.match(stripped):
+                self._close_block(state)
+                return True
+            if classify(msg) not in ("other", "exception", "timeout") or len(block["traceback"]) >= MAX_TRACEBACK_LINES:
+                self._close_block(state)
+                return False
+            block["traceback"].append(stripped)
+            return True
+        # tb_loose: an EXCEPTION line without a banner; take File lines and the code line after each
+        if stripped.startswith('File "') or (msg[:1].isspace() and stripped) or state.last_was_file:
+            if len(block["traceback"]) < MAX_TRACEBACK_LINES and classify(msg) == "other":
+                block["traceback"].append(stripped)
+                state.last_was_file = stripped.startswith('File "')
+                return True
+        self._close_block(state)
+        return False
+
+    def _close_block(self, state: _PidState) -> None:
+        block, state.block, state.mode = state.block, None, ""
+        if block is None:
+            return
+        if "traceback" in block:
+            while block["traceback"] and not block["traceback"][-1]:
+                block["traceback"].pop()
+            block["traceback"] = "\n".join(block["traceback"])
+            if block["kind"] in ("exception", "timeout"):
+                self._annotate(block, block["message"], block["kind"], state)
+        if isinstance(block.get("tree"), list):
+            block["tree"] = "\n".join(block["tree"])
+        if block["kind"] == "exception" and "exc_type" not in block:
+            return  # a banner that never named its exception
+        self._emit(block)
+
+
+def parse_free_space(text: str) -> int | None:
+    """`(free space: 1234)` -> 1234; sizes printed like printouts are accepted too."""
+    m = _FREE_RE.search(text)
+    return int(m.group("free")) if m else parse_size(text)

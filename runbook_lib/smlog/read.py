@@ -1,0 +1,404 @@
+"""Open what admins have (files, rotations, directories, status-report archives) and stream it.
+
+Memory does not grow with the log: the input is read in chunks of complete lines; a cheap
+scan over each chunk's raw bytes picks the lines that can matter (ident `SMGC`, the few `SM:`
+messages with an event kind, and every line without a syslog/ISO prefix) and only those are
+decoded and parsed. The bulk `SM:` traffic (lock, lvchange, vdi calls) is counted, never kept.
+
+`SMlogRead.records` columns (one row per event; see `events.py` for the `kind` vocabulary):
+
+| column | meaning |
+|---|---|
+| `time` | UTC timestamp (syslog times have no zone and are taken as UTC); NaT for lines without one |
+| `host`, `process`, `pid` | syslog host, ident (`SM`, `SMGC`, ...), process id |
+| `message` | the message, stripped (cut at 2000 characters) |
+| `kind` | event kind |
+| `sr`, `vdi` | SR and VDI the event is about: the full UUID where the log shows it, else the short id as printed |
+| `target_vdi` | for `X -> Y` messages: Y |
+| `file`, `line` | where it is: the path (`archive!member` inside archives) and the 1-based line number |
+| `exc_type`, `exc_message`, `exc_context`, `traceback` | for `exception`/`timeout`: the folded block |
+| `hidden`, `vdi_type`, `virtual_size`, `size`, `allocated`, `lv_size`, `flags` | the first VDI printout of the message; sizes in bytes |
+| `free_space` | bytes, from `No space to ... (free space: N)` |
+| `sr_name`, `n_vdis`, `n_trees`, `tree` | for `sr_tree`: the name, counts, and the folded tree lines |
+"""
+
+from __future__ import annotations
+
+import bz2
+import contextlib
+import datetime as dt
+import os
+import re
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+
+from runbook_lib.errors import InputError
+from runbook_lib.smlog.events import EventBuilder
+from runbook_lib.smlog.parse import (
+    CONFORMING_START_BYTES_RE,
+    NONCONFORMING_BYTES_RE,
+    SyslogTime,
+    YearTracker,
+    anchor_year,
+    parse_line,
+    to_datetime,
+)
+from runbook_lib.smlog.tree import link_ids
+
+CHUNK = 8 << 20  # bytes of complete lines handed to the scanner at once
+RAW_BLOCK = 1 << 20  # compressed bytes read at once
+MAX_LINE = 32 << 20  # a line longer than this is counted unparsed and skipped, not buffered
+
+# Lines worth parsing in a well-formed log: ident SMGC, or an SM message that starts like an event.
+_INTEREST_RE = re.compile(
+    rb": \[(?:(?<=GC: \[)|\d+\] (?:Kicking|sr_scan|vdi_|Raising|Ignoring|\*|lock: tried|Could not"
+    rb"|Starting asynch))"
+)
+_ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tbz", ".tar.xz", ".txz", ".zip")
+_SMLOG_NAME_RE = re.compile(r"(?:^|/)SMlog(?:[.-][^/]*)?$")
+
+RECORD_COLUMNS = [
+    "time", "host", "process", "pid", "message", "kind", "sr", "vdi", "target_vdi", "file", "line",
+    "exc_type", "exc_message", "exc_context", "traceback", "hidden", "vdi_type", "virtual_size", "size",
+    "allocated", "lv_size", "flags", "free_space", "sr_name", "n_vdis", "n_trees", "tree",
+]
+_INT_COLUMNS = ["pid", "line", "virtual_size", "size", "allocated", "lv_size", "free_space", "n_vdis", "n_trees"]
+
+
+@dataclass
+class SMlogRead:
+    """What reading gave: event records plus counts over every line."""
+
+    records: pd.DataFrame
+    files: list[dict]
+    lines: int
+    parsed: int
+    unparsed: int
+    first: pd.Timestamp | None
+    last: pd.Timestamp | None
+    events: dict[str, int]
+    base_year: int
+    links: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Source:
+    display: str
+    opener: Callable[[], IO[bytes]]
+    mtime: float | None
+    size: int | None
+
+
+@dataclass
+class _FileStatus:
+    truncated: bool = False
+    note: str | None = None
+
+
+def rotation_key(name: str) -> tuple[int, int]:
+    """Sort key putting rotations oldest first: SMlog.3.gz, SMlog.2.gz, SMlog.1, SMlog."""
+    base = re.sub(r"\.(?:gz|bz2|xz)$", "", name.rsplit("/", 1)[-1])
+    m = re.search(r"\.(\d+)$", base)
+    if m:
+        return (0, -int(m.group(1)))
+    m = re.search(r"-(\d{8})$", base)  # logrotate dateext
+    if m:
+        return (0, int(m.group(1)) - 10**9)
+    return (0, 0)
+
+
+def _is_archive(path: Path) -> bool:
+    return path.name.lower().endswith(_ARCHIVE_SUFFIXES)
+
+
+def _file_source(path: Path) -> _Source:
+    try:
+        st = path.stat()
+        with open(path, "rb"):
+            pass
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file or directory") from None
+    except OSError as err:
+        raise InputError(f"{path}: cannot read ({err.strerror or err})") from None
+    return _Source(str(path), lambda: open(path, "rb"), st.st_mtime, st.st_size)
+
+
+def _archive_sources(path: Path, stack: contextlib.ExitStack) -> list[_Source]:
+    """The var/log/SMlog* members of a status-report tarball or zip, oldest first."""
+    try:
+        if path.name.lower().endswith(".zip"):
+            zf = stack.enter_context(zipfile.ZipFile(path))
+            members = [i for i in zf.infolist() if not i.is_dir() and _SMLOG_NAME_RE.search(i.filename)]
+            members.sort(key=lambda i: rotation_key(i.filename))
+            return [_Source(f"{path}!{i.filename}", (lambda i=i: zf.open(i)),
+                            dt.datetime(*i.date_time, tzinfo=dt.timezone.utc).timestamp(), i.file_size)
+                    for i in members]
+        tf = stack.enter_context(tarfile.open(path, "r:*"))
+        members = [m for m in tf.getmembers() if m.isfile() and _SMLOG_NAME_RE.search(m.name)]
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file or directory") from None
+    except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error) as err:
+        raise InputError(f"{path}: cannot read the archive ({err})") from None
+    members.sort(key=lambda m: rotation_key(m.name))
+    return [_Source(f"{path}!{m.name}", (lambda m=m: tf.extractfile(m)), float(m.mtime), m.size) for m in members]
+
+
+def resolve_sources(paths: list[str | os.PathLike], stack: contextlib.ExitStack) -> list[_Source]:
+    """Every SMlog file behind `paths`, in reading order; InputError when one is missing."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    if not paths:
+        raise InputError("no SMlog path given")
+    sources: list[_Source] = []
+    all_plain = True
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            found = sorted((p for p in path.rglob("SMlog*") if p.is_file()),
+                           key=lambda p: (str(p.parent), rotation_key(p.name)))
+            if not found:
+                raise InputError(f"{path}: no SMlog* files in this directory")
+            sources.extend(_file_source(p) for p in found)
+            all_plain = False
+        elif path.is_file() and _is_archive(path):
+            found = _archive_sources(path, stack)
+            if not found:
+                raise InputError(f"{path}: no var/log/SMlog* in this archive")
+            sources.extend(found)
+            all_plain = False
+        else:
+            sources.append(_file_source(path))
+    if all_plain:  # `SMlog SMlog.1 SMlog.2.gz` in any order: read the oldest first
+        sources.sort(key=lambda s: rotation_key(s.display))
+    return sources
+
+
+def _decompressed(raw: IO[bytes], status: _FileStatus) -> Iterator[bytes]:
+    """The file's bytes, gunzipped or bunzipped when the magic says so; damage ends the file."""
+    try:
+        first = raw.read(RAW_BLOCK)
+    except OSError as err:
+        status.truncated, status.note = True, str(err)
+        return
+    if first[:2] == b"\x1f\x8b":
+        yield from _gunzip(first, raw, status)
+    elif first[:3] == b"BZh":
+        yield from _bunzip(first, raw, status)
+    else:
+        yield first
+        while True:
+            try:
+                block = raw.read(CHUNK)
+            except OSError as err:
+                status.truncated, status.note = True, str(err)
+                return
+            if not block:
+                return
+            yield block
+
+
+def _gunzip(data: bytes, raw: IO[bytes], status: _FileStatus) -> Iterator[bytes]:
+    d = zlib.decompressobj(31)
+    while data:
+        try:
+            out = d.decompress(data)
+            if out:
+                yield out
+            while d.eof and d.unused_data:  # concatenated gzip members
+                rest = d.unused_data
+                if rest[:2] != b"\x1f\x8b":
+                    return  # trailing padding
+                d = zlib.decompressobj(31)
+                out = d.decompress(rest)
+                if out:
+                    yield out
+            data = raw.read(RAW_BLOCK)
+        except (zlib.error, OSError, EOFError) as err:
+            status.truncated, status.note = True, f"damaged gzip data ({err})"
+            return
+    if not d.eof:
+        status.truncated, status.note = True, "gzip stream ends early"
+
+
+def _bunzip(data: bytes, raw: IO[bytes], status: _FileStatus) -> Iterator[bytes]:
+    d = bz2.BZ2Decompressor()
+    while data:
+        try:
+            out = d.decompress(data)
+            if out:
+                yield out
+            if d.eof:
+                rest = d.unused_data
+                if rest[:3] != b"BZh":
+                    return
+                d = bz2.BZ2Decompressor()
+                data = rest
+                continue
+            data = raw.read(RAW_BLOCK)
+        except (OSError, EOFError, ValueError) as err:
+            status.truncated, status.note = True, f"damaged bzip2 data ({err})"
+            return
+    if not d.eof:
+        status.truncated, status.note = True, "bzip2 stream ends early"
+
+
+def _chunks(blocks: Iterator[bytes]) -> Iterator[tuple[bytes, int, int]]:
+    """(buffer, end, skipped_long_lines): buffer[:end] holds complete lines only."""
+    pending: list[bytes] = []
+    size = 0
+    skipping = False
+    for block in blocks:
+        if skipping:
+            cut = block.find(b"\n")
+            if cut < 0:
+                continue
+            block, skipping = block[cut + 1:], False
+        pending.append(block)
+        size += len(block)
+        if size < CHUNK:
+            continue
+        buf = pending[0] if len(pending) == 1 else b"".join(pending)
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            if size >= MAX_LINE:  # one absurd line: count it, do not hold it
+                pending, size, skipping = [], 0, True
+                yield b"", 0, 1
+            continue
+        yield buf, cut + 1, 0
+        rest = buf[cut + 1:]
+        pending, size = ([rest] if rest else []), len(rest)
+    if size:
+        buf = b"".join(pending)
+        yield buf, len(buf), 0
+
+
+def read_smlog(paths: Any, year: int | None = None,
+               progress: Callable[[str, int, int | None], None] | None = None) -> SMlogRead:
+    """Read SMlog files, rotations, directories or status-report archives into event records.
+
+    Parameters
+    ----------
+    paths : a path or list of paths (str or Path)
+    year : the year of the first line; None or 0 = date the last line by the newest file's mtime
+    progress : called as progress(path, bytes_read, total_bytes_or_None) after each chunk
+
+    Raises InputError when a path is missing or unreadable; damaged content never raises.
+    """
+    rows: list[dict] = []
+    builder = EventBuilder(rows.append)
+    tracker = YearTracker()
+    files: list[dict] = []
+    total_lines = unparsed = 0
+    first_time = last_time = None
+    with contextlib.ExitStack() as stack:
+        sources = resolve_sources(paths, stack)
+        for order, src in enumerate(sources):
+            status = _FileStatus()
+            n_lines = n_bytes = 0
+            try:
+                raw = stack.enter_context(src.opener())
+            except (OSError, tarfile.TarError, zipfile.BadZipFile) as err:
+                raise InputError(f"{src.display}: cannot read ({err})") from None
+            start_index = len(rows)
+            for buf, end, skipped in _chunks(_decompressed(raw, status)):
+                n_bytes += end
+                n_lines += skipped
+                unparsed += skipped
+                if end:
+                    lines, bad, t0, t1 = _scan(buf, end, n_lines, builder, tracker, src.display)
+                    n_lines += lines
+                    unparsed += bad
+                    if t0 is not None and first_time is None:
+                        first_time = t0
+                    if t1 is not None:
+                        last_time = t1
+                if progress is not None:
+                    progress(src.display, n_bytes, src.size)
+            builder.close()
+            for rec in rows[start_index:]:
+                rec["_order"] = order
+            files.append({"path": src.display, "lines": n_lines, "bytes": n_bytes,
+                          "truncated": status.truncated, "note": status.note, "mtime": src.mtime})
+            total_lines += n_lines
+    newest_mtime = max((f["mtime"] for f in files if f["mtime"]), default=None)
+    base = anchor_year(last_time if isinstance(last_time, SyslogTime) else None, newest_mtime, year)
+    records = _to_frame(rows, base, builder.uuids)
+    conv = lambda t: pd.Timestamp(to_datetime(t, base)) if t is not None else None  # noqa: E731
+    for f in files:
+        f.pop("mtime", None)
+    return SMlogRead(
+        records=records, files=files, lines=total_lines, parsed=total_lines - unparsed, unparsed=unparsed,
+        first=conv(first_time), last=conv(last_time), events=dict(sorted(builder.counts.items())),
+        base_year=base, links=records.attrs.get("links", {}),
+    )
+
+
+def _scan(buf: bytes, end: int, line_base: int, builder: EventBuilder, tracker: YearTracker,
+          display: str) -> tuple[int, int, Any, Any]:
+    """Count the lines of buf[:end], parse the ones that matter; (lines, unparsed, first, last time)."""
+    starts: set[int] = set()
+    if not CONFORMING_START_BYTES_RE.match(buf, 0, end):
+        starts.add(0)
+    for m in NONCONFORMING_BYTES_RE.finditer(buf, 0, end - 1):
+        starts.add(m.start() + 1)
+    rfind = buf.rfind
+    for m in _INTEREST_RE.finditer(buf, 0, end):
+        starts.add(rfind(b"\n", 0, m.start()) + 1)
+    last_start = rfind(b"\n", 0, end - 1) + 1
+    ordered = sorted(starts | {0, last_start})
+    count, find = buf.count, buf.find
+    lineno = line_base  # lines before the previous start
+    prev = 0
+    unparsed = 0
+    first_time = last_time = None
+    for s in ordered:
+        lineno += count(b"\n", prev, s)
+        prev = s
+        e = find(b"\n", s, end)
+        if e < 0:
+            e = end
+        raw = buf[s:e]
+        parsed = parse_line(raw.decode("utf-8", "replace").replace("\x00", "\ufffd"))
+        if parsed is None:
+            if s in starts:
+                unparsed += 1
+            continue
+        stamp = parsed.time
+        if isinstance(stamp, SyslogTime):
+            stamp = stamp._replace(year_offset=tracker.see(stamp.month))
+        if stamp is not None:
+            if first_time is None:
+                first_time = stamp
+            last_time = stamp
+        if s in starts:
+            builder.feed(parsed._replace(time=stamp), stamp, display, lineno + 1)
+    lines = count(b"\n", 0, end) + (0 if buf[end - 1:end] == b"\n" else 1)
+    return lines, unparsed, first_time, last_time
+
+
+def _to_frame(rows: list[dict], base_year: int, uuids: set[str]) -> pd.DataFrame:
+    rows.sort(key=lambda r: (r.get("_order", 0), r["line"]))
+    df = pd.DataFrame(rows, columns=RECORD_COLUMNS)
+    if df.empty:
+        df["time"] = pd.to_datetime(df["time"], utc=True)
+        for col in _INT_COLUMNS:
+            df[col] = df[col].astype("Int64")
+        df.attrs["links"] = {}
+        return df
+    df["time"] = pd.to_datetime([to_datetime(t, base_year) for t in df["time"]], utc=True)
+    for col in _INT_COLUMNS:
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
+    df["hidden"] = df["hidden"].astype("boolean")
+    shorts = set(df["sr"].dropna()) | set(df["vdi"].dropna()) | set(df["target_vdi"].dropna())
+    links = link_ids(shorts, uuids)
+    for col in ("sr", "vdi", "target_vdi"):
+        df[col] = df[col].map(lambda v: links.get(v, v) if isinstance(v, str) else v)
+    df.attrs["links"] = links
+    return df

@@ -1,0 +1,55 @@
+"""`runbook smlog diagnose`: exit codes, one JSON object, a short human table."""
+
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from runbook_lib.cli import main
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, ["smlog", "diagnose", *map(str, args)])
+
+
+def test_json_is_exactly_one_object(data_dir):
+    res = invoke(data_dir / "smlog" / "seed_excerpt.log", "--json", "--year", "2019")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)  # fails on anything but one JSON document
+    assert data["schema"] == "runbook.smlog.diagnosis/1" and data["verdict"] == "stuck-timeout"
+    assert data["first"].startswith("2019-12-06T02:27:17")
+
+
+def test_human_table(data_dir):
+    res = invoke(data_dir / "smlog" / "nospace.log")
+    assert res.exit_code == 0
+    assert res.output.splitlines()[0] == "verdict:   stuck-no-space"
+    assert "12ab34cd" in res.output and "Local storage" in res.output
+
+
+def test_sr_filter_option(data_dir):
+    res = invoke(data_dir / "smlog" / "interleaved.log", "--sr", "1111aaaa", "--json")
+    assert json.loads(res.output)["verdict"] == "stuck-timeout"
+
+
+def test_missing_path_exits_2_with_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "runbook_lib", "smlog", "diagnose", str(tmp_path / "nope")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"error: {tmp_path / 'nope'}: no such file or directory"]
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_unreadable_archive_exits_2(tmp_path):
+    bad = tmp_path / "report.tar.bz2"
+    bad.write_bytes(b"garbage")
+    res = invoke(bad)
+    assert res.exit_code == 2 and "error:" in res.output
+
+
+def test_damaged_input_still_exits_0(tmp_path):
+    (tmp_path / "SMlog").write_bytes(b"\x00\xff\xfe garbage\n\n")
+    res = invoke(tmp_path / "SMlog", "--json")
+    data = json.loads(res.output)
+    assert res.exit_code == 0 and data["verdict"] == "unknown" and data["unparsed"] == 2

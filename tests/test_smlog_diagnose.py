@@ -1,0 +1,102 @@
+"""Verdicts per VDI / SR / overall with evidence and next steps; the JSON schema."""
+
+import pytest
+
+from runbook_lib.smlog import SCHEMA, VERDICTS, diagnose, read_smlog, sample_path
+
+SR = "db4c3909-4b61-e5f6-8548-16dc56780f61"
+
+
+def run(data_dir, name, **kw):
+    return diagnose(read_smlog([data_dir / "smlog" / name], year=2026), **kw)
+
+
+def test_seed_excerpt_is_stuck_timeout(data_dir):
+    d = run(data_dir, "seed_excerpt.log")
+    j = d.to_json()
+    assert j["schema"] == SCHEMA and j["verdict"] == "stuck-timeout"
+    (vdi,) = j["vdis"]
+    assert vdi["vdi"] == "67558d6a" and vdi["verdict"] == "stuck-timeout" and vdi["sr"] == SR
+    assert vdi["virtual_size"] == 2168958484480 and vdi["lv_size"] == round(2023.953 * 2**30)
+    assert (vdi["attempts"], vdi["failures"]) == (1, 1)
+    assert vdi["evidence"] == [f"{data_dir / 'smlog' / 'seed_excerpt.log'}:7", f"{data_dir / 'smlog' / 'seed_excerpt.log'}:24"]
+    assert "notebooks/02_size_space.ipynb" in vdi["next_step"] and SR in vdi["next_step"]
+    (sr,) = j["srs"]
+    assert (sr["sr"], sr["name"], sr["vdis"], sr["trees"], sr["verdict"]) == (SR, "Local SATA Storage", 5, 4, "stuck-timeout")
+    assert [(e["type"], e["message"], e["count"]) for e in j["exceptions"]] == [("util.SMException", "Timed out", 1)]
+
+
+@pytest.mark.parametrize("name,verdict,vdi", [
+    ("nospace.log", "stuck-no-space", "12ab34cd"),
+    ("error.log", "stuck-error", "deadbeef"),
+    ("rollover.log", "healthy", "11aa22bb"),
+    ("filesr.log", "healthy", "0badf00d"),
+    ("interleaved.log", "stuck-error", "bbbb0002"),
+    ("iso.log", "stuck-timeout", "67558d6a"),
+    ("bare.log", "stuck-timeout", "67558d6a"),
+    ("quoted.log", "stuck-timeout", "67558d6a"),
+])
+def test_verdicts_of_the_format_variants(data_dir, name, verdict, vdi):
+    d = run(data_dir, name)
+    assert d.verdict == verdict
+    assert d.vdis.iloc[0]["vdi"] == vdi and d.vdis.iloc[0]["verdict"] == verdict
+
+
+def test_error_next_step_names_vhd_util(data_dir):
+    assert "vhd-util check" in run(data_dir, "error.log").next_step
+
+
+def test_benign_noise_is_not_a_failure(data_dir):
+    d = run(data_dir, "benign.log")
+    assert d.verdict == "healthy" and d.to_json()["exceptions"] == [] and d.vdis.empty
+
+
+def test_sr_filter_keeps_one_sr(data_dir):
+    d = run(data_dir, "interleaved.log", sr="1111aaaa")
+    assert d.verdict == "stuck-timeout" and list(d.srs["sr"]) == ["1111aaaa-2222-4333-8444-555566667777"]
+    other = run(data_dir, "interleaved.log", sr="0000ffff")
+    assert other.verdict == "unknown" and "xe sr-scan" in other.next_step
+
+
+def test_no_gc_evidence_is_unknown(tmp_path):
+    (tmp_path / "SMlog").write_text("Nov  1 00:00:00 xs01 SM: [1] lock: acquired /x\n")
+    d = diagnose(read_smlog([tmp_path / "SMlog"], year=2026))
+    assert d.verdict == "unknown" and d.to_json()["vdis"] == []
+
+
+def test_success_after_failures_clears_the_vdi(data_dir, tmp_path):
+    text = (data_dir / "smlog" / "seed_excerpt.log").read_text()
+    text += "Dec 6 03:27:17 xen SMGC: [10999] Leaf-coalescing 67558d6a[VHD](2020.000G//2023.953G|ao) -> *85ff84a8[VHD](1G//1G|n)\n"
+    text += "Dec 6 03:27:30 xen SMGC: [10999] *** FINISH LEAF-COALESCE\n"
+    (tmp_path / "SMlog").write_text(text)
+    d = diagnose(read_smlog([tmp_path / "SMlog"], year=2026))
+    v = d.vdis.iloc[0]
+    assert (v["verdict"], v["attempts"], v["failures"]) == ("healthy", 2, 1)
+
+
+def test_sample_default_diagnosis():
+    d = diagnose(read_smlog(sample_path()))
+    j = d.to_json()
+    assert j["verdict"] == "stuck-timeout"
+    top = j["vdis"][0]
+    assert top["vdi"].startswith("67558d6a") and top["sr"] == SR and top["failures"] >= 10
+    assert any(s["sr"] == SR and s["name"] == "Local SATA Storage" for s in j["srs"])
+    assert set(v["verdict"] for v in j["vdis"]) <= set(VERDICTS)
+    tl = d.timeline
+    assert list(tl.columns) == ["gc_runs", "attempts", "coalesces", "failures"] and tl["failures"].sum() == top["failures"]
+    chains = d.chains
+    assert set(chains["sr"]) == {SR, "9f3b2c1e-7d4a-4e8b-b1c2-5a6d7e8f9012"}
+    leaf = chains[chains["vdi"] == "67558d6a"].iloc[0]
+    assert leaf["parent"] == "85ff84a8" and leaf["depth"] == 1 and leaf["uuid"].startswith("67558d6a-")
+    assert d.exceptions.iloc[0]["count"] == top["failures"]
+
+
+def test_json_schema_keys_and_types(data_dir):
+    j = run(data_dir, "nospace.log").to_json()
+    assert {"schema", "files", "lines", "parsed", "unparsed", "first", "last", "events", "exceptions", "srs",
+            "vdis", "verdict", "next_step"} <= set(j)
+    for v in j["vdis"]:
+        assert set(v) == {"vdi", "sr", "verdict", "attempts", "failures", "virtual_size", "size", "lv_size", "flags",
+                          "first_failure", "last_failure", "evidence", "next_step"}
+    for s in j["srs"]:
+        assert {"sr", "name", "verdict", "vdis", "trees"} <= set(s)
