@@ -20,6 +20,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "history": ("history", "history", "list the recorded runs (outputs/index.jsonl)"),
     "verify": ("verify", "verify", "check the run index hash chain, every output's hash, and scan for secrets"),
     "smlog": ("smlog", "smlog", "Read and diagnose SMlog files."),
+    "size": ("size", "size", "space each pending coalesce needs, and the ranked remedies"),
+    "inventory": ("inventory", "inventory", "save a pool's inventory to a file (offline sizing)"),
+    "transfer": ("transfer", "transfer", "carry out a plan.json: dry run, or --execute --confirm VM_UUID"),
+    "sim": ("sim", "sim", "serve the XenServer pool simulator; snapshot a pool into a scenario"),
 }
 
 
