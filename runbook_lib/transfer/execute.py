@@ -142,6 +142,17 @@ def preflight(session, plan: dict, journal: Journal, *, staging: str) -> list[st
             present = {ops.ref_by_uuid(session, "VDI", u) is not None for u in planned}
             if False in present:
                 problems.append(f"a disk of VM {vm.get('name')} named in the plan no longer exists: make a new plan")
+        if vm["mode"] == "copy":
+            elsewhere = []
+            for vbd in rec.get("VBDs") or []:
+                vdi = session.xenapi.VBD.get_VDI(vbd)
+                if vdi not in ("", ops.NULL_REF) and session.xenapi.VBD.get_type(vbd) == "Disk":
+                    sr_uuid = session.xenapi.SR.get_uuid(session.xenapi.VDI.get_SR(vdi))
+                    if sr_uuid != plan["sr"]["uuid"]:
+                        elsewhere.append(sr_uuid)
+            if elsewhere:
+                problems.append(f"VM {vm.get('name')} also has disks on other SRs ({', '.join(sorted(set(elsewhere)))});"
+                                " a copy round trip would bring them all back to this SR: use mode migrate or export")
         if vm["mode"] in ("copy", "export"):
             unplanned = [session.xenapi.VM.get_uuid(s) for s in rec.get("snapshots") or []]
             unplanned = [u for u in unplanned if u not in (plan.get("snapshots") or [])]

@@ -1,0 +1,112 @@
+"""What notebook 03 calls, so the notebook stays a list of calls and displays.
+
+Opening the pool (or the embedded simulator) across cells, making a plan when none is given,
+and the final picture: each SR's space and the VM's VHD chains after the remedy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from runbook_lib.locations import outputs_dir
+from runbook_lib.xapi import operations as ops
+
+DEMO_SCENARIO = "seed-stuck-leaf-coalesce"
+
+
+@dataclasses.dataclass
+class OpenPool:
+    """A connection kept open across notebook cells; close() logs out (and stops the simulator)."""
+
+    session: Any
+    url: str
+    smlog: str | None
+    _stack: contextlib.ExitStack
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+def open_pool(url: str, user: str, password_env: str, *, incident: str, verify_tls: bool = True,
+              sim_speed: float | None = None) -> OpenPool:
+    """Log in to url; "" starts the bundled simulator (seed scenario) with its SMlog under outputs/<incident>/."""
+    from runbook_lib.xapi import connect
+
+    stack = contextlib.ExitStack()
+    smlog = None
+    options = {}
+    if not url or url.startswith("sim:"):
+        folder = outputs_dir() / incident
+        folder.mkdir(parents=True, exist_ok=True)
+        smlog = str(folder / "simulator-SMlog")
+        options = {"smlog": smlog}
+        if sim_speed:
+            options["speed"] = float(sim_speed)
+    session = stack.enter_context(connect(url, user, password_env=password_env, verify_tls=verify_tls,
+                                          retry_refused_s=60.0, sim_options=options))
+    return OpenPool(session=session, url=url, smlog=smlog, _stack=stack)
+
+
+def load_or_make_plan(plan_path: str, session, *, staging_sr_uuid: str = "", url: str = "") -> tuple[dict, str]:
+    """The plan from plan_path, or one made now on the connected pool (notebook 02's way)."""
+    from runbook_lib.transfer import load_plan
+
+    if plan_path:
+        return load_plan(plan_path), f"plan file {plan_path}"
+    from runbook_lib.errors import InputError
+    from runbook_lib.plan import assess
+    from runbook_lib.xapi import fetch_inventory
+
+    inventory = fetch_inventory(session, source_url=url or None)
+    result = assess(inventory, staging_sr=staging_sr_uuid or None)
+    plan = result.plan(url=url or None)
+    if plan is None:
+        raise InputError("the pool has no stuck coalesce that a transfer could fix: nothing to plan")
+    return plan, f"plan made now on {url or 'the embedded simulator (' + DEMO_SCENARIO + ')'}"
+
+
+def final_state(session, plan: dict, outcome) -> tuple[Any, Any]:
+    """Two tables: the plan's SRs (size, free now, free when planned) and the VMs' disk chains."""
+    import pandas as pd
+
+    srs = []
+    planned = {plan["sr"]["uuid"]: plan["sr"]}
+    if plan.get("staging_sr"):
+        planned[plan["staging_sr"]["uuid"]] = plan["staging_sr"]
+    for uuid, entry in planned.items():
+        ref = ops.ref_by_uuid(session, "SR", uuid)
+        if ref is None:
+            continue
+        rec = ops.sr_record(session, ref)
+        srs.append({"sr": rec["name_label"], "type": rec["type"], "size GiB": rec["physical_size"] / 2**30,
+                    "free when planned GiB": int(entry.get("free") or 0) / 2**30, "free now GiB": rec["free"] / 2**30})
+    records = ops.vdi_records(session)
+    by_uuid = {rec["uuid"]: rec for rec in records.values()}
+    chains = []
+    for vm in plan["vms"]:
+        final = (outcome.final.get("vms") or {}).get(vm["uuid"], {}) if outcome else {}
+        uuid = final.get("final_uuid") or vm["uuid"]
+        ref = ops.ref_by_uuid(session, "VM", uuid)
+        if ref is None:
+            chains.append({"vm": vm.get("name"), "vm uuid": uuid, "disk": None, "sr": None, "chain depth": None,
+                           "chain": "VM not found (see the journal)"})
+            continue
+        identity = ops.vm_identity(session, ref)
+        for disk in identity["disks"]:
+            chain = ops.chain_of(disk["vdi"], by_uuid)
+            chains.append({"vm": identity["name"], "vm uuid": uuid, "disk": disk["userdevice"],
+                           "sr": disk["sr"][:8], "chain depth": len(chain),
+                           "chain": " <- ".join(c[:8] for c in reversed(chain))})
+    return pd.DataFrame(srs), pd.DataFrame(chains)
+
+
+def outcome_record(outcome, plan: dict) -> dict:
+    """What the notebook records for the audit trail and the postmortem (notebook 04)."""
+    return {**outcome.summary(), "plan_remedy": (plan.get("remedy") or {}).get("kind"),
+            "vms": [{"uuid": v["uuid"], "name": v.get("name"), "mode": v["mode"]} for v in plan["vms"]],
+            "sr": plan["sr"]["uuid"], "staging_sr": (plan.get("staging_sr") or {}).get("uuid"),
+            "steps": outcome.outcomes, "free_space": outcome.samples,
+            "journal": str(Path(outcome.journal)) if outcome.journal else None}
