@@ -1,0 +1,85 @@
+"""`runbook sim`: serve the pool simulator, or turn a pool's inventory into a scenario."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+import click
+
+from runbook_lib.errors import CredentialError, UsageError
+
+
+@click.group("sim")
+def sim():
+    """The XenServer pool simulator (docs/simulator.md)."""
+
+
+@sim.command("serve")
+@click.option("--scenario", default="seed-stuck-leaf-coalesce", show_default=True,
+              help="a shipped scenario name or a scenario YAML file")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="address to bind; only loopback is accepted")
+@click.option("--port", default=0, type=int, show_default=True, help="0 picks a free port")
+@click.option("--smlog", type=click.Path(dir_okay=False), help="write the SMlog here")
+@click.option("--calls", type=click.Path(dir_okay=False),
+              help="write every call as a JSON line here (sessions and passwords redacted)")
+@click.option("--speed", type=float, help="simulated seconds per wall second "
+              "(default: the scenario's, 3600 for shipped ones)")
+@click.option("--fault", "faults", multiple=True, metavar="NAME[=VALUE]",
+              help="inject a fault (repeatable); see docs/simulator.md")
+@click.option("--password-env", metavar="VAR",
+              help="name of an environment variable holding the password to accept "
+                   "(default: the scenario's, 'simulator' for shipped ones)")
+@click.option("--list", "list_only", is_flag=True, help="list the shipped scenarios and exit")
+def serve(scenario, host, port, smlog, calls, speed, faults, password_env, list_only):
+    """Serve a simulated pool until interrupted."""
+    from runbook_lib.sim import Simulator
+    from runbook_lib.sim.scenarios import list_scenarios
+
+    if list_only:
+        for name in list_scenarios():
+            click.echo(name)
+        return
+    password = None
+    if password_env:
+        password = os.environ.get(password_env)
+        if not password:
+            raise CredentialError(f"environment variable {password_env} is not set or empty")
+    if speed is not None and speed <= 0:
+        raise UsageError("--speed must be positive")
+    simulator = Simulator(scenario=scenario, port=port, smlog=smlog, calls=calls, speed=speed,
+                          faults=faults, password=password, host=host)
+    try:
+        simulator.start()
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    click.echo(f"listening on http://{simulator.host}:{simulator.port}", nl=True)
+    sys.stdout.flush()
+    click.echo(f"scenario {simulator.scenario_name}; user {simulator.user}; speed "
+               f"{simulator.pool.clock.speed:g}x; Ctrl-C to stop", err=True)
+    signal.signal(signal.SIGTERM, lambda *_: simulator._stop.set())
+    try:
+        simulator.serve_forever()
+    except KeyboardInterrupt:
+        simulator.stop()
+
+
+@sim.command("snapshot")
+@click.option("--url", required=True, help="pool master (or simulator) URL")
+@click.option("--user", default="root", show_default=True)
+@click.option("--password-env", default="XEN_PASSWORD", show_default=True, metavar="VAR",
+              help="name of the environment variable holding the password")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="scenario YAML to write")
+@click.option("--insecure", is_flag=True, help="do not verify the TLS certificate")
+def snapshot(url, user, password_env, out, insecure):
+    """Write a pool's inventory as a scenario, to rehearse a plan on a copy of it."""
+    from runbook_lib.sim.snapshot import snapshot_pool
+
+    password = os.environ.get(password_env)
+    if password is None:
+        raise CredentialError(f"environment variable {password_env} is not set")
+    summary = snapshot_pool(url, user, password, out, verify_tls=not insecure)
+    click.echo(f"wrote {out}: {summary}")

@@ -1,0 +1,552 @@
+"""A garbage collector per SR, in simulated time, deciding as the storage manager's does.
+
+Rules from gc-space-rules.md: delete garbage, coalesce non-leaf nodes that fit, then try
+leaf-coalesce (snapshot-coalesce if it fits, else live if the leaf is small or fast enough),
+with the 10 s live limit. Every step is written to the SMlog in the real wording, so the
+log reader diagnoses a simulated pool as it would a real one.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from runbook_lib.sim.model import ApiFailure
+from runbook_lib.sim.storage import FILE_TYPES, LVM_TYPES, fmt_bytes, insufficient_space
+from runbook_lib.sizing import (
+    MiB, TiB, VHD_BLOCK_SIZE, lv_size, lvhd_lv_size, overhead_bitmap, overhead_empty,
+)
+
+LIVE_TIMEOUT = 10.0
+SAFETY_MARGIN = 0.5
+LIVE_MAX_SIZE = 20 * MiB
+SPEED_LOG_LEN = 10
+STAR_LINE = "*~" * 20 + "*"
+
+# (file, line, function, code) of the live leaf-coalesce path, as the two log styles print it
+_TRACE = {
+    "legacy": [
+        (1435, "coalesceLeaf", "self._coalesceLeaf(vdi)"),
+        (1637, "_coalesceLeaf", "return self._liveLeafCoalesce(vdi)"),
+        (2174, "_liveLeafCoalesce", "return SR._liveLeafCoalesce(self, vdi)"),
+        (1685, "_liveLeafCoalesce", "self._doCoalesceLeaf(vdi)"),
+        (1719, "_doCoalesceLeaf", "vdi._coalesceVHD(timeout)"),
+        (690, "_coalesceVHD", "self.sr.uuid, abortTest, VDI.POLL_INTERVAL, timeOut)"),
+        (149, "runAbortable", 'raise util.SMException("Timed out")'),
+    ],
+    "modern": [
+        (2398, "coalesceLeaf", "self._coalesceLeaf(vdi)"),
+        (2691, "_coalesceLeaf", "return self._liveLeafCoalesce(vdi)"),
+        (3284, "_liveLeafCoalesce", "return SR._liveLeafCoalesce(self, vdi)"),
+        (2741, "_liveLeafCoalesce", "self._doCoalesceLeaf(vdi)"),
+        (2780, "_doCoalesceLeaf", "vdi._coalesceVHD(timeout)"),
+        (934, "_coalesceVHD", "self.sr.uuid, abortTest, VDI.POLL_INTERVAL, timeOut)"),
+        (189, "runAbortable", 'raise util.SMException("Timed out")'),
+    ],
+}
+
+
+class GcFailure(Exception):
+    """An SMException inside a GC step: logged with the banner, the candidate is skipped."""
+
+
+class SrGc:
+    def __init__(self, ref):
+        self.ref = ref
+        self.running = False
+        self.again = False
+        self.stuck = False
+        self.runs = 0
+        self.last_trees: dict | None = None
+        self.active: set[str] = set()   # VDIs whose LV is active because the GC works on them
+
+
+class GcManager:
+    def __init__(self, pool):
+        self.pool = pool
+        cfg = pool.scenario.get("gc") or {}
+        self.interval = float(cfg.get("interval_s", 0) or 0)
+        log_cfg = pool.scenario.get("smlog") or {}
+        self.style = str(log_cfg.get("style", "modern"))
+        self._pids = itertools.count(int(log_cfg.get("pid", 10357)), 7)
+        self.srs = {ref: SrGc(ref) for ref, state in pool.storage.srs.items()
+                    if state.type in LVM_TYPES | FILE_TYPES}
+        first = cfg.get("first_s")
+        if self.interval > 0:
+            for ref in self.srs:
+                pool.clock.after(float(first) if first is not None else self.interval,
+                                 self._periodic(ref))
+
+    # -- triggering -------------------------------------------------------------------------------
+    def _periodic(self, ref):
+        def fire():
+            if ref in self.srs and self.pool.store.exists("SR", ref):
+                self.kick(ref, quiet=False)
+                self.pool.clock.after(self.interval, fire)
+        return fire
+
+    def kick(self, sr_ref: str, quiet: bool = False) -> None:
+        g = self.srs.get(sr_ref)
+        if g is None:
+            return
+        uuid = self.pool.store.get("SR", sr_ref)["uuid"]
+        self.pool.sm_log(f"Kicking SMGC@{uuid}..." if self.style == "modern" else "Kicking GC")
+        if g.running:
+            g.again = True
+            return
+        g.running = True
+        self.pool.clock.spawn(self._run(g), on_done=lambda _: self._finished(g),
+                              on_error=lambda exc: self._crashed(g, exc))
+
+    def _finished(self, g):
+        g.running = False
+        if g.again and not g.stuck:
+            g.again = False
+            self.kick(g.ref)
+
+    def _crashed(self, g, exc):
+        g.running = False
+        raise exc
+
+    def busy(self, sr_ref: str) -> bool:
+        return self.srs[sr_ref].running
+
+    # -- printouts ----------------------------------------------------------------------------------
+    def vdi_str(self, ref: str, g: SrGc | None = None) -> str:
+        storage = self.pool.storage
+        v = storage.vhds[ref]
+        rec = self.pool.store.get("VDI", ref)
+        hidden = "*" if not rec["managed"] else ""
+        kind = "RAW" if v.raw else "VHD"
+        virt = fmt_bytes(v.virtual)
+        if storage.srs[v.sr].is_lvm:
+            active = v.attached > 0 or (g is not None and ref in g.active)
+            flags = ("a" + ("o" if v.attached else "")) if active else "n"
+            lv = fmt_bytes(storage.vdi_bytes(ref))
+            if self.style == "legacy":
+                return f"{hidden}{rec['uuid'][:8]}[{kind}]({virt}//{lv}|{flags})"
+            vhd = "" if v.raw else fmt_bytes(v.vhd_size)
+            return f"{hidden}{rec['uuid'][:8]}[{kind}]({virt}/{vhd}/{fmt_bytes(v.allocated)}/{lv}|{flags})"
+        if self.style == "legacy":
+            return f"{hidden}{rec['uuid'][:8]}({virt}/{fmt_bytes(v.vhd_size)})"
+        return f"{hidden}{rec['uuid'][:8]}({virt}/{fmt_bytes(v.vhd_size)}/{fmt_bytes(v.allocated)})"
+
+    def trees(self, g: SrGc) -> dict[str, list[str]]:
+        """Root uuid -> printout lines of that VHD tree (depth-first, 8 + 4*depth spaces)."""
+        storage = self.pool.storage
+        refs = [r for r in self.pool.store.children("VDI", "SR", g.ref) if r in storage.vhds]
+        kids: dict = {}
+        for r in refs:
+            kids.setdefault(storage.vhds[r].parent, []).append(r)
+        uuid_of = lambda r: self.pool.store.get("VDI", r)["uuid"]  # noqa: E731
+        out = {}
+
+        def walk(r, depth, lines):
+            lines.append(" " * (8 + 4 * depth) + self.vdi_str(r, g))
+            for c in sorted(kids.get(r, []), key=uuid_of):
+                walk(c, depth + 1, lines)
+
+        for root in sorted(kids.get(None, []), key=uuid_of):
+            lines: list[str] = []
+            walk(root, 0, lines)
+            out[uuid_of(root)] = lines
+        return out
+
+    def log_state(self, g: SrGc, log) -> None:
+        rec = self.pool.store.get("SR", g.ref)
+        trees = self.trees(g)
+        n = sum(len(t) for t in trees.values())
+        head = f"SR {rec['uuid'][:4]} ('{rec['name_label']}') ({n} VDIs in {len(trees)} VHD trees): "
+        if g.last_trees == trees:
+            log(head + "no changes")
+        elif g.last_trees is None:
+            log("\n".join([head] + [line for t in trees.values() for line in t]))
+        else:
+            changed = [u for u in trees if g.last_trees.get(u) != trees[u]]
+            lines = [head + "showing only VHD trees that changed:"]
+            for u in changed:
+                lines.extend(trees[u])
+            for u in g.last_trees:
+                if u not in trees:
+                    lines.append(f"Tree {u} gone")
+            log("\n".join(lines))
+        g.last_trees = trees
+
+    def log_exception(self, log, tag: str, message: str) -> None:
+        kind = "util.SMException" if self.style == "legacy" else "<class 'util.SMException'>"
+        lines = [STAR_LINE, "         ***********************",
+                 "         *  E X C E P T I O N  *", "         ***********************",
+                 f"{tag}: EXCEPTION {kind}, {message}"]
+        for line, func, code in _TRACE[self.style]:
+            lines.append(f'  File "/opt/xensource/sm/cleanup.py", line {line}, in {func}')
+            lines.append(f"    {code}")
+        lines += ["", STAR_LINE]
+        log("\n".join(lines))
+
+    # -- sizes --------------------------------------------------------------------------------------
+    def union_blocks(self, child: str) -> int:
+        s = self.pool.storage
+        c = s.vhds[child]
+        p = s.vhds[c.parent]
+        return p.blocks + c.blocks - min(c.overlap, c.blocks, p.blocks)
+
+    def coalesce_need(self, child: str) -> int:
+        s = self.pool.storage
+        c = s.vhds[child]
+        p = s.vhds[c.parent]
+        data = self.union_blocks(child) * VHD_BLOCK_SIZE
+        if s.srs[c.sr].is_lvm:
+            if p.raw:
+                return 0
+            return lvhd_lv_size(data) - s.vdi_bytes(c.parent)
+        return data + overhead_bitmap(data) + overhead_empty(c.virtual) - p.vhd_size
+
+    def leaf_needs(self, leaf: str) -> tuple[int, int]:
+        """(snapshot-coalesce need, live leaf-coalesce need) in bytes."""
+        s = self.pool.storage
+        v = s.vhds[leaf]
+        base = self.coalesce_need(leaf)
+        if s.srs[v.sr].is_lvm:
+            live = base - (s.vdi_bytes(leaf) - lv_size(v.vhd_size))
+            return base + lv_size(v.vhd_size), live
+        return base + overhead_empty(v.virtual), base
+
+    def speed(self, sr_ref: str) -> float | None:
+        log = self.pool.storage.srs[sr_ref].speed_log[-SPEED_LOG_LEN:]
+        return sum(log) / len(log) if log else None
+
+    def can_live(self, leaf: str) -> bool:
+        v = self.pool.storage.vhds[leaf]
+        speed = self.speed(v.sr)
+        if speed:
+            feasible = v.allocated / speed < SAFETY_MARGIN * LIVE_TIMEOUT
+        else:
+            feasible = v.allocated < LIVE_MAX_SIZE
+        return feasible or self._leaf_config(leaf) == "force"
+
+    def duration(self, sr_ref: str, data_bytes: int, virtual: int) -> float:
+        st = self.pool.storage.srs[sr_ref]
+        return data_bytes / st.coalesce_speed + st.overhead_s_per_tib * virtual / TiB
+
+    def _leaf_config(self, ref: str) -> str:
+        return self.pool.store.get("VDI", ref)["other_config"].get("leaf-coalesce", "")
+
+    def _set_leaf_config(self, ref: str, value: str | None, log) -> None:
+        st = self.pool.store
+        other = dict(st.get("VDI", ref)["other_config"])
+        if value is None:
+            other.pop("leaf-coalesce", None)
+            st.set("VDI", ref, other_config=other)
+            log(f"Removed leaf-coalesce from {self.vdi_str(ref)}")
+        else:
+            other["leaf-coalesce"] = value
+            st.set("VDI", ref, other_config=other)
+            log(f"Set leaf-coalesce = {value} for {self.vdi_str(ref)}")
+
+    # -- candidates ---------------------------------------------------------------------------------
+    def _children(self, ref):
+        return [r for r, v in self.pool.storage.vhds.items() if v.parent == ref]
+
+    def _height(self, ref, kids) -> int:
+        return 1 + max((self._height(c, kids) for c in kids.get(ref, [])), default=0)
+
+    def _sr_vhds(self, g):
+        s = self.pool.storage
+        refs = [r for r in self.pool.store.children("VDI", "SR", g.ref) if r in s.vhds]
+        kids: dict = {}
+        for r in refs:
+            kids.setdefault(s.vhds[r].parent, []).append(r)
+        return refs, kids
+
+    def garbage(self, g) -> list[str]:
+        refs, kids = self._sr_vhds(g)
+        st, s = self.pool.store, self.pool.storage
+        return sorted((r for r in refs if not st.get("VDI", r)["managed"] and not kids.get(r)
+                       and not s.vhds[r].attached),
+                      key=lambda r: st.get("VDI", r)["uuid"])
+
+    def find_coalesce(self, g, failed, log, nospace) -> str | None:
+        refs, kids = self._sr_vhds(g)
+        st, s = self.pool.store, self.pool.storage
+        root_of = {}
+        for r in refs:
+            top = r
+            while s.vhds[top].parent:
+                top = s.vhds[top].parent
+            root_of[r] = top
+        cands = [r for r in refs if not st.get("VDI", r)["managed"] and kids.get(r)
+                 and s.vhds[r].parent and len(kids.get(s.vhds[r].parent, [])) == 1
+                 and r not in failed]
+        cands.sort(key=lambda r: (-self._height(root_of[r], kids), st.get("VDI", r)["uuid"]))
+        free = s.free(g.ref)
+        for r in cands:
+            need = self.coalesce_need(r)
+            if need <= free:
+                log(f"Coalesce candidate: {self.vdi_str(r, g)} (tree height "
+                    f"{self._height(root_of[r], kids)})")
+                return r
+            log(f"No space to coalesce {self.vdi_str(r, g)} (free space: {free})")
+            nospace.append(r)
+            failed.add(r)
+        return None
+
+    def find_leaf(self, g, failed, log, nospace) -> str | None:
+        refs, kids = self._sr_vhds(g)
+        st, s = self.pool.store, self.pool.storage
+        free = s.free(g.ref)
+        for r in sorted(refs, key=lambda r: st.get("VDI", r)["uuid"]):
+            v = s.vhds[r]
+            if r in failed or not st.get("VDI", r)["managed"] or kids.get(r) or not v.parent:
+                continue
+            if st.get("VDI", v.parent)["managed"] or len(kids.get(v.parent, [])) != 1:
+                continue
+            conf = self._leaf_config(r)
+            if conf == "false" or conf == "offline" and v.attached:
+                log(f"Leaf-coalesce disabled for {self.vdi_str(r, g)}")
+                failed.add(r)
+                continue
+            snap_need, live_need = self.leaf_needs(r)
+            need = snap_need
+            if need > free and self.can_live(r):
+                need = live_need
+            if need <= free:
+                log(f"Leaf-coalesce candidate: {self.vdi_str(r, g)}")
+                return r
+            log(f"No space to leaf-coalesce {self.vdi_str(r, g)} (free space: {free})")
+            nospace.append(r)
+            failed.add(r)
+            if live_need <= free:
+                log("...but enough space if skip snap-coalesce")
+                self._set_leaf_config(r, "offline", log)
+        return None
+
+    # -- the run ------------------------------------------------------------------------------------
+    def _run(self, g: SrGc):
+        pool = self.pool
+        pid = next(self._pids)
+        clock = pool.clock
+        sr_uuid = pool.store.get("SR", g.ref)["uuid"]
+
+        def log(message):
+            if pool.smlog is not None:
+                pool.smlog.gc(message, clock.now, pid)
+
+        g.runs += 1
+        log(f"=== SR {sr_uuid}: gc ===")
+        yield 1.0
+        failed: set[str] = set()
+        nospace: list[str] = []
+        while True:
+            with pool.lock:
+                self.log_state(g, log)
+                trash = self.garbage(g)
+            if trash:
+                with pool.lock:
+                    log(f"Found {len(trash)} VDIs for deletion:\n" +
+                        "\n".join(f"  {self.vdi_str(r, g)}" for r in trash))
+                    for r in trash:
+                        log(f"Deleting unlinked VDI {self.vdi_str(r, g)}")
+                        pool.remove_vdi(r)
+                yield 2.0
+                continue
+            with pool.lock:
+                cand = self.find_coalesce(g, failed, log, nospace)
+            if cand:
+                if "gc-stuck" in pool.faults:
+                    yield from self._stuck(g, cand, log)
+                ok = yield from self._coalesce(g, cand, log)
+                if not ok:
+                    failed.add(cand)
+                continue
+            with pool.lock:
+                leaf = self.find_leaf(g, failed, log, nospace)
+            if leaf:
+                if "gc-stuck" in pool.faults:
+                    yield from self._stuck(g, leaf, log)
+                try:
+                    yield from self._leaf_coalesce(g, leaf, log)
+                except GcFailure as exc:
+                    self.log_exception(log, "leaf-coalesce", str(exc))
+                    if self.style == "legacy":
+                        log("Leaf-coalesce failed, skipping")
+                    else:
+                        log(f"Leaf-coalesce failed on {self.vdi_str(leaf, g)}, skipping")
+                    failed.add(leaf)
+                log(f"Starting asynch srUpdate for SR {sr_uuid}")
+                yield 1.0
+                continue
+            if "gc-stuck" in pool.faults:
+                yield from self._stuck(g, None, log)
+            break
+        if nospace and self.style == "modern":
+            self._no_space_message(g, sr_uuid)
+        log("GC process exiting, no work left")
+        with pool.lock:
+            pool.storage.refresh(g.ref)
+        return None
+
+    def _stuck(self, g, ref, log):
+        g.stuck = True
+        if ref is not None:
+            log(f"  Running VHD coalesce on {self.vdi_str(ref, g)}")
+        while True:
+            yield 3600.0
+
+    def _no_space_message(self, g, sr_uuid):
+        pool = self.pool
+        st = pool.store
+        rec = st.get("SR", g.ref)
+        pool.sm_log(f"Could not coalesce due to a lack of space in SR {sr_uuid}")
+        if rec["sm_config"].get("gc_no_space"):
+            return
+        msg = st.add("message", dict(name="SM_GC_NO_SPACE", priority=3, cls="SR", obj_uuid=sr_uuid,
+                                     timestamp=pool.clock.date(),
+                                     body="There was not enough space in the SR to coalesce; "
+                                          "free up space or the VDI chain will keep growing."))
+        st.set("SR", g.ref, sm_config={**rec["sm_config"],
+                                       "gc_no_space": st.get("message", msg)["uuid"]})
+
+    def _coalesce(self, g, child: str, log):
+        """Non-leaf coalesce of child into its parent; the child becomes garbage."""
+        pool, s = self.pool, self.pool.storage
+        with pool.lock:
+            c = s.vhds[child]
+            parent = c.parent
+            p = s.vhds[parent]
+            need = max(self.coalesce_need(child), 0)
+            union = self.union_blocks(child)
+            log(f"Coalescing {self.vdi_str(child, g)} -> {self.vdi_str(parent, g)}")
+            g.active |= {child, parent}
+            s.srs[g.ref].reserved += need
+            log(f"  Running VHD coalesce on {self.vdi_str(child, g)}")
+            seconds = self.duration(g.ref, c.allocated, c.virtual)
+        yield max(seconds, 1.0)
+        with pool.lock:
+            s.srs[g.ref].reserved -= need
+            if child not in s.vhds or parent not in s.vhds:
+                g.active -= {child, parent}
+                return False
+            log(f"Num combined blocks = {union}")
+            p.blocks = union
+            log(f"  Coalesce verification on {self.vdi_str(child, g)}")
+            for kid in self._children(child):
+                log(f"  Relinking {self.vdi_str(kid, g)} from {self.vdi_str(child, g)} to "
+                    f"{self.vdi_str(parent, g)}")
+                s.vhds[kid].parent = parent
+            log(f"Coalesced size = {fmt_bytes(p.vhd_size)}")
+            if seconds > 0 and c.allocated:
+                s.srs[g.ref].speed_log.append(c.allocated / max(seconds, 1e-6))
+            g.active -= {child, parent}
+            s.refresh(g.ref)
+        yield 1.0
+        return True
+
+    def _leaf_coalesce(self, g, leaf: str, log):
+        pool, s = self.pool, self.pool.storage
+        rounds = 0
+        try:
+            while True:
+                with pool.lock:
+                    v = s.vhds[leaf]
+                    if not v.attached or self.can_live(leaf):
+                        break
+                    snap_need, _ = self.leaf_needs(leaf)
+                    if snap_need > s.free(g.ref):
+                        raise GcFailure("No space to snapshot-coalesce")
+                    log(f"Single-snapshotting {self.vdi_str(leaf, g)}")
+                    prev = v.vhd_size
+                    seconds = self.duration(g.ref, v.allocated, v.virtual)
+                    s.srs[g.ref].reserved += snap_need
+                yield max(seconds, 1.0)
+                with pool.lock:
+                    s.srs[g.ref].reserved -= snap_need
+                    parent = s.vhds[leaf].parent
+                    s.vhds[parent].blocks = self.union_blocks(leaf)
+                    grown = int(v.growth * seconds // VHD_BLOCK_SIZE)
+                    v.blocks, v.overlap = grown, grown
+                    s.refresh(g.ref)
+                    rounds += 1
+                    if v.vhd_size >= prev or rounds >= 10:
+                        if self.style == "legacy":
+                            log("Snapshot-coalesce did not help, abandoning attempts")
+                            self._set_leaf_config(leaf, "offline", log)
+                            return
+                        raise GcFailure(f"VDI {pool.store.get('VDI', leaf)['uuid']} could not be coalesced")
+            yield from self._live(g, leaf, log)
+        finally:
+            with pool.lock:
+                if pool.store.exists("VDI", leaf):
+                    self._set_leaf_config(leaf, None, log)
+
+    def _live(self, g, leaf: str, log, forced: bool = False):
+        pool, s = self.pool, self.pool.storage
+        with pool.lock:
+            v = s.vhds[leaf]
+            parent = v.parent
+            log(f"Leaf-coalescing {self.vdi_str(leaf, g)} -> {self.vdi_str(parent, g)}")
+            forced = forced or self._leaf_config(leaf) == "force"
+            seconds = self.duration(g.ref, v.allocated, v.virtual)
+            _, live_need = self.leaf_needs(leaf)
+            reserve = max(live_need, 0)
+            s.srs[g.ref].reserved += reserve
+            g.active.add(parent)
+            if forced:
+                log("Leaf-coalesce forced, will not use timeout")
+            log(f"  Running VHD coalesce on {self.vdi_str(leaf, g)}")
+        timeout = v.attached and not forced and seconds > LIVE_TIMEOUT
+        yield LIVE_TIMEOUT if timeout else max(seconds, 1.0)
+        with pool.lock:
+            s.srs[g.ref].reserved -= reserve
+            g.active.discard(parent)
+            if timeout:
+                self.log_state(g, log)
+                raise GcFailure("Timed out")
+            union = self.union_blocks(leaf)
+            p = s.vhds[parent]
+            log(f"Num combined blocks = {union}")
+            log("*** FINISH LEAF-COALESCE")
+            # the merged VHD takes the leaf's identity; the old parent goes away
+            v.blocks, v.overlap, v.parent = union, p.overlap, p.parent
+            for other in s.vhds.values():
+                if other.parent == parent:
+                    other.parent = leaf
+            pool.remove_vdi(parent)
+            if seconds > 0:
+                s.srs[g.ref].speed_log.append(v.allocated / max(seconds, 1e-6))
+            s.refresh(g.ref)
+            self.log_state(g, log)
+            log("*** finished leaf-coalesce successfully")
+
+    def offline_leaf_coalesce(self, vm: str):
+        """host.call_plugin coalesce-leaf: suspend the VM, force the leaf-coalesce, resume."""
+        pool, st, s = self.pool, self.pool.store, self.pool.storage
+        rec = st.get("VM", vm)
+        if rec["power_state"] != "Running":
+            raise ApiFailure("VM_BAD_POWER_STATE", vm, "running", rec["power_state"].lower())
+        leaves = []
+        for _, b in pool.disks(vm):
+            v = s.vhds[b["VDI"]]
+            if not s.srs[v.sr].is_lvm or not v.parent:
+                continue
+            if s.vhds[v.parent].parent or len(self._children(v.parent)) != 1:
+                raise ApiFailure("XENAPI_PLUGIN_FAILURE", "leaf-coalesce", "SMException",
+                                 "chain length is not 2")
+            _, live_need = self.leaf_needs(b["VDI"])
+            if live_need > s.free(v.sr):
+                raise insufficient_space()
+            leaves.append(b["VDI"])
+        st.set("VM", vm, power_state="Suspended")
+        yield 5.0
+        try:
+            for leaf in leaves:
+                g = self.srs[s.vhds[leaf].sr]
+                pid = next(self._pids)
+
+                def log(message, pid=pid):
+                    if pool.smlog is not None:
+                        pool.smlog.gc(message, pool.clock.now, pid)
+                yield from self._live(g, leaf, log, forced=True)
+        finally:
+            with pool.lock:
+                if st.exists("VM", vm):
+                    st.set("VM", vm, power_state="Running")
+        return "Success"

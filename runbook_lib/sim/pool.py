@@ -1,0 +1,690 @@
+"""The simulated pool: its records, storage, clock and the operations that change them.
+
+`SimPool` is what the dispatcher calls. Every public `op_*` method takes wire arguments
+(refs, strings) after the session, checks the real preconditions and raises ApiFailure with
+the real error codes. Long operations return generators (see clock.py) that the dispatcher
+runs as tasks.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid as uuidlib
+
+from runbook_lib.errors import InputError
+from runbook_lib.sim import scenarios as sc
+from runbook_lib.sim.clock import Clock, parse_date
+from runbook_lib.sim.faults import Faults
+from runbook_lib.sim.model import NEVER, NULL_REF, ApiFailure, Store
+from runbook_lib.sim.storage import Storage, SrState, Vhd, insufficient_space
+from runbook_lib.sizing import VHD_BLOCK_SIZE
+
+DEFAULT_USER = "root"
+DEFAULT_PASSWORD = "simulator"
+PROGRESS_STEPS = 20
+
+
+def _mac(rng: random.Random) -> str:
+    return "%02x:%02x:%02x:%02x:%02x:%02x" % (
+        (rng.randrange(256) & 0xFC) | 0x02, *(rng.randrange(256) for _ in range(5)))
+
+
+class SimPool:
+    """All state of one simulated pool, guarded by store.lock."""
+
+    def __init__(self, scenario: dict, speed: float | None = None, faults: Faults | None = None,
+                 smlog=None):
+        self.scenario = scenario
+        creds = scenario.get("credentials") or {}
+        self.user = str(creds.get("user", DEFAULT_USER))
+        self.password = str(creds.get("password", DEFAULT_PASSWORD))
+        clock_cfg = scenario.get("clock") or {}
+        start = parse_date(clock_cfg.get("start", "2026-11-10T03:00:00Z"))
+        self.clock = Clock(start, speed if speed is not None else float(clock_cfg.get("speed", 1)))
+        self.store = Store(now=lambda: self.clock.date())
+        self.lock = self.store.lock
+        self.storage = Storage(self.store)
+        self.faults = faults or Faults()
+        self.rng = random.Random(int(scenario.get("seed", 1)))
+        self.smlog = smlog
+        self.gc = None          # set by the Simulator (gc.GcManager)
+        self.done = threading.Condition(self.lock)
+        self.clock.on_elapse = self._elapse
+        self.master = NULL_REF
+        self.host_addresses = {}
+        self._build(scenario)
+
+    # -- building ---------------------------------------------------------------------------------
+    def _build(self, s: dict) -> None:
+        if "generate" in s:
+            from runbook_lib.sim.generate import expand
+            s = expand(s)
+            self.scenario = s
+        st = self.store
+        st.events_on = False
+        pool = s.get("pool") or {}
+        hosts = s.get("hosts") or [{"name_label": "xs01", "address": "192.0.2.10"}]
+        host_refs = {}
+        for i, h in enumerate(hosts):
+            ref = st.add("host", dict(uuid=h.get("uuid", ""), name_label=h.get("name_label", f"host{i}"),
+                                      address=h.get("address", f"192.0.2.{10 + i}"),
+                                      hostname=h.get("name_label", f"host{i}"),
+                                      enabled=bool(h.get("enabled", True))))
+            host_refs[h.get("name_label", f"host{i}")] = ref
+            host_refs[st.get("host", ref)["uuid"]] = ref
+            if h.get("master") or (i == 0 and not any(x.get("master") for x in hosts)):
+                self.master = ref
+            # every host has a control domain; clients must skip it
+            st.add("VM", dict(name_label=f"Control domain on host: {h.get('name_label', f'host{i}')}",
+                              is_control_domain=True, power_state="Running", resident_on=ref,
+                              uuid=h.get("dom0_uuid", "")))
+        self.host_addresses = {r: st.get("host", r)["address"] for r in set(host_refs.values())}
+        st.add("pool", dict(uuid=pool.get("uuid", ""), name_label=pool.get("name_label", ""),
+                            master=self.master, other_config=dict(pool.get("other_config", {}))))
+        nets = s.get("networks") or [{"name_label": "Pool-wide network associated with eth0",
+                                      "bridge": "xenbr0"}]
+        self.networks = {}
+        for n in nets:
+            ref = st.add("network", dict(uuid=n.get("uuid", ""), name_label=n.get("name_label", ""),
+                                         bridge=n.get("bridge", "xenbr0")))
+            self.networks[n.get("name_label")] = ref
+            self.networks[st.get("network", ref)["uuid"]] = ref
+        self.default_network = next(iter(self.networks.values()))
+        sr_refs = {}
+        for sr in s.get("srs") or []:
+            typ = str(sr.get("type", "lvm"))
+            shared = bool(sr.get("shared", typ in ("nfs", "lvmoiscsi", "lvmohba")))
+            ref = st.add("SR", dict(uuid=sr.get("uuid", ""), name_label=sr.get("name_label", ""),
+                                    name_description=sr.get("name_description", ""), type=typ,
+                                    content_type=sr.get("content_type", "user"), shared=shared,
+                                    other_config=dict(sr.get("other_config", {})),
+                                    sm_config=dict(sr.get("sm_config", {}))))
+            sr_refs[sr.get("name_label")] = ref
+            sr_refs[st.get("SR", ref)["uuid"]] = ref
+            state = SrState(ref=ref, type=typ, physical_size=sc.size(sr.get("physical_size", "1T")),
+                            other_used=sc.size(sr.get("other_used", 0)))
+            if "copy_speed" in sr:
+                state.copy_speed = sc.rate(sr["copy_speed"])
+            if "coalesce_speed" in sr:
+                state.coalesce_speed = sc.rate(sr["coalesce_speed"])
+            state.overhead_s_per_tib = float(sr.get("coalesce_overhead_s_per_tib", 0))
+            state.speed_log = [sc.rate(x) for x in sr.get("speed_log", [])]
+            self.storage.srs[ref] = state
+            on_hosts = list(dict.fromkeys(host_refs.values())) if shared else \
+                [host_refs.get(sr.get("host"), self.master)]
+            for h in on_hosts:
+                st.add("PBD", dict(host=h, SR=ref, currently_attached=True,
+                                   device_config=dict(sr.get("device_config", {}))))
+        self.sr_by_key = sr_refs
+        vdi_refs = {}
+        pending = list(s.get("vdis") or [])
+        while pending:
+            progressed = False
+            for v in list(pending):
+                parent = v.get("parent")
+                if parent and parent not in vdi_refs:
+                    continue
+                pending.remove(v)
+                progressed = True
+                vdi_refs[v["uuid"]] = self._build_vdi(v, sr_refs, vdi_refs)
+            if not progressed:
+                raise InputError("scenario: VDI parents form a loop or name unknown VDIs: "
+                                 + ", ".join(str(v.get("uuid")) for v in pending[:5]))
+        for v in s.get("vdis") or []:
+            if v.get("snapshot_of"):
+                st.set("VDI", vdi_refs[v["uuid"]],
+                       snapshot_of=vdi_refs.get(v["snapshot_of"], NULL_REF))
+        vm_refs = {}
+        for vm in s.get("vms") or []:
+            vm_refs[vm.get("uuid") or vm.get("name_label")] = self._build_vm(vm, host_refs, vdi_refs)
+        for vm in s.get("vms") or []:
+            if vm.get("snapshot_of"):
+                st.set("VM", vm_refs[vm.get("uuid") or vm.get("name_label")],
+                       snapshot_of=vm_refs.get(vm["snapshot_of"], NULL_REF))
+        if pool.get("default_SR") in sr_refs:
+            st.set("pool", st.all_refs("pool")[0], default_SR=sr_refs[pool["default_SR"]])
+        for sr in s.get("srs") or []:
+            if "free" in sr:   # size the SR from the free space the scenario wants
+                state = self.storage.srs[sr_refs[sr.get("uuid") or sr.get("name_label")]]
+                state.physical_size = 0
+                state.physical_size = sc.size(sr["free"]) - self.storage.free(state.ref)
+        for ref in self.storage.srs:
+            self.storage.refresh(ref)
+        st.events_on = True
+        st.events.clear()
+
+    def _build_vdi(self, v: dict, sr_refs: dict, vdi_refs: dict) -> str:
+        sr_key = v.get("sr")
+        if sr_key not in sr_refs:
+            raise InputError(f"scenario: VDI {v.get('uuid')} names unknown SR {sr_key!r}")
+        sr = sr_refs[sr_key]
+        virtual = sc.size(v.get("virtual_size", "10G"), "virtual_size")
+        hidden = bool(v.get("hidden", False))
+        if "blocks" in v:
+            blocks = int(v["blocks"])
+        else:
+            blocks = -(-sc.size(v.get("allocated", 0), "allocated") // VHD_BLOCK_SIZE)
+        overlap = -(-sc.size(v.get("overlap", 0), "overlap") // VHD_BLOCK_SIZE)
+        snap_time = v.get("snapshot_time")
+        ref = self.store.add("VDI", dict(
+            uuid=v["uuid"], name_label=v.get("name_label", "" if hidden else "disk"),
+            name_description=v.get("name_description", ""), SR=sr,
+            type=v.get("type", "user"), managed=not hidden, virtual_size=virtual,
+            read_only=bool(v.get("read_only", False)),
+            is_a_snapshot=bool(v.get("is_a_snapshot", False)),
+            snapshot_time=self.clock.date(parse_date(snap_time)) if snap_time else
+            NEVER,
+            other_config=dict(v.get("other_config", {})),
+            sm_config=dict(v.get("sm_config", {})),
+            location=v["uuid"]))
+        self.storage.vhds[ref] = Vhd(sr=sr, virtual=virtual, blocks=blocks, overlap=overlap,
+                                     parent=vdi_refs.get(v.get("parent")) if v.get("parent") else None,
+                                     raw=bool(v.get("raw", False)),
+                                     growth=sc.rate(v.get("growth", 0), "growth"))
+        return ref
+
+    def _build_vm(self, vm: dict, host_refs: dict, vdi_refs: dict) -> str:
+        st = self.store
+        running = vm.get("power_state", "Halted") == "Running"
+        host = host_refs.get(vm.get("host"), self.master) if running else NULL_REF
+        snap_time = vm.get("snapshot_time")
+        ref = st.add("VM", dict(
+            uuid=vm.get("uuid", ""), name_label=vm.get("name_label", ""),
+            name_description=vm.get("name_description", ""),
+            power_state=vm.get("power_state", "Halted"),
+            is_a_snapshot=bool(vm.get("is_a_snapshot", False)),
+            is_a_template=bool(vm.get("is_a_template", vm.get("is_a_snapshot", False))),
+            snapshot_time=self.clock.date(parse_date(snap_time)) if snap_time else NEVER,
+            resident_on=host, other_config=dict(vm.get("other_config", {})),
+            memory_static_max=sc.size(vm.get("memory", "2G")),
+            memory_dynamic_max=sc.size(vm.get("memory", "2G")),
+            VCPUs_max=int(vm.get("vcpus", 2)), VCPUs_at_startup=int(vm.get("vcpus", 2))))
+        for i, b in enumerate(vm.get("vbds") or []):
+            vdi = vdi_refs.get(b.get("vdi"), NULL_REF) if b.get("vdi") else NULL_REF
+            if b.get("vdi") and vdi == NULL_REF:
+                raise InputError(f"scenario: VM {vm.get('name_label')} names unknown VDI {b.get('vdi')}")
+            userdevice = str(b.get("userdevice", i))
+            st.add("VBD", dict(VM=ref, VDI=vdi, userdevice=userdevice,
+                               device=f"xvd{chr(ord('a') + int(userdevice))}" if running else "",
+                               bootable=bool(b.get("bootable", userdevice == "0")),
+                               mode=b.get("mode", "RW"), type=b.get("type", "Disk"),
+                               empty=vdi == NULL_REF, currently_attached=running and vdi != NULL_REF))
+            if running and vdi != NULL_REF:
+                v = self.storage.vhds[vdi]
+                v.attached += 1
+                if self.storage.srs[v.sr].is_lvm and not v.raw:
+                    v.inflated = True
+        for i, f in enumerate(vm.get("vifs") or []):
+            st.add("VIF", dict(VM=ref, device=str(f.get("device", i)),
+                               network=self.networks.get(f.get("network"), self.default_network),
+                               MAC=f.get("mac") or _mac(self.rng), currently_attached=running,
+                               MAC_autogenerated=not f.get("mac")))
+        return ref
+
+    # -- time ------------------------------------------------------------------------------------
+    def _elapse(self, seconds: float) -> None:
+        for sr in self.storage.grow(seconds):
+            self.storage.refresh(sr)
+
+    def tick(self) -> None:
+        with self.lock:
+            self.clock.tick()
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def vm(self, ref: str) -> dict:
+        return self.store.get("VM", ref)
+
+    def _bad_power(self, ref, expected, actual):
+        return ApiFailure("VM_BAD_POWER_STATE", ref, expected.lower(), actual.lower())
+
+    def disks(self, vm_ref: str) -> list[tuple[str, dict]]:
+        """(VBD ref, VBD record) of the VM's disks with a VDI, in userdevice order."""
+        out = []
+        for vbd in self.store.children("VBD", "VM", vm_ref):
+            rec = self.store.get("VBD", vbd)
+            if rec["type"] == "Disk" and rec["VDI"] != NULL_REF:
+                out.append((vbd, rec))
+        return sorted(out, key=lambda x: (len(x[1]["userdevice"]), x[1]["userdevice"]))
+
+    def kick_gc(self, sr_ref: str) -> None:
+        if self.gc is not None:
+            self.gc.kick(sr_ref)
+
+    def sm_log(self, message: str) -> None:
+        if self.smlog is not None:
+            self.smlog.sm(message, self.clock.now)
+
+    # -- VDIs --------------------------------------------------------------------------------------
+    def new_vdi(self, sr: str, virtual: int, blocks: int, like: dict | None = None,
+                parent: str | None = None, hidden: bool = False, **fields) -> str:
+        like = like or {}
+        values = dict(name_label=like.get("name_label", ""),
+                      name_description=like.get("name_description", ""), SR=sr,
+                      type=like.get("type", "user"), virtual_size=virtual, managed=not hidden,
+                      other_config={k: v for k, v in like.get("other_config", {}).items()
+                                    if k != "leaf-coalesce"})
+        values.update(fields)
+        ref = self.store.add("VDI", values)
+        self.store.set("VDI", ref, location=self.store.get("VDI", ref)["uuid"])
+        self.storage.vhds[ref] = Vhd(sr=sr, virtual=virtual, blocks=blocks, parent=parent)
+        return ref
+
+    def remove_vdi(self, ref: str) -> None:
+        sr = self.storage.vhds[ref].sr
+        self.store.delete("VDI", ref)
+        del self.storage.vhds[ref]
+        self.storage.refresh(sr)
+
+    def _snapshot_vhd(self, vdi: str, **snap_fields) -> str:
+        """VHD snapshot: the data moves into a new hidden base; vdi and the snapshot become its
+        empty children. Returns the snapshot VDI ref."""
+        st, storage = self.store, self.storage
+        v = storage.vhds[vdi]
+        sr_state = storage.srs[v.sr]
+        rec = st.get("VDI", vdi)
+        if v.raw:
+            raise ApiFailure("SR_OPERATION_NOT_SUPPORTED", rec["SR"])
+        if sr_state.is_lvm:
+            from runbook_lib.sizing import lv_size, lvhd_lv_size, overhead_empty
+            need = lv_size(overhead_empty(v.virtual)) + (lvhd_lv_size(v.virtual) if v.attached else 0)
+            storage.require(v.sr, need)
+        base = self.new_vdi(v.sr, v.virtual, v.blocks, parent=v.parent, hidden=True)
+        storage.vhds[base].overlap = v.overlap
+        v.parent, v.blocks, v.overlap = base, 0, 0
+        for child in storage.vhd_children(vdi):
+            if child != base:
+                storage.vhds[child].parent = base
+        snap = self.new_vdi(v.sr, v.virtual, 0, like=rec, parent=base, is_a_snapshot=True,
+                            snapshot_of=vdi, snapshot_time=self.clock.date(), **snap_fields)
+        storage.refresh(v.sr)
+        return snap
+
+    def op_VDI_snapshot(self, vdi: str, driver_params: dict | None = None) -> str:
+        rec = self.store.get("VDI", vdi)
+        if not rec["managed"]:
+            raise ApiFailure("HANDLE_INVALID", "VDI", vdi)
+        snap = self._snapshot_vhd(vdi)
+        self.kick_gc(rec["SR"])
+        return snap
+
+    def op_VDI_destroy(self, vdi: str) -> str:
+        st, storage = self.store, self.storage
+        rec = st.get("VDI", vdi)
+        for vbd in st.children("VBD", "VDI", vdi):
+            if st.get("VBD", vbd)["currently_attached"]:
+                raise ApiFailure("VDI_IN_USE", vdi, "destroy")
+        if rec["current_operations"]:
+            raise ApiFailure("OTHER_OPERATION_IN_PROGRESS", "VDI", vdi)
+        sr = rec["SR"]
+        for vbd in st.children("VBD", "VDI", vdi):
+            st.delete("VBD", vbd)
+        self.sm_log(f"vdi_delete {{'sr_uuid': '{st.get('SR', sr)['uuid']}', "
+                    f"'vdi_uuid': '{rec['uuid']}'}}")
+        if storage.vhd_children(vdi):
+            # a VHD with children stays as a hidden chain node; xapi forgets the record and
+            # the next scan reintroduces it unmanaged
+            v = storage.vhds.pop(vdi)
+            st.delete("VDI", vdi)
+            ref = st.add("VDI", dict(uuid=rec["uuid"], SR=sr, managed=False,
+                                     virtual_size=rec["virtual_size"], location=rec["uuid"]))
+            storage.vhds[ref] = v
+            for other in storage.vhds.values():
+                if other.parent == vdi:
+                    other.parent = ref
+            storage.refresh(sr)
+        else:
+            self.remove_vdi(vdi)
+        self.kick_gc(sr)
+        return ""
+
+    def flat_copy(self, src_vdi: str, dest_sr: str, task=None, share=(0.0, 1.0),
+                  progress_cb=None, **fields):
+        """Generator: copy a VDI's whole chain into a new flat VDI on dest_sr.
+
+        The destination is created at the start (so it holds its space while it is written)
+        and removed again if the copy fails or is cancelled."""
+        st, storage = self.store, self.storage
+        rec = st.get("VDI", src_vdi)
+        v = storage.vhds[src_vdi]
+        blocks = storage.union_blocks(src_vdi)
+        storage.require(dest_sr, storage.copy_need(dest_sr, v.virtual, blocks))
+        new = self.new_vdi(dest_sr, v.virtual, 0, like=rec, **fields)
+        nv = storage.vhds[new]
+        if storage.srs[dest_sr].is_lvm:
+            nv.inflated = True
+        storage.refresh(dest_sr)
+        try:
+            speed = min(storage.srs[v.sr].copy_speed, storage.srs[dest_sr].copy_speed)
+            total = max(blocks * VHD_BLOCK_SIZE / speed, 1.0)
+            step = total / PROGRESS_STEPS
+            for i in range(PROGRESS_STEPS):
+                yield step
+                frac = (i + 1) / PROGRESS_STEPS
+                with self.lock:
+                    self.faults.check_copy(self, dest_sr, frac, new)
+                    nv.blocks = int(blocks * frac)
+                    storage.refresh(dest_sr, [new])
+                    if progress_cb:
+                        progress_cb(share[0] + (share[1] - share[0]) * frac)
+            nv.blocks = blocks
+            nv.inflated = False
+            storage.refresh(dest_sr)
+        except BaseException:
+            with self.lock:
+                if st.exists("VDI", new):
+                    self.remove_vdi(new)
+            raise
+        return new
+
+    def op_VDI_copy(self, vdi: str, sr: str, task=None):
+        st = self.store
+        rec = st.get("VDI", vdi)
+        st.get("SR", sr)
+        for vbd in st.children("VBD", "VDI", vdi):
+            b = st.get("VBD", vbd)
+            if b["currently_attached"] and b["mode"] == "RW":
+                raise ApiFailure("VDI_IN_USE", vdi, "copy")
+        if not rec["managed"]:
+            raise ApiFailure("HANDLE_INVALID", "VDI", vdi)
+        return (yield from self.flat_copy(vdi, sr, progress_cb=task.set_progress if task else None))
+
+    def op_VDI_pool_migrate(self, vdi: str, sr: str, options: dict, task=None):
+        """Storage motion of a running VM's disk: a flat copy on sr replaces the VDI."""
+        st = self.store
+        rec = st.get("VDI", vdi)
+        st.get("SR", sr)
+        vbds = [b for b in st.children("VBD", "VDI", vdi) if st.get("VBD", b)["currently_attached"]]
+        if not vbds:
+            vms = st.children("VBD", "VDI", vdi)
+            vm = st.get("VBD", vms[0])["VM"] if vms else NULL_REF
+            raise ApiFailure("VM_BAD_POWER_STATE", vm, "running",
+                             st.get("VM", vm)["power_state"].lower() if vm != NULL_REF else "halted")
+        if rec["SR"] == sr:
+            raise ApiFailure("VDI_LOCATION_EXISTS", sr, rec["location"])
+        new = yield from self.flat_copy(vdi, sr, progress_cb=task.set_progress if task else None,
+                                        name_label=rec["name_label"],
+                                        name_description=rec["name_description"])
+        with self.lock:
+            self.storage.attach(new)
+            for b in vbds:
+                self.storage.detach(vdi)
+                st.set("VBD", b, VDI=new)
+            old_sr = rec["SR"]
+            self.op_VDI_destroy(vdi)
+            self.kick_gc(old_sr)
+        return new
+
+    # -- VMs ---------------------------------------------------------------------------------------
+    def _copy_vm_record(self, vm: str, new_name: str, snapshot: bool) -> str:
+        src = self.vm(vm)
+        keep = {k: src[k] for k in ("name_description", "memory_static_max", "memory_dynamic_max",
+                                     "VCPUs_max", "VCPUs_at_startup", "HVM_boot_policy",
+                                     "PV_bootloader", "tags", "affinity")}
+        other = dict(src["other_config"])
+        if not snapshot:
+            other["mac_seed"] = str(uuidlib.uuid4())  # xapi replaces the seed on copy/clone
+        return self.store.add("VM", dict(
+            keep, name_label=new_name, power_state="Halted", other_config=other,
+            is_a_snapshot=snapshot, is_a_template=snapshot or src["is_a_template"],
+            snapshot_of=vm if snapshot else NULL_REF,
+            snapshot_time=self.clock.date() if snapshot else NEVER))
+
+    def _copy_vifs(self, vm: str, new_vm: str, keep_mac: bool) -> None:
+        for vif in self.store.children("VIF", "VM", vm):
+            rec = self.store.get("VIF", vif)
+            self.store.add("VIF", dict(VM=new_vm, device=rec["device"], network=rec["network"],
+                                       MTU=rec["MTU"], other_config=dict(rec["other_config"]),
+                                       MAC=rec["MAC"] if keep_mac else _mac(self.rng),
+                                       MAC_autogenerated=not keep_mac))
+
+    def _copy_vbd(self, rec: dict, new_vm: str, new_vdi: str) -> None:
+        self.store.add("VBD", dict(VM=new_vm, VDI=new_vdi, userdevice=rec["userdevice"],
+                                   bootable=rec["bootable"], mode=rec["mode"], type=rec["type"],
+                                   empty=new_vdi == NULL_REF, unpluggable=rec["unpluggable"],
+                                   other_config=dict(rec["other_config"], owner="")
+                                   if rec["type"] == "Disk" else dict(rec["other_config"])))
+
+    def op_VM_copy(self, vm: str, new_name: str, sr: str, task=None):
+        """Full copy of a halted VM or a snapshot: flat disks, new VIF MACs (as xapi does)."""
+        st = self.store
+        src = self.vm(vm)
+        if src["power_state"] not in ("Halted", "Suspended") and not src["is_a_snapshot"]:
+            raise self._bad_power(vm, "halted", src["power_state"])
+        if sr != NULL_REF:
+            st.get("SR", sr)
+        disks = self.disks(vm)
+        # all disks must fit before anything is made (each destination holds its full size)
+        need: dict[str, int] = {}
+        for _, b in disks:
+            v = self.storage.vhds[b["VDI"]]
+            dest = sr if sr != NULL_REF else v.sr
+            need[dest] = need.get(dest, 0) + self.storage.copy_need(
+                dest, v.virtual, self.storage.union_blocks(b["VDI"]))
+        for dest, n in need.items():
+            if n > self.storage.free(dest):
+                self.sm_log("Raising exception [44, There is insufficient space]")
+                raise insufficient_space()
+        made: list[str] = []
+        new_vm = None
+        try:
+            n = max(len(disks), 1)
+            for i, (_, b) in enumerate(disks):
+                dest = sr if sr != NULL_REF else self.storage.vhds[b["VDI"]].sr
+                new = yield from self.flat_copy(
+                    b["VDI"], dest, share=(i / n, (i + 1) / n),
+                    progress_cb=task.set_progress if task else None)
+                made.append(new)
+            with self.lock:
+                new_vm = self._copy_vm_record(vm, new_name, snapshot=False)
+                it = iter(made)
+                for vbd in sorted(st.children("VBD", "VM", vm),
+                                  key=lambda r: st.get("VBD", r)["userdevice"]):
+                    rec = st.get("VBD", vbd)
+                    is_disk = rec["type"] == "Disk" and rec["VDI"] != NULL_REF
+                    self._copy_vbd(rec, new_vm, next(it) if is_disk else NULL_REF)
+                self._copy_vifs(vm, new_vm, keep_mac=False)
+        except BaseException:
+            with self.lock:
+                if new_vm and st.exists("VM", new_vm):
+                    self._destroy_vm_record(new_vm)
+                for ref in made:
+                    if st.exists("VDI", ref):
+                        self.remove_vdi(ref)
+            raise
+        return new_vm
+
+    def op_VM_clone(self, vm: str, new_name: str):
+        src = self.vm(vm)
+        if src["power_state"] != "Halted":
+            raise self._bad_power(vm, "halted", src["power_state"])
+        return self._fast_copy(vm, new_name, snapshot=False)
+
+    def op_VM_snapshot(self, vm: str, new_name: str, ignore_vdis: list | None = None):
+        src = self.vm(vm)
+        if src["is_a_snapshot"] or src["is_a_template"] or src["is_control_domain"]:
+            raise ApiFailure("OPERATION_NOT_ALLOWED", "VM is a template or snapshot")
+        return self._fast_copy(vm, new_name, snapshot=True)
+
+    def _fast_copy(self, vm: str, new_name: str, snapshot: bool) -> str:
+        st = self.store
+        disks = self.disks(vm)
+        # check space for every disk first: a snapshot that cannot finish leaves nothing behind
+        from runbook_lib.sizing import lv_size, lvhd_lv_size, overhead_empty
+        need: dict[str, int] = {}
+        for _, b in disks:
+            v = self.storage.vhds[b["VDI"]]
+            if self.storage.srs[v.sr].is_lvm:
+                need[v.sr] = need.get(v.sr, 0) + lv_size(overhead_empty(v.virtual)) + \
+                    (lvhd_lv_size(v.virtual) if v.attached else 0)
+        for sr, n in need.items():
+            if n > self.storage.free(sr):
+                self.sm_log("Raising exception [44, There is insufficient space]")
+                raise insufficient_space()
+        new_vm = self._copy_vm_record(vm, new_name, snapshot)
+        for vbd in sorted(st.children("VBD", "VM", vm), key=lambda r: st.get("VBD", r)["userdevice"]):
+            rec = st.get("VBD", vbd)
+            new_vdi = NULL_REF
+            if rec["type"] == "Disk" and rec["VDI"] != NULL_REF:
+                self.sm_log(f"vdi_snapshot {{'vdi_uuid': '{st.get('VDI', rec['VDI'])['uuid']}'}}")
+                new_vdi = self._snapshot_vhd(rec["VDI"])
+                if not snapshot:
+                    st.set("VDI", new_vdi, is_a_snapshot=False, snapshot_of=NULL_REF,
+                           snapshot_time=NEVER)
+            self._copy_vbd(rec, new_vm, new_vdi)
+        self._copy_vifs(vm, new_vm, keep_mac=snapshot)
+        for sr in {self.storage.vhds[b["VDI"]].sr for _, b in disks}:
+            self.kick_gc(sr)
+        return new_vm
+
+    def _destroy_vm_record(self, vm: str) -> None:
+        st = self.store
+        for vbd in st.children("VBD", "VM", vm):
+            st.delete("VBD", vbd)
+        for vif in st.children("VIF", "VM", vm):
+            st.delete("VIF", vif)
+        st.delete("VM", vm)
+
+    def op_VM_destroy(self, vm: str) -> str:
+        rec = self.vm(vm)
+        if rec["is_control_domain"]:
+            raise ApiFailure("OPERATION_NOT_ALLOWED", "cannot destroy a control domain")
+        if rec["power_state"] != "Halted":
+            raise self._bad_power(vm, "halted", rec["power_state"])
+        if rec["current_operations"]:
+            raise ApiFailure("OTHER_OPERATION_IN_PROGRESS", "VM", vm)
+        self._destroy_vm_record(vm)
+        return ""
+
+    def _halt(self, vm: str) -> None:
+        st = self.store
+        for vbd in st.children("VBD", "VM", vm):
+            b = st.get("VBD", vbd)
+            if b["currently_attached"]:
+                st.set("VBD", vbd, currently_attached=False, device="")
+                self.storage.detach(b["VDI"])
+        for vif in st.children("VIF", "VM", vm):
+            st.set("VIF", vif, currently_attached=False)
+        st.set("VM", vm, power_state="Halted", resident_on=NULL_REF)
+
+    def op_VM_clean_shutdown(self, vm: str):
+        rec = self.vm(vm)
+        if rec["power_state"] != "Running":
+            raise self._bad_power(vm, "running", rec["power_state"])
+        if self.faults.vm_wont_stop(rec):
+            yield 1200.0
+            raise ApiFailure("VM_SHUTDOWN_TIMEOUT", vm, "1200.")
+        yield 30.0
+        with self.lock:
+            self._halt(vm)
+        return ""
+
+    def op_VM_hard_shutdown(self, vm: str):
+        rec = self.vm(vm)
+        if rec["power_state"] not in ("Running", "Paused", "Suspended"):
+            raise self._bad_power(vm, "running", rec["power_state"])
+        yield 3.0
+        with self.lock:
+            self._halt(vm)
+        return ""
+
+    def op_VM_start(self, vm: str, start_paused: bool, force: bool):
+        st = self.store
+        rec = self.vm(vm)
+        if rec["is_a_template"] or rec["is_a_snapshot"]:
+            raise ApiFailure("VM_IS_TEMPLATE", vm)
+        if rec["power_state"] != "Halted":
+            raise self._bad_power(vm, "halted", rec["power_state"])
+        attached = []
+        try:
+            for vbd, b in self.disks(vm):
+                self.storage.attach(b["VDI"])
+                attached.append((vbd, b["VDI"]))
+        except ApiFailure:
+            for _, vdi in attached:
+                self.storage.detach(vdi)
+            raise
+        for vbd, _ in attached:
+            st.set("VBD", vbd, currently_attached=True,
+                   device="xvd" + chr(ord("a") + int(st.get("VBD", vbd)["userdevice"] or 0)))
+        for vif in st.children("VIF", "VM", vm):
+            st.set("VIF", vif, currently_attached=True)
+        st.set("VM", vm, power_state="Paused" if start_paused else "Running",
+               resident_on=self.master)
+        yield 20.0
+        return ""
+
+    # -- VBD / VIF -----------------------------------------------------------------------------------
+    def op_VBD_create(self, record: dict) -> str:
+        st = self.store
+        vm = record.get("VM", NULL_REF)
+        self.vm(vm)
+        vdi = record.get("VDI", NULL_REF)
+        if vdi != NULL_REF:
+            st.get("VDI", vdi)
+        used = {st.get("VBD", b)["userdevice"] for b in st.children("VBD", "VM", vm)}
+        userdevice = str(record.get("userdevice", "autodetect"))
+        if userdevice == "autodetect":
+            userdevice = next(str(i) for i in range(64) if str(i) not in used)
+        elif userdevice in used:
+            raise ApiFailure("DEVICE_ALREADY_EXISTS", userdevice)
+        return st.add("VBD", dict(
+            VM=vm, VDI=vdi, userdevice=userdevice, bootable=bool(record.get("bootable", False)),
+            mode=record.get("mode", "RW"), type=record.get("type", "Disk"),
+            empty=bool(record.get("empty", vdi == NULL_REF)),
+            unpluggable=bool(record.get("unpluggable", True)),
+            other_config=dict(record.get("other_config", {}))))
+
+    def op_VBD_destroy(self, vbd: str) -> str:
+        rec = self.store.get("VBD", vbd)
+        if rec["currently_attached"]:
+            raise ApiFailure("DEVICE_ALREADY_ATTACHED", vbd)
+        self.store.delete("VBD", vbd)
+        return ""
+
+    def op_VIF_create(self, record: dict) -> str:
+        st = self.store
+        vm = record.get("VM", NULL_REF)
+        self.vm(vm)
+        net = record.get("network", NULL_REF)
+        st.get("network", net)
+        device = str(record.get("device", "0"))
+        if any(st.get("VIF", v)["device"] == device for v in st.children("VIF", "VM", vm)):
+            raise ApiFailure("DEVICE_ALREADY_EXISTS", device)
+        mac = str(record.get("MAC", ""))
+        return st.add("VIF", dict(VM=vm, network=net, device=device,
+                                  MAC=mac or _mac(self.rng), MAC_autogenerated=not mac,
+                                  MTU=int(record.get("MTU", 1500)),
+                                  other_config=dict(record.get("other_config", {}))))
+
+    def op_VIF_destroy(self, vif: str) -> str:
+        rec = self.store.get("VIF", vif)
+        if rec["currently_attached"]:
+            raise ApiFailure("DEVICE_ALREADY_ATTACHED", vif)
+        self.store.delete("VIF", vif)
+        return ""
+
+    # -- SR -----------------------------------------------------------------------------------------
+    def op_SR_scan(self, sr: str) -> str:
+        rec = self.store.get("SR", sr)
+        self.sm_log(f"sr_scan {{'sr_uuid': '{rec['uuid']}'}}")
+        self.storage.refresh(sr)
+        self.kick_gc(sr)
+        return ""
+
+    def op_SR_update(self, sr: str) -> str:
+        self.store.get("SR", sr)
+        self.storage.refresh(sr)
+        return ""
+
+    # -- host plugin ----------------------------------------------------------------------------------
+    def op_host_call_plugin(self, host: str, plugin: str, fn: str, args: dict):
+        self.store.get("host", host)
+        if plugin != "coalesce-leaf" or fn != "leaf-coalesce":
+            raise ApiFailure("XENAPI_MISSING_PLUGIN", plugin)
+        vm_uuid = (args or {}).get("vm_uuid", "")
+        vm = self.store.ref_by_uuid("VM", vm_uuid)
+        if self.gc is None:
+            return "Success"
+        result = yield from self.gc.offline_leaf_coalesce(vm)
+        return result

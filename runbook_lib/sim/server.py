@@ -1,0 +1,214 @@
+"""HTTP front end: XML-RPC on / and /xmlrpc, JSON-RPC on /jsonrpc, export/import handlers.
+
+Loopback only. Responses use xapi's envelope and encoding: XML-RPC ints as decimal strings
+(xapi's int64), strings as bare <value>s, dates as dateTime.iso8601; JSON-RPC 2.0 with
+numbers as numbers and errors as {code: 1, message: CODE, data: [params]}.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import time
+import xmlrpc.client
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+from xml.sax.saxutils import escape
+
+from runbook_lib.errors import UsageError
+from runbook_lib.sim.clock import XDate
+from runbook_lib.sim.model import ApiFailure
+
+
+def check_loopback(host: str) -> str:
+    """Only loopback addresses: the simulator accepts a fixed password."""
+    try:
+        addr = ipaddress.ip_address(socket.gethostbyname(host) if host == "localhost" else host)
+    except (ValueError, OSError):
+        raise UsageError(f"refusing to bind {host!r}: the simulator listens on 127.0.0.1 only") from None
+    if not addr.is_loopback or addr.version != 4:
+        raise UsageError(f"refusing to bind {host}: the simulator listens on 127.0.0.1 only")
+    return str(addr)
+
+
+# -- XML-RPC encoding (xapi style) -----------------------------------------------------------------
+def _xml(value, out: list) -> None:
+    if isinstance(value, bool):
+        out.append("<value><boolean>1</boolean></value>" if value else
+                   "<value><boolean>0</boolean></value>")
+    elif isinstance(value, XDate):
+        out.append(f"<value><dateTime.iso8601>{value}</dateTime.iso8601></value>")
+    elif isinstance(value, str):
+        out.append(f"<value>{escape(value)}</value>" if value else "<value/>")
+    elif isinstance(value, int):
+        out.append(f"<value>{value}</value>")      # int64 travels as a string
+    elif isinstance(value, float):
+        out.append(f"<value><double>{value!r}</double></value>")
+    elif isinstance(value, dict):
+        out.append("<value><struct>")
+        for k, v in value.items():
+            out.append(f"<member><name>{escape(str(k))}</name>")
+            _xml(v, out)
+            out.append("</member>")
+        out.append("</struct></value>")
+    elif isinstance(value, (list, tuple, set)):
+        out.append("<value><array><data>")
+        for v in value:
+            _xml(v, out)
+        out.append("</data></array></value>")
+    elif value is None:
+        out.append("<value/>")
+    else:
+        out.append(f"<value>{escape(str(value))}</value>")
+
+
+def xmlrpc_response(envelope: dict) -> bytes:
+    out = ["<?xml version='1.0'?>\n<methodResponse><params><param>"]
+    _xml(envelope, out)
+    out.append("</param></params></methodResponse>\n")
+    return "".join(out).encode("utf-8")
+
+
+def _plain(value):
+    """Values decoded by xmlrpc.client (DateTime, Binary) as plain Python."""
+    if isinstance(value, xmlrpc.client.DateTime):
+        return XDate(value.value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _json_default(value):
+    if isinstance(value, set):
+        return sorted(value)
+    return str(value)
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "xapi/simulator"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):  # quiet: the calls log is the record
+        pass
+
+    @property
+    def sim(self):
+        return self.server.sim
+
+    def _outage(self) -> bool:
+        if time.monotonic() < self.sim.dispatcher.outage_until:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return True
+        return False
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, code: int, body: bytes, ctype: str) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        if self._outage():
+            return
+        path = urlsplit(self.path).path
+        body = self._body()
+        if self._outage():
+            return
+        if path in ("/", "/xmlrpc", "/RPC2"):
+            self._xmlrpc(body)
+        elif path == "/jsonrpc":
+            self._jsonrpc(body)
+        else:
+            self._send(404, b"not found\n", "text/plain")
+
+    def _xmlrpc(self, body: bytes) -> None:
+        try:
+            params, method = xmlrpc.client.loads(body, use_builtin_types=False)
+        except Exception:  # noqa: BLE001 - any malformed body is a client error
+            fault = xmlrpc.client.dumps(xmlrpc.client.Fault(-32700, "parse error"),
+                                        methodresponse=True)
+            self._send(200, fault.encode(), "text/xml")
+            return
+        try:
+            value = self.sim.dispatcher.call(method, [_plain(p) for p in params])
+            envelope = {"Status": "Success", "Value": value}
+        except ApiFailure as exc:
+            envelope = {"Status": "Failure", "ErrorDescription": exc.description}
+        self._send(200, xmlrpc_response(envelope), "text/xml")
+
+    def _jsonrpc(self, body: bytes) -> None:
+        try:
+            req = json.loads(body)
+            method, params, rid = req["method"], req.get("params", []), req.get("id")
+            if not isinstance(params, list):
+                raise ValueError
+        except (ValueError, KeyError, TypeError):
+            out = {"jsonrpc": "2.0", "error": {"code": -32700, "message": "Parse error"},
+                   "id": None}
+            self._send(200, json.dumps(out).encode(), "application/json")
+            return
+        try:
+            value = self.sim.dispatcher.call(method, params)
+            out = {"jsonrpc": "2.0", "result": value, "id": rid}
+        except ApiFailure as exc:
+            out = {"jsonrpc": "2.0", "error": {"code": 1, "message": exc.code, "data": exc.params},
+                   "id": rid}
+        self._send(200, json.dumps(out, default=_json_default).encode(), "application/json")
+
+    # -- HTTP handlers: VM export / import ---------------------------------------------------------
+    def do_GET(self):
+        if self._outage():
+            return
+        url = urlsplit(self.path)
+        if url.path != "/export":
+            self._send(404, b"not found\n", "text/plain")
+            return
+        q = {k: v[0] for k, v in parse_qs(url.query).items()}
+        try:
+            from runbook_lib.sim.transport import export_vm
+            body = export_vm(self.sim, q.get("session_id", ""), q.get("uuid", ""),
+                             q.get("ref", ""))
+        except ApiFailure as exc:
+            self._send(500 if exc.code != "SESSION_INVALID" else 403,
+                       json.dumps(exc.description).encode(), "application/json")
+            return
+        self._send(200, body, "application/octet-stream")
+
+    def do_PUT(self):
+        if self._outage():
+            return
+        url = urlsplit(self.path)
+        body = self._body()
+        if url.path != "/import":
+            self._send(404, b"not found\n", "text/plain")
+            return
+        q = {k: v[0] for k, v in parse_qs(url.query).items()}
+        try:
+            from runbook_lib.sim.transport import import_vm
+            ref = import_vm(self.sim, q.get("session_id", ""), q.get("sr_id", ""), body)
+        except ApiFailure as exc:
+            self._send(500 if exc.code != "SESSION_INVALID" else 403,
+                       json.dumps(exc.description).encode(), "application/json")
+            return
+        self._send(200, ref.encode(), "text/plain")
+
+
+class SimHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, sim, host: str, port: int):
+        self.sim = sim
+        super().__init__((check_loopback(host), port), Handler)
