@@ -1,0 +1,54 @@
+"""What notebook 01 and the CLI show: the verdict first, then tables with human sizes."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from runbook_lib.smlog.diagnose import Diagnosis
+from runbook_lib.smlog.tree import render_tree
+
+VERDICT_WORDS = {
+    "stuck-timeout": "STUCK: the live leaf-coalesce keeps timing out",
+    "stuck-no-space": "STUCK: not enough free space to coalesce",
+    "stuck-error": "STUCK: the coalesce fails with an error",
+    "coalescing": "coalescing: the GC has work in hand",
+    "healthy": "healthy: the GC finishes its coalesces",
+    "unknown": "unknown: no GC activity in this log",
+}
+
+
+def gib(value) -> str:
+    return "" if value is None or pd.isna(value) else f"{value / 2**30:,.1f} GiB"
+
+
+def verdict_markdown(d: Diagnosis) -> str:
+    """The answer in three lines: verdict, next step, what was read."""
+    j = d.to_json()
+    span = f"{j['first'] or '?'} to {j['last'] or '?'}"
+    truncated = [f["path"] for f in j["files"] if f["truncated"]]
+    lines = [f"### Verdict: {VERDICT_WORDS.get(j['verdict'], j['verdict'])}",
+             f"**Next step:** {j['next_step']}",
+             f"Read {len(j['files'])} file(s), {j['lines']:,} lines ({j['unparsed']:,} unparsed), {span}."]
+    if truncated:
+        lines.append(f"**Warning:** truncated input, read what was readable: {', '.join(truncated)}")
+    return "\n\n".join(lines)
+
+
+def vdi_table(d: Diagnosis) -> pd.DataFrame:
+    """Per-VDI findings with sizes in GiB and the evidence shortened to line numbers."""
+    v = d.vdis.copy()
+    for col in ("virtual_size", "size", "lv_size"):
+        v[col] = v[col].map(gib)
+    v["evidence"] = v["evidence"].map(lambda ev: ", ".join(e.rsplit("/", 1)[-1] for e in ev[:4]) + (" ..." if len(ev) > 4 else ""))
+    return v.drop(columns=["next_step"])
+
+
+def chains_text(d: Diagnosis) -> str:
+    """Every SR's last printed VHD tree as indented text; `*` = hidden node."""
+    chains = d.chains
+    if chains.empty:
+        return "(the log holds no VHD tree printout: the GC prints one when a tree changes)"
+    parts = []
+    for (sr, name), group in chains.groupby(["sr", "sr_name"], sort=False, dropna=False):
+        parts.append(f"SR {sr} ({name})\n" + render_tree(group))
+    return "\n\n".join(parts)

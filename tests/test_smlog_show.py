@@ -1,0 +1,30 @@
+"""The notebook's text: verdict first, human sizes, chains as an indented tree."""
+
+from runbook_lib.smlog import diagnose, read_smlog, sample_path
+from runbook_lib.smlog import show
+
+
+def test_verdict_markdown_leads_with_the_verdict(data_dir):
+    d = diagnose(read_smlog([data_dir / "smlog" / "seed_excerpt.log"], year=2026))
+    text = show.verdict_markdown(d)
+    assert text.startswith("### Verdict: STUCK: the live leaf-coalesce keeps timing out")
+    assert "notebooks/02_size_space.ipynb" in text and "25 lines (0 unparsed)" in text
+
+
+def test_vdi_table_sizes_in_gib(data_dir):
+    d = diagnose(read_smlog([data_dir / "smlog" / "seed_excerpt.log"], year=2026))
+    row = show.vdi_table(d).iloc[0]
+    assert row["virtual_size"] == "2,020.0 GiB" and row["lv_size"] == "2,024.0 GiB" and row["size"] == ""
+    assert row["evidence"] == "seed_excerpt.log:7, seed_excerpt.log:24"
+
+
+def test_chains_text():
+    text = show.chains_text(diagnose(read_smlog(sample_path())))
+    lines = text.splitlines()
+    assert lines[0] == "SR db4c3909-4b61-e5f6-8548-16dc56780f61 (Local SATA Storage)"
+    assert lines[1].startswith("*85ff84a8") and lines[2].startswith("     67558d6a")
+
+
+def test_chains_text_without_tree(data_dir):
+    d = diagnose(read_smlog([data_dir / "smlog" / "seed_excerpt.log"], year=2026))
+    assert "no VHD tree printout" in show.chains_text(d)
