@@ -53,7 +53,7 @@ def test_the_scan_catches_a_notebook_that_prints_the_password(tmp_path, password
 
 
 
-@pytest.mark.parametrize("stem", ["04_postmortem"])
+@pytest.mark.parametrize("stem", ["04_postmortem", "05_snapshot_hygiene"])
 def test_the_audit_notebooks_leave_no_password_behind(tmp_path, password, stem):
     path = notebooks_dir() / f"{stem}.ipynb"
     out = tmp_path / "outputs"
