@@ -78,8 +78,5 @@ def snapshot(url, user, password_env, out, insecure):
     """Write a pool's inventory as a scenario, to rehearse a plan on a copy of it."""
     from runbook_lib.sim.snapshot import snapshot_pool
 
-    password = os.environ.get(password_env)
-    if password is None:
-        raise CredentialError(f"environment variable {password_env} is not set")
-    summary = snapshot_pool(url, user, password, out, verify_tls=not insecure)
+    summary = snapshot_pool(url, user, password_env, out, verify_tls=not insecure)
     click.echo(f"wrote {out}: {summary}")

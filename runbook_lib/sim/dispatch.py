@@ -99,6 +99,9 @@ class Dispatcher:
         add("task.cancel", self.task_cancel, 2, mutating=True, asyncable=True)
         add("task.destroy", self.task_destroy, 2, mutating=True)
         add("message.get_since", self.message_since, 2)
+        add("host.get_servertime", lambda s, h: self.store.get("host", h) and p.clock.date(), 2)
+        add("host.get_server_localtime", lambda s, h: self.store.get("host", h) and p.clock.date(), 2)
+        add("pool.get_master", lambda s, ref: self.store.get("pool", ref)["master"], 2)
         ops = [
             ("SR.scan", p.op_SR_scan, 2), ("SR.update", p.op_SR_update, 2),
             ("VM.copy", p.op_VM_copy, 4), ("VM.clone", p.op_VM_clone, 3),

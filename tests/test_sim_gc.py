@@ -1,0 +1,169 @@
+"""The simulated GC decides and logs as the storage manager does (gc-space-rules.md)."""
+
+import re
+
+import pytest
+
+from runbook_lib.sim import Simulator
+from runbook_lib.sim.gc import LIVE_MAX_SIZE
+from runbook_lib.sizing import GiB, MiB, lvhd_lv_size
+
+SEED_SR = "db4c3909-4b61-e5f6-8548-16dc56780f61"
+LINE = re.compile(r"^(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 1-3][0-9] "
+                  r"\d\d:\d\d:\d\d \S+ (SM|SMGC): \[\d+\] ")
+
+
+def _vdi(sim, uuid_prefix):
+    for ref, rec in sim.state.tables["VDI"].items():
+        if rec["uuid"].startswith(uuid_prefix):
+            return ref
+    raise KeyError(uuid_prefix)
+
+
+def test_seed_reproduces_the_stuck_leaf_coalesce(tmp_path):
+    log = tmp_path / "SMlog"
+    with Simulator("seed-stuck-leaf-coalesce", smlog=log, speed=1) as sim:
+        free_before = sim.storage.free(sim.sr_ref(SEED_SR))
+        sim.run_gc(SEED_SR)
+        sim.run_gc(SEED_SR)
+        leaf = _vdi(sim, "67558d6a")
+        assert sim.storage.vhds[leaf].parent is not None          # still not coalesced
+        assert sim.storage.free(sim.sr_ref(SEED_SR)) <= free_before
+    lines = log.read_text().splitlines()
+    assert all(LINE.match(line) for line in lines)
+    text = "\n".join(lines)
+    assert text.count("leaf-coalesce: EXCEPTION util.SMException, Timed out") == 2
+    assert text.count("SMGC: [10357] Leaf-coalesce failed, skipping") == 1
+    assert "SR db4c ('Local SATA Storage') (5 VDIs in 4 VHD trees): no changes" in text
+    assert "Removed leaf-coalesce from 67558d6a[VHD](2020.000G//2023.953G|ao)" in text
+    assert 'raise util.SMException("Timed out")' in text
+    assert "Starting asynch srUpdate for SR db4c3909-4b61-e5f6-8548-16dc56780f61" in text
+    # the seed's order: tree, Removed, banner, exception, traceback, failed
+    i = lines.index(next(line for line in lines if line.endswith("no changes")
+                         and "[10357]" in line and lines[lines.index(line) + 1].endswith("|ao)")))
+    assert "Removed leaf-coalesce from 67558d6a" in lines[i + 1]
+    assert lines[i + 2].endswith("*~*~*~*~*~*~*~*~*~*~*~*~*~*~*~*~*~*~*~*~*")
+    assert lines[i + 6].endswith("leaf-coalesce: EXCEPTION util.SMException, Timed out")
+
+
+def test_seed_log_diagnosed_as_stuck_timeout(tmp_path):
+    from runbook_lib.smlog.diagnose import diagnose
+    from runbook_lib.smlog.read import read_smlog
+
+    log = tmp_path / "SMlog"
+    with Simulator("seed-stuck-leaf-coalesce", smlog=log, speed=1) as sim:
+        sim.run_gc(SEED_SR)
+        sim.run_gc(SEED_SR)
+    assert diagnose(read_smlog(log)).verdict == "stuck-timeout"
+
+
+def test_deleting_a_snapshot_coalesces_and_frees_space(tmp_path):
+    log = tmp_path / "SMlog"
+    with Simulator("healthy", smlog=log, speed=1) as sim:
+        sr = sim.sr_ref("Local storage")
+        assert sim.run_gc(sr) == 1
+        assert "Leaf-coalescing" not in log.read_text()     # nothing to do with the snapshot
+        used_before = sim.storage.used(sr)
+        snap_vdi = _vdi(sim, "e2a4c6e8")
+        leaf = _vdi(sim, "c5e7a9b1")
+        snap_vm = next(r for r, rec in sim.state.tables["VM"].items() if rec["is_a_snapshot"])
+        with sim.pool.lock:
+            sim.pool.op_VM_destroy(snap_vm)
+            sim.pool.op_VDI_destroy(snap_vdi)
+        sim.run_gc(sr)
+        v = sim.storage.vhds[leaf]
+        assert v.parent is None                      # the leaf now holds the merged data
+        assert sim.storage.used(sr) < used_before
+        assert len(sim.storage.chain(leaf)) == 1
+    text = log.read_text()
+    assert "Leaf-coalesce candidate: c5e7a9b1" in text
+    assert "*** finished leaf-coalesce successfully" in text
+    assert "Removed leaf-coalesce from c5e7a9b1" in text
+
+
+def test_non_leaf_coalesce_on_a_file_sr(tmp_path):
+    log = tmp_path / "SMlog"
+    with Simulator("nfs-only", smlog=log, speed=1) as sim:
+        sr = sim.sr_ref("NFS VM store")
+        mid = _vdi(sim, "2c4e6a8c")
+        leaf = _vdi(sim, "4e6a8c0e")
+        data = sim.storage.union_blocks(leaf)
+        assert len(sim.storage.chain(leaf)) == 3
+        free_before = sim.storage.free(sr)
+        sim.run_gc(sr)
+        assert mid not in sim.storage.vhds                # coalesced, then deleted as garbage
+        # the halted VM's leaf was then coalesced too: one flat VHD with all the data
+        assert sim.storage.chain(leaf) == [leaf]
+        assert sim.storage.vhds[leaf].blocks == data
+        assert sim.storage.free(sr) > free_before
+    text = log.read_text()
+    assert "Coalescing *2c4e6a8c(60.000G/" in text
+    assert "  Relinking 4e6a8c0e(60.000G/" in text
+    assert "Found 1 VDIs for deletion:" in text and "Deleting unlinked VDI *2c4e6a8c" in text
+    assert "GC process exiting, no work left" in text
+
+
+def test_no_space_to_leaf_coalesce_sets_offline(tmp_path):
+    """A leaf too big for a live coalesce on a full SR: the GC gives up, marks it offline."""
+    log = tmp_path / "SMlog"
+    scenario = {
+        "name": "full", "smlog": {"style": "modern"},
+        "srs": [{"uuid": "11111111-2222-4333-8444-555555555555", "name_label": "full",
+                 "type": "lvm", "free": "100M"}],
+        "vdis": [{"uuid": "aaaaaaaa-0000-4000-8000-000000000001", "sr": "full", "hidden": True,
+                  "virtual_size": "10G", "allocated": "5G"},
+                 {"uuid": "bbbbbbbb-0000-4000-8000-000000000002", "sr": "full",
+                  "parent": "aaaaaaaa-0000-4000-8000-000000000001", "virtual_size": "10G",
+                  "allocated": "2G"}],
+        "vms": [{"uuid": "cccccccc-0000-4000-8000-000000000003", "name_label": "vm",
+                 "power_state": "Running", "vbds": [{"vdi": "bbbbbbbb-0000-4000-8000-000000000002"}]}],
+    }
+    with Simulator(scenario, smlog=log, speed=1) as sim:
+        sim.run_gc("full")
+        leaf = _vdi(sim, "bbbbbbbb")
+        assert sim.state.get("VDI", leaf)["other_config"].get("leaf-coalesce") == "offline"
+        assert sim.state.tables["message"]
+        msg = next(iter(sim.state.tables["message"].values()))
+        assert msg["name"] == "SM_GC_NO_SPACE" and msg["priority"] == 3
+        sr = sim.state.get("SR", sim.sr_ref("full"))
+        assert sr["sm_config"]["gc_no_space"] == msg["uuid"]
+    text = log.read_text()
+    assert re.search(r"No space to leaf-coalesce bbbbbbbb\[VHD\]\(10\.000G/2\.\d+G/2\.000G/"
+                     r"10\.0\d\dG\|ao\) \(free space: \d+\)", text)
+    assert "...but enough space if skip snap-coalesce" in text
+    assert "Set leaf-coalesce = offline for bbbbbbbb" in text
+    assert "Could not coalesce due to a lack of space in SR 11111111-2222-4333-8444-555555555555" in text
+
+
+def test_live_leaf_coalesce_limits():
+    with Simulator("seed-stuck-leaf-coalesce", speed=1) as sim:
+        leaf = _vdi(sim, "67558d6a")
+        v = sim.storage.vhds[leaf]
+        sr_state = sim.storage.srs[v.sr]
+        assert sim.gc.can_live(leaf)          # 120 MiB at a measured ~60 MiB/s: under 5 s
+        sr_state.speed_log = []
+        assert not sim.gc.can_live(leaf)      # no measured speed: 20 MiB rule
+        v.blocks = (LIVE_MAX_SIZE // (2 * MiB)) - 1
+        assert sim.gc.can_live(leaf)
+        # the live need on LVM subtracts what deflating the leaf gives back
+        snap, live = sim.gc.leaf_needs(leaf)
+        assert live < 0 < snap
+        assert sim.storage.vdi_bytes(leaf) == lvhd_lv_size(2020 * GiB)
+
+
+def test_plugin_forces_the_leaf_coalesce_after_space_is_made(tmp_path):
+    """host.call_plugin coalesce-leaf: no timeout; the seed's chain collapses."""
+    with Simulator("seed-stuck-leaf-coalesce", smlog=tmp_path / "SMlog", speed=1) as sim:
+        leaf = _vdi(sim, "67558d6a")
+        vm = next(r for r, rec in sim.state.tables["VM"].items() if rec["name_label"] == "fileserver")
+        host = next(iter(sim.state.tables["host"]))
+        gen = sim.pool.op_host_call_plugin(host, "coalesce-leaf", "leaf-coalesce",
+                                           {"vm_uuid": sim.state.get("VM", vm)["uuid"]})
+        with sim.pool.lock:
+            sim.pool.clock.spawn(gen, on_done=lambda v: results.append(v))
+        results = []
+        sim.advance(3600)
+        assert results == ["Success"]
+        assert sim.storage.vhds[leaf].parent is None
+        assert sim.state.get("VM", vm)["power_state"] == "Running"
+    assert "Leaf-coalesce forced, will not use timeout" in (tmp_path / "SMlog").read_text()
