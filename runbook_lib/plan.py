@@ -29,7 +29,7 @@ import pandas as pd
 
 from runbook_lib.errors import UsageError
 from runbook_lib.sizing import (
-    GiB, VHD_BLOCK_SIZE, Sizing, copy_size, lv_size, roundup, size_pool, sr_family,
+    GiB, VHD_BLOCK_SIZE, Sizing, copy_size, lv_size, plain, roundup, size_pool, sr_family,
 )
 
 PLAN_SCHEMA = "runbook.plan/1"
@@ -69,68 +69,94 @@ class Remedy:
 
 # ---- helpers over the inventory ----------------------------------------------------------
 
-def _disks_by_vm(inventory) -> dict[str, list[dict]]:
-    """VM uuid -> its Disk VBDs joined with the VDI (device order kept)."""
-    vdis = inventory.vdis.set_index("uuid")
-    out: dict[str, list[dict]] = {}
-    for vbd in inventory.vbds.to_dict("records"):
-        if vbd["type"] != "Disk" or not vbd["vdi"] or vbd["vdi"] not in vdis.index or not vbd["vm"]:
-            continue
-        vdi = vdis.loc[vbd["vdi"]]
-        out.setdefault(vbd["vm"], []).append({
-            "vdi": vbd["vdi"], "userdevice": vbd["userdevice"], "sr": vdi["sr"],
-            "virtual_size": int(vdi["virtual_size"]),
-            "physical_utilisation": int(vdi["physical_utilisation"]),
-        })
-    for disks in out.values():
-        disks.sort(key=lambda d: (str(d["userdevice"]).zfill(4), d["vdi"]))
-    return out
+class _Lookups:
+    """Plain dicts over one sizing, built once: the planner asks them thousands of times."""
 
+    def __init__(self, sizing: Sizing):
+        inv = sizing.inventory
+        nodes = sizing.chains.nodes
+        self.parent = dict(zip(nodes["uuid"], nodes["parent"]))
+        self.phys = dict(zip(nodes["uuid"], nodes["physical_utilisation"]))
+        self.hidden = dict(zip(nodes["uuid"], nodes["hidden"]))
+        self.children = sizing.chains.children
+        self.data = dict(zip(sizing.vhd["uuid"], (int(x) for x in sizing.vhd["data"])))
+        self.vhd_size = dict(zip(sizing.vhd["uuid"], (int(x) for x in sizing.vhd["vhd_size"])))
+        self.inflated = dict(zip(sizing.vhd["uuid"], sizing.vhd["inflated"]))
+        self.vms = {r["uuid"]: r for r in inv.vms.to_dict("records")}
+        self.srs = {r["uuid"]: r for r in inv.srs.to_dict("records")}
+        self.coalesces: dict[str, list[tuple[str, str, int]]] = {}
+        for vdi, sr, parent, needed in sizing.coalesces[["vdi", "sr", "parent", "needed"]].itertuples(
+                index=False, name=None):
+            self.coalesces.setdefault(sr, []).append((vdi, parent, int(needed)))
+        self.disks_of = self._disks_by_vm(inv)
 
-def _flat_data(sizing: Sizing, vdi: str, virtual: int) -> int:
-    """Bytes of blocks a flat copy of the VDI's whole chain holds (upper bound)."""
-    data = dict(zip(sizing.vhd["uuid"], sizing.vhd["data"]))
-    total = sum(int(data.get(u, 0)) for u in sizing.chains.chain_of(vdi))
-    return min(total, roundup(VHD_BLOCK_SIZE, virtual))
-
-
-def _freed_on_sr(sizing: Sizing, leaves: set[str]) -> tuple[set[str], int]:
-    """VDIs (and bytes) that leave the SR when these leaves go: them, and ancestors left childless."""
-    chains = sizing.chains
-    parent = dict(zip(chains.nodes["uuid"], chains.nodes["parent"]))
-    phys = dict(zip(chains.nodes["uuid"], chains.nodes["physical_utilisation"]))
-    hidden = dict(zip(chains.nodes["uuid"], chains.nodes["hidden"]))
-    gone = set(leaves)
-    frontier = {parent.get(u) for u in leaves} - {None}
-    while frontier:
-        nxt = set()
-        for a in frontier:
-            if a in gone or not hidden.get(a):
+    @staticmethod
+    def _disks_by_vm(inv) -> dict[str, list[dict]]:
+        """VM uuid -> its Disk VBDs joined with the VDI (device order kept)."""
+        vdis = {r["uuid"]: r for r in inv.vdis[["uuid", "sr", "virtual_size", "physical_utilisation"]]
+                .to_dict("records")}
+        out: dict[str, list[dict]] = {}
+        for vm, vdi, userdevice, typ in inv.vbds[["vm", "vdi", "userdevice", "type"]].itertuples(
+                index=False, name=None):
+            if typ != "Disk" or not vdi or vdi not in vdis or not vm:
                 continue
-            kids = chains.children.get(a, [])
-            if all(k in gone for k in kids):
-                gone.add(a)
-                if parent.get(a):
-                    nxt.add(parent[a])
-        frontier = nxt
-    return gone, sum(phys.get(u, 0) for u in gone)
+            v = vdis[vdi]
+            out.setdefault(vm, []).append({
+                "vdi": vdi, "userdevice": userdevice, "sr": v["sr"],
+                "virtual_size": int(v["virtual_size"]),
+                "physical_utilisation": int(v["physical_utilisation"]),
+            })
+        for disks in out.values():
+            disks.sort(key=lambda d: (str(d["userdevice"]).zfill(4), d["vdi"]))
+        return out
+
+    def flat_data(self, vdi: str, virtual: int) -> int:
+        """Bytes of blocks a flat copy of the VDI's whole chain holds (upper bound)."""
+        total, node, seen = 0, vdi, set()
+        while node is not None and node not in seen:
+            seen.add(node)
+            total += self.data.get(node, 0)
+            node = self.parent.get(node)
+        return min(total, roundup(VHD_BLOCK_SIZE, virtual))
+
+    def freed_on_sr(self, leaves: set[str]) -> tuple[set[str], int]:
+        """VDIs (and bytes) leaving the SR with these leaves: them, and ancestors left childless."""
+        gone = set(leaves)
+        frontier = {self.parent.get(u) for u in leaves} - {None}
+        while frontier:
+            nxt = set()
+            for a in frontier:
+                if a in gone or not self.hidden.get(a):
+                    continue
+                if all(k in gone for k in self.children.get(a, [])):
+                    gone.add(a)
+                    if self.parent.get(a):
+                        nxt.add(self.parent[a])
+            frontier = nxt
+        return gone, sum(self.phys.get(u, 0) for u in gone)
+
+    def remaining_need(self, sr: str, gone: set[str]) -> int:
+        """The largest need left on the SR once these VDIs are gone."""
+        return max((n for vdi, parent, n in self.coalesces.get(sr, ())
+                    if vdi not in gone and parent not in gone), default=0)
+
+
+def _lookups(sizing: Sizing) -> _Lookups:
+    cached = getattr(sizing, "_plan_lookups", None)
+    if cached is None:
+        cached = _Lookups(sizing)
+        sizing._plan_lookups = cached
+    return cached
 
 
 @dataclass
 class _Candidate:
     vm: dict
-    disks: list[dict]        # disks that move
-    leaves_on_sr: set[str]
+    disks: list[dict]        # all the VM's disks
     gone: set[str]           # VDIs on the SR that disappear (incl. ancestors)
     frees: int
     bytes: int
     flat: dict[str, int]     # vdi -> flat data bytes
-
-
-def _remaining_need(sizing: Sizing, sr: str, gone: set[str]) -> int:
-    co = sizing.coalesces[(sizing.coalesces["sr"] == sr)]
-    keep = co[~co["vdi"].isin(gone) & ~co["parent"].isin(gone)]
-    return int(keep["needed"].max()) if len(keep) else 0
 
 
 def _mode(vm: dict, staging: dict | None, export_path: str | None, allow_migrate: bool) -> str:
@@ -155,74 +181,82 @@ def _grow(sr: dict) -> Remedy:
 
 def _move(sizing: Sizing, sr: dict, *, staging_uuids: list[str], throughput: float,
           export_path: str | None, allow_migrate: bool) -> Remedy:
-    inv = sizing.inventory
+    look = _lookups(sizing)
     room = sr["free"] + sr["garbage"]
-    vms = inv.vms.set_index("uuid")
-    disks_of = _disks_by_vm(inv)
-    srs = inv.srs.set_index("uuid")
     cands: list[_Candidate] = []
-    for vm_uuid, disks in disks_of.items():
-        if vm_uuid not in vms.index:
+    for vm_uuid, disks in look.disks_of.items():
+        vm = look.vms.get(vm_uuid)
+        if vm is None or vm["is_control_domain"] or vm["is_a_template"] or vm["is_a_snapshot"]:
             continue
-        vm = vms.loc[vm_uuid]
-        if vm["is_control_domain"] or vm["is_a_template"] or vm["is_a_snapshot"]:
+        leaves = {d["vdi"] for d in disks if d["sr"] == sr["sr"]}
+        if not leaves:
             continue
-        on_sr = [d for d in disks if d["sr"] == sr["sr"]]
-        if not on_sr:
-            continue
-        leaves = {d["vdi"] for d in on_sr}
-        gone, frees = _freed_on_sr(sizing, leaves)
-        flat = {d["vdi"]: _flat_data(sizing, d["vdi"], d["virtual_size"]) for d in disks}
+        gone, frees = look.freed_on_sr(leaves)
+        flat = {d["vdi"]: look.flat_data(d["vdi"], d["virtual_size"]) for d in disks}
         vm_rec = {"uuid": vm_uuid, "name": vm["name"], "power_state": vm["power_state"],
                   "resident_on": vm["resident_on"]}
-        cands.append(_Candidate(vm=vm_rec, disks=disks, leaves_on_sr=leaves, gone=gone,
-                                frees=frees, bytes=sum(flat.values()), flat=flat))
+        cands.append(_Candidate(vm=vm_rec, disks=disks, gone=gone, frees=frees,
+                                bytes=sum(flat.values()), flat=flat))
     if not cands:
         return Remedy(kind="move-vms", sr=sr["sr"], feasible=False,
                       reason="no VM has a disk on this SR")
+    back_size = {c.vm["uuid"]: sum(copy_size(sr["family"], d["virtual_size"], c.flat[d["vdi"]])
+                                   for d in c.disks if d["sr"] == sr["sr"]) for c in cands}
 
-    best: tuple | None = None
-    why_not = "no staging SR given or found"
-    for st_uuid in staging_uuids:
-        if st_uuid not in srs.index:
-            continue
-        st = srs.loc[st_uuid]
+    def frees_enough(subset) -> bool:
+        """The rest of the SR's coalesces fit, and the VMs fit again when they come back."""
+        gone = set().union(*(c.gone for c in subset))
+        room_after = room + sum(c.frees for c in subset)
+        return (look.remaining_need(sr["sr"], gone) <= room_after
+                and sum(back_size[c.vm["uuid"]] for c in subset) <= room_after)
+
+    def staging(st_uuid: str):
+        st = look.srs[st_uuid]
+        info = {"uuid": st_uuid, "name": st["name"], "type": st["type"], "free": int(st["free"]),
+                "shared": bool(st["shared"]), "hosts": tuple(st["hosts"])}
         fam = sr_family(st["type"])
-        st_room = int(st["free"])
-        st_info = {"uuid": st_uuid, "name": st["name"], "type": st["type"], "free": st_room,
-                   "shared": bool(st["shared"]), "hosts": tuple(st["hosts"])}
 
-        def staging_need(c: _Candidate) -> int:
-            moving = c.disks if _mode(c.vm, st_info, export_path, allow_migrate) != "migrate" \
+        def need(c: _Candidate) -> int:
+            moving = c.disks if _mode(c.vm, info, export_path, allow_migrate) != "migrate" \
                 else [d for d in c.disks if d["sr"] == sr["sr"]]
             return sum(copy_size(fam, d["virtual_size"], c.flat[d["vdi"]]) for d in moving)
+        return info, {c.vm["uuid"]: need(c) for c in cands}
 
-        need_on_staging = {c.vm["uuid"]: staging_need(c) for c in cands}
+    unconstrained = _smallest_subset(cands, frees_enough)
+    if unconstrained is None:
+        return Remedy(kind="move-vms", sr=sr["sr"], feasible=False,
+                      reason="moving every VM off this SR would still not free enough")
+    staging_uuids = [u for u in staging_uuids if u in look.srs]
+    if not staging_uuids:
+        return Remedy(kind="move-vms", sr=sr["sr"], feasible=False,
+                      reason="no other SR to stage VMs on")
+    best = None
+    # the smallest set on the roomiest staging SR that holds it, by that SR type's rules
+    for st_uuid in sorted(staging_uuids, key=lambda u: -int(look.srs[u]["free"])):
+        info, needs = staging(st_uuid)
+        if sum(needs[c.vm["uuid"]] for c in unconstrained) <= info["free"]:
+            best = (unconstrained, info, needs)
+            break
+    if best is None:  # no staging SR holds that set: search again within each one's room
+        why_not = []
+        for st_uuid in staging_uuids:
+            info, needs = staging(st_uuid)
+            found = _smallest_subset(
+                cands, lambda s, n=needs, f=info["free"]: frees_enough(s)
+                and sum(n[c.vm["uuid"]] for c in s) <= f)
+            if found is None:
+                why_not.append(f"{info['name']} ({info['free'] / GiB:.1f} GiB free, "
+                               f"needs {sum(needs[c.vm['uuid']] for c in unconstrained) / GiB:.1f})")
+                continue
+            size = sum(c.bytes for c in found)
+            if best is None or size < sum(c.bytes for c in best[0]):
+                best = (found, info, needs)
+        if best is None:
+            return Remedy(kind="move-vms", sr=sr["sr"], feasible=False,
+                          reason="no staging SR has room for the VMs: " + "; ".join(why_not[:3]))
 
-        def ok(subset) -> bool:
-            gone = set().union(*(c.gone for c in subset))
-            freed = sum(c.frees for c in subset)
-            if _remaining_need(sizing, sr["sr"], gone) > room + freed:
-                return False
-            back = sum(copy_size(sr["family"], d["virtual_size"], c.flat[d["vdi"]])
-                       for c in subset for d in c.disks if d["sr"] == sr["sr"])
-            if back > room + freed:
-                return False
-            return sum(need_on_staging[c.vm["uuid"]] for c in subset) <= st_room
-
-        found = _smallest_subset(cands, ok)
-        if found is None:
-            total = sum(need_on_staging.values())
-            why_not = (f"no set of VMs both frees enough and fits on {st['name']} "
-                       f"({st_room / GiB:.1f} GiB free; all VMs would need {total / GiB:.1f} GiB)")
-            continue
-        key = (sum(c.bytes for c in found), -st_room)
-        if best is None or key < best[0]:
-            best = (key, found, st_info, sum(need_on_staging[c.vm["uuid"]] for c in found))
-    if best is None:
-        return Remedy(kind="move-vms", sr=sr["sr"], feasible=False, reason=why_not)
-
-    _, chosen, st_info, st_need = best
+    chosen, st_info, needs = best
+    st_need = sum(needs[c.vm["uuid"]] for c in chosen)
     vm_entries, downtime, total_bytes = [], 0.0, 0
     for c in chosen:
         mode = _mode(c.vm, st_info, export_path, allow_migrate)
@@ -241,10 +275,10 @@ def _move(sizing: Sizing, sr: dict, *, staging_uuids: list[str], throughput: flo
         })
     frees = sum(c.frees for c in chosen)
     names = ", ".join(v["name"] or v["uuid"][:8] for v in vm_entries)
-    staging = {k: st_info[k] for k in ("uuid", "name", "type", "free")}
+    staging_sr = {k: st_info[k] for k in ("uuid", "name", "type", "free")}
     return Remedy(
         kind="move-vms", sr=sr["sr"], vms=vm_entries, bytes_to_move=total_bytes, frees=frees,
-        duration_s=2 * total_bytes / throughput, downtime_s=downtime, staging_sr=staging,
+        duration_s=2 * total_bytes / throughput, downtime_s=downtime, staging_sr=staging_sr,
         reason=(f"stage {names} on {st_info['name']} ({st_need / GiB:.1f} GiB of its "
                 f"{st_info['free'] / GiB:.1f} GiB free), SR.scan, wait for the GC, move back"))
 
@@ -286,21 +320,18 @@ def _offline(sizing: Sizing, sr: dict, *, gc_speed: float) -> Remedy:
     if not bool(blocking["fits_offline"].all()) or (blocking["kind"] == "non-leaf").any():
         return Remedy(kind="offline-coalesce", sr=sr["sr"], feasible=False,
                       reason="even with the VM shut down the coalesce does not fit")
-    inv = sizing.inventory
-    vms = inv.vms.set_index("uuid")
-    disks_of = _disks_by_vm(inv)
-    vhd = sizing.vhd.set_index("uuid")
+    look = _lookups(sizing)
     entries, data, downtime, frees = [], 0, 0.0, 0
     for vm_uuid in sorted({vm for row in blocking["vms"] for vm in row}):
-        vm = vms.loc[vm_uuid]
-        on_sr = [d for d in disks_of.get(vm_uuid, []) if d["sr"] == sr["sr"]]
-        vm_data = int(blocking[blocking["vms"].apply(lambda v: vm_uuid in v)]["data"].sum())
+        vm = look.vms[vm_uuid]
+        on_sr = [d for d in look.disks_of.get(vm_uuid, []) if d["sr"] == sr["sr"]]
+        vm_data = int(blocking[blocking["vms"].apply(lambda v: vm_uuid in v)]["work"].sum())
         data += vm_data
         if vm["power_state"] != "Halted":
             downtime += vm_data / gc_speed + POWER_CYCLE_S
         if sr["family"] == "lvm":
-            frees += sum(max(0, d["physical_utilisation"] - lv_size(int(vhd.loc[d["vdi"], "vhd_size"])))
-                         for d in on_sr if vhd.loc[d["vdi"], "inflated"])
+            frees += sum(max(0, d["physical_utilisation"] - lv_size(look.vhd_size[d["vdi"]]))
+                         for d in on_sr if look.inflated.get(d["vdi"]))
         entries.append({"uuid": vm_uuid, "name": vm["name"], "power_state": vm["power_state"],
                         "mode": "offline", "bytes": 0,
                         "disks": [{k: d[k] for k in ("vdi", "userdevice", "virtual_size",
@@ -355,7 +386,7 @@ def _delete_snapshots(sizing: Sizing, sr: dict, names: list[str], *, gc_speed: f
                       gc_speed_bps=sizing.gc_speed_bps)
     row = after.sr(sr["sr"])
     frees = int(inv.vdis[inv.vdis["uuid"].isin(on_sr)]["physical_utilisation"].sum())
-    work = int(after.coalesces["data"].sum()) if len(after.coalesces) else 0
+    work = int(after.coalesces["work"].sum()) if len(after.coalesces) else 0
     feasible = bool(row) and row["shortfall"] == 0
     reason = ("delete the named snapshots, SR.scan, wait for the GC"
               if feasible else
@@ -431,9 +462,7 @@ def make_plan(sizing: Sizing, remedy: Remedy, *, url: str | None = None,
         "alternatives": [{"kind": r.kind, "feasible": r.feasible, "reason": r.reason}
                          for r in (alternatives or []) if r is not remedy and r.sr == remedy.sr],
     }
-    from runbook_lib.record import to_jsonable
-
-    return to_jsonable(plan)
+    return plain(plan)
 
 
 def choose(remedies: list[Remedy]) -> Remedy | None:
@@ -452,9 +481,7 @@ def write_plan(plan: dict, path: str | Path) -> Path:
 
 
 def remedies_json(remedies: list[Remedy]) -> list[dict]:
-    from runbook_lib.record import to_jsonable
-
-    return [to_jsonable(r.to_json()) for r in remedies]
+    return [plain(r.to_json()) for r in remedies]
 
 
 @dataclass

@@ -15,7 +15,8 @@ Frames of `Sizing` (documented columns):
 
 coalesces  vdi, sr, sr_type, kind ("non-leaf" | "snapshot-coalesce" | "live-leaf" |
            "offline-leaf"), parent, vms (tuple), virtual_size, data (bytes of the blocks the
-           merged VHD will hold, an upper bound), needed (what the GC needs for the kind it
+           merged VHD will hold, an upper bound), work (bytes the coalesce copies: the
+           child's blocks), needed (what the GC needs for the kind it
            will try), needed_snapshot, needed_live, live_ok (a live leaf-coalesce can finish
            within the limit), attached, fits (needed <= free + garbage), fits_offline (would
            fit with the VM shut down), size_known, diagnosis (notebook 01 verdict or None)
@@ -166,6 +167,34 @@ def fmt_gib(n: int | float | None) -> str:
     return f"{n / GiB:.3f}G"
 
 
+def plain(value: Any) -> Any:
+    """JSON-ready copy of frames, numpy scalars, tuples and timestamps (NaN becomes None).
+
+    Our own small converter: the recorder's one imports nbformat, too slow for the CLI path.
+    """
+    import numpy as np
+
+    if isinstance(value, pd.DataFrame):
+        return [plain(r) for r in value.to_dict(orient="records")]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [plain(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) or math.isinf(value) else float(value)
+    if isinstance(value, pd.Timestamp):
+        return None if value is pd.NaT else value.isoformat()
+    if value is None or isinstance(value, str):
+        return value
+    if value is pd.NaT:
+        return None
+    return str(value)
+
+
 # ---- diagnosis (notebook 01) input ------------------------------------------------------
 
 def findings_by_vdi(findings: dict[str, Any] | None, uuids: list[str]) -> dict[str, dict]:
@@ -207,7 +236,7 @@ def measured_rate(findings: dict[str, Any] | None, sr: str | None = None) -> flo
 # ---- sizing a pool ------------------------------------------------------------------------
 
 COALESCE_COLUMNS = ["vdi", "sr", "sr_type", "kind", "parent", "vms", "virtual_size", "data",
-                    "needed", "needed_snapshot", "needed_live", "live_ok", "attached", "fits",
+                    "work", "needed", "needed_snapshot", "needed_live", "live_ok", "attached", "fits",
                     "fits_offline", "size_known", "diagnosis"]
 SR_COLUMNS = ["sr", "name", "type", "family", "size", "used", "free", "garbage", "needed",
               "shortfall", "verdict", "coalesces"]
@@ -230,14 +259,12 @@ class Sizing:
         return rows.iloc[0].to_dict() if not rows.empty else {}
 
     def to_json(self) -> dict[str, Any]:
-        from runbook_lib.record import to_jsonable
-
         return {
             "schema": SCHEMA,
             "pool": self.inventory.pool,
             "captured": self.inventory.captured,
-            "srs": to_jsonable(self.srs),
-            "coalesces": to_jsonable(self.coalesces),
+            "srs": plain(self.srs),
+            "coalesces": plain(self.coalesces),
         }
 
 
@@ -333,7 +360,7 @@ def size_pool(inventory, *, srs: list[str] | None = None, findings: dict[str, An
         coalesce_rows.append({
             "vdi": uuid, "sr": me["sr"], "sr_type": me["sr_type"], "kind": kind,
             "parent": parent, "vms": me["vms"], "virtual_size": vsize, "data": data,
-            "needed": needed, "needed_snapshot": snap, "needed_live": live, "live_ok": live_ok,
+            "work": int(c["data"]), "needed": needed, "needed_snapshot": snap, "needed_live": live, "live_ok": live_ok,
             "attached": me["attached"], "fits": None, "fits_offline": None,
             "size_known": bool(c["size_known"] and p["size_known"]), "diagnosis": diag,
         })

@@ -122,7 +122,7 @@ def test_offline_coalesce_when_only_the_live_need_fits():
     off = next(r for r in P.rank_remedies(sz) if r.kind == "offline-coalesce")
     assert off.feasible and off.vms[0]["mode"] == "offline" and off.vms[0]["uuid"] == p.uuid("VM", vm)
     assert off.bytes_to_move == 0
-    assert off.duration_s == pytest.approx(5632 * 2 * MiB / (50 * MiB))
+    assert off.duration_s == pytest.approx(512 * 2 * MiB / (50 * MiB))  # the leaf's 1 GiB is copied
     assert off.downtime_s == pytest.approx(off.duration_s + P.POWER_CYCLE_S)
 
 
@@ -178,3 +178,27 @@ def test_plan_json_follows_the_contract(tmp_path):
     assert data["snapshots"] == [] and data["grow_by"] == 0 and data["export_path"] is None
     assert data["wait"]["timeout_s"] > 0
     assert {a["kind"] for a in data["alternatives"]} >= {"grow-sr", "offline-coalesce"}
+
+
+# ---- against the simulator ------------------------------------------------------------------
+
+def _sim_inventory(scenario):
+    from runbook_lib.xapi.inventory import open_inventory
+
+    return open_inventory(url=f"sim:{scenario}")
+
+
+def test_seed_scenario_is_short_and_the_plan_stages_the_vm_on_nfs(tmp_path):
+    inv = _sim_inventory("seed-stuck-leaf-coalesce")
+    result = P.assess(inv)
+    sata = result.sizing.sr("db4c3909-4b61-e5f6-8548-16dc56780f61")
+    assert sata["verdict"] == "short" and sata["shortfall"] > 0
+    assert result.chosen.kind == "move-vms"
+    plan = result.plan(url="sim:seed-stuck-leaf-coalesce")
+    assert plan["staging_sr"]["name"] == "NFS staging" and plan["staging_sr"]["type"] == "nfs"
+    assert [v["name"] for v in plan["vms"]] == ["fileserver"]
+    assert plan["vms"][0]["mode"] == "migrate"
+    assert "67558d6a-2f3e-4c8b-a1d9-7e5f3b2c9d10" in {d["vdi"] for d in plan["vms"][0]["disks"]}
+    assert plan["pool"]["uuid"] == "5a0c7d2e-31f4-4b8e-9c61-0d2f7e8a9b13"
+    P.write_plan(plan, tmp_path / "plan.json")
+    assert json.loads((tmp_path / "plan.json").read_text())["remedy"]["kind"] == "move-vms"

@@ -101,3 +101,63 @@ def test_load_errors_are_one_line(tmp_path):
     other.write_text(json.dumps({"schema": "something/9"}))
     with pytest.raises(InputError, match="runbook.inventory/1"):
         Inventory.load(other)
+
+
+# ---- against the simulator -----------------------------------------------------------------
+
+SEED_LEAF = "67558d6a-2f3e-4c8b-a1d9-7e5f3b2c9d10"
+SEED_BASE = "3f0b7c2e-8d41-4a6b-9e27-5c1d0f9a8b34"
+
+
+@pytest.fixture(scope="module")
+def seed_inventory(tmp_path_factory):
+    from runbook_lib.sim import Simulator
+    from runbook_lib.xapi.connect import connect
+    from runbook_lib.xapi.inventory import fetch_inventory
+
+    calls = tmp_path_factory.mktemp("inv") / "calls.jsonl"
+    with Simulator("seed-stuck-leaf-coalesce", calls=str(calls)) as sim:
+        with connect("http://" + sim.url.split("://", 1)[1], password_env=None,
+                     password_file=_password_file(tmp_path_factory, sim.password)) as session:
+            inv = fetch_inventory(session, source_url=sim.url)
+    return inv, [json.loads(line) for line in calls.read_text().splitlines()]
+
+
+def _password_file(factory, password):
+    path = factory.mktemp("pw") / "pw"
+    path.write_text(password)
+    return path
+
+
+def test_one_get_all_records_per_class_and_no_call_per_object(seed_inventory):
+    _, calls = seed_inventory
+    methods = [c["method"] for c in calls]
+    per_class = [m for m in methods if m.endswith(".get_all_records")]
+    assert sorted(per_class) == sorted(f"{c}.get_all_records" for c in
+                                       ("pool", "host", "SR", "PBD", "VDI", "VM", "VBD", "VIF"))
+    assert not any(m.endswith(".get_record") for m in methods)
+
+
+def test_seed_inventory_from_the_simulator(seed_inventory):
+    inv, _ = seed_inventory
+    srs = inv.srs.set_index("name")
+    sata = srs.loc["Local SATA Storage"]
+    assert sata["type"] == "lvm" and sata["free"] < 64 * 2**20
+    assert srs.loc["NFS staging", "type"] == "nfs"
+    vdis = inv.vdis.set_index("uuid")
+    assert vdis.loc[SEED_LEAF, "vhd_parent"] == SEED_BASE and vdis.loc[SEED_BASE, "hidden"]
+    assert vdis.loc[SEED_LEAF, "virtual_size"] == 2020 * 2**30 and vdis.loc[SEED_LEAF, "attached"]
+    fileserver = inv.vms.set_index("name").loc["fileserver"]
+    assert fileserver["power_state"] == "Running" and fileserver["disks"] == 2
+    text = json.dumps(inv.to_json())
+    assert "device_config" not in text and "nas01.example.lan" not in text
+
+
+def test_saved_and_loaded_inventory_gives_identical_sizing(seed_inventory, tmp_path):
+    from runbook_lib.plan import assess
+
+    inv, _ = seed_inventory
+    again = Inventory.load(inv.save(tmp_path / "seed.json"))
+    a, b = assess(inv).to_json(), assess(again).to_json()
+    assert a == b
+    assert any(s["shortfall"] > 0 for s in a["srs"])

@@ -152,7 +152,8 @@ class Inventory:
 
     def __init__(self, records: dict[str, dict[str, dict[str, Any]]], *, captured: str,
                  source: dict[str, Any] | None = None):
-        self.records = {cls: dict(records.get(cls, {})) for cls in CLASSES}
+        # sorted by reference, so a live read and its saved file give the same row order
+        self.records = {cls: dict(sorted((records.get(cls) or {}).items())) for cls in CLASSES}
         self.captured = captured
         self.source = dict(source or {})
 
