@@ -1,0 +1,52 @@
+"""Notebook 02 under papermill: the seed scenario is short and stages the VM on NFS; healthy is not."""
+
+import json
+
+import papermill
+
+from runbook_lib.record import read_records
+from tests.conftest import ROOT
+
+NOTEBOOK = ROOT / "notebooks" / "02_size_space.ipynb"
+SEED_LEAF = "67558d6a-2f3e-4c8b-a1d9-7e5f3b2c9d10"
+
+
+def _run(tmp_path, monkeypatch, **parameters):
+    monkeypatch.setenv("RUNBOOK_OUTPUTS", str(tmp_path / "outputs"))  # the kernel inherits it
+    out = tmp_path / "02.ipynb"
+    papermill.execute_notebook(str(NOTEBOOK), str(out), kernel_name="python3", progress_bar=False,
+                               cwd=str(NOTEBOOK.parent), parameters=parameters)
+    return read_records(out), out
+
+
+def test_seed_scenario_with_findings(tmp_path, monkeypatch):
+    findings = tmp_path / "findings.json"
+    findings.write_text(json.dumps({"schema": "runbook.smlog.diagnosis/1", "vdis": [
+        {"vdi": SEED_LEAF[:8], "verdict": "stuck-timeout", "virtual_size": 2020 << 30,
+         "size": None, "lv_size": 2173203120128}]}))
+    records, out = _run(tmp_path, monkeypatch, smlog_findings=str(findings), throughput_mib_s=110.0)
+    sata = next(s for s in records["srs"] if s["name"] == "Local SATA Storage")
+    assert sata["verdict"] == "short" and sata["shortfall"] > 0
+    (co,) = [c for c in records["sizing"]["coalesces"] if c["vdi"] == SEED_LEAF]
+    assert co["diagnosis"] == "stuck-timeout" and co["fits"] is False
+    plan = records["plan"]
+    assert plan["remedy"]["kind"] == "move-vms" and plan["staging_sr"]["name"] == "NFS staging"
+    assert [v["name"] for v in plan["vms"]] == ["fileserver"]
+    # the default plan path is under outputs/, and the file is what was recorded
+    written = tmp_path / "outputs" / "plan.json"
+    assert records["plan_path"] == str(written)
+    assert json.loads(written.read_text())["remedy"] == plan["remedy"]
+    assert records["remedies"][0]["kind"] == "move-vms"
+    assert records["sizing"]["throughput_source"] == "given"
+    text = out.read_text()
+    assert "image/png" in text  # the space chart was drawn
+    assert "└─" in text  # the chain tree was printed
+
+
+def test_healthy_scenario_needs_no_plan(tmp_path, monkeypatch):
+    plan_path = tmp_path / "elsewhere" / "plan.json"
+    records, _ = _run(tmp_path, monkeypatch, url="sim:healthy", plan_path=str(plan_path))
+    assert all(s["shortfall"] == 0 for s in records["srs"])
+    assert records["plan"] is None and records["plan_path"] is None
+    assert records["remedies"] == []
+    assert not plan_path.exists()
