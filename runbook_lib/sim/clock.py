@@ -17,6 +17,10 @@ class XDate(str):
     """A XenAPI date string (`20261110T03:14:15Z`); XML-RPC sends it as dateTime.iso8601."""
 
 
+class Int32(int):
+    """An int32 field (event.from's valid_ref_counts): XML-RPC sends it as <int>, not a string."""
+
+
 def xapi_date(ts: float) -> XDate:
     return XDate(datetime.fromtimestamp(ts, timezone.utc).strftime("%Y%m%dT%H:%M:%SZ"))
 

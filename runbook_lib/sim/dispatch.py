@@ -13,7 +13,7 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from runbook_lib.sim.clock import XDate
+from runbook_lib.sim.clock import Int32, XDate
 from runbook_lib.sim.model import BACKREFS, FIELDS, LOWER, NULL_REF, ApiFailure, new_ref
 
 SETTABLE = ("name_label", "name_description", "other_config", "tags")
@@ -239,13 +239,18 @@ class Dispatcher:
                 found = st.events_since(token)
                 if found is None:
                     raise ApiFailure("EVENTS_LOST")
-                latest = {}
+                latest, added = {}, set()
                 for ev in found:
                     if ev.cls in wanted:
                         latest[(ev.cls, ev.ref)] = ev
+                        if ev.operation == "add":
+                            added.add((ev.cls, ev.ref))
                 if latest:
+                    # one event per object, its latest state; created since the token = add
                     events = [{"id": str(ev.id), "timestamp": ev.timestamp,
-                               "class": ev.cls.lower(), "operation": ev.operation,
+                               "class": ev.cls.lower(),
+                               "operation": "add" if ev.operation == "mod"
+                               and (ev.cls, ev.ref) in added else ev.operation,
                                "ref": ev.ref, **({"snapshot": ev.snapshot}
                                                  if ev.snapshot is not None else {})}
                               for ev in sorted(latest.values(), key=lambda e: e.id)]
@@ -259,7 +264,7 @@ class Dispatcher:
     def _from_result(self, events, wanted):
         st = self.store
         return {"events": events,
-                "valid_ref_counts": {c.lower(): len(st.tables[c]) for c in sorted(wanted)},
+                "valid_ref_counts": {c.lower(): Int32(len(st.tables[c])) for c in sorted(wanted)},
                 "token": st.token()}
 
     def message_since(self, session, since):

@@ -1,0 +1,221 @@
+"""Operations that change the pool, with xapi's preconditions and errors, through the
+official client."""
+
+import re
+
+import pytest
+import XenAPI
+
+from runbook_lib.sim import Simulator
+from runbook_lib.sizing import GiB, lvhd_lv_size
+
+NULL = "OpaqueRef:NULL"
+
+
+@pytest.fixture
+def sim():
+    with Simulator("healthy", speed=360000) as s:
+        yield s
+
+
+@pytest.fixture
+def x(sim):
+    session = XenAPI.Session(sim.url)
+    session.xenapi.login_with_password(sim.user, sim.password, "1.0", "tests")
+    yield session.xenapi
+    session.xenapi.session.logout()
+
+
+def _free(x, sr):
+    return int(x.SR.get_physical_size(sr)) - int(x.SR.get_physical_utilisation(sr))
+
+
+def _vm(x, name):
+    return x.VM.get_by_name_label(name)[0]
+
+
+def test_vm_copy_makes_a_flat_halted_copy_with_new_macs(x):
+    db = _vm(x, "db")
+    nfs = x.SR.get_by_name_label("NFS backup")[0]
+    x.VM.set_name_description(db, "database")
+    x.VM.add_to_other_config(db, "owner", "ops")
+    free = _free(x, nfs)
+    new = x.VM.copy(db, "db copy", nfs)
+    rec = x.VM.get_record(new)
+    assert rec["power_state"] == "Halted" and rec["name_label"] == "db copy"
+    assert rec["name_description"] == "database" and rec["other_config"]["owner"] == "ops"
+    old_macs = [x.VIF.get_MAC(v) for v in x.VM.get_VIFs(db)]
+    new_macs = [x.VIF.get_MAC(v) for v in rec["VIFs"]]
+    assert len(new_macs) == 1 and new_macs != old_macs        # xapi: copies get new MACs
+    vdi = x.VBD.get_VDI(rec["VBDs"][0])
+    assert x.VBD.get_userdevice(rec["VBDs"][0]) == "0"
+    vdi_rec = x.VDI.get_record(vdi)
+    assert vdi_rec["SR"] == nfs and "vhd-parent" not in vdi_rec["sm_config"]
+    assert vdi_rec["name_label"] == "db disk 0"
+    assert _free(x, nfs) == free - int(vdi_rec["physical_utilisation"])
+
+
+def test_vm_copy_refuses_a_running_vm(x):
+    with pytest.raises(XenAPI.Failure) as e:
+        x.VM.copy(_vm(x, "app"), "no", NULL)
+    assert e.value.details[0] == "VM_BAD_POWER_STATE"
+    assert e.value.details[2:] == ["halted", "running"]
+
+
+def test_copy_that_does_not_fit_leaves_nothing(sim, x):
+    lvm = x.SR.get_by_name_label("Local storage")[0]
+    sim.storage.srs[sim.sr_ref("Local storage")].other_used += _free(x, lvm) - 10 * GiB
+    x.SR.update(lvm)
+    vdis_before = set(x.VDI.get_all())
+    vms_before = set(x.VM.get_all())
+    with pytest.raises(XenAPI.Failure) as e:
+        x.VM.copy(_vm(x, "db"), "too big", lvm)      # an 80 GiB disk needs its inflated size
+    assert e.value.details == ["SR_BACKEND_FAILURE_44", "", "There is insufficient space", ""]
+    assert set(x.VDI.get_all()) == vdis_before and set(x.VM.get_all()) == vms_before
+
+
+def test_async_copy_task_progress_and_result(sim, x):
+    db = _vm(x, "db")
+    nfs = x.SR.get_by_name_label("NFS backup")[0]
+    sim.pool.clock.speed = 200.0       # slow enough to see progress move
+    task = x.Async.VM.copy(db, "db async", nfs)
+    assert task.startswith("OpaqueRef:")
+    assert x.task.get_status(task) == "pending"
+    seen = set()
+    token = ""
+    while x.task.get_status(task) == "pending":
+        out = getattr(x.event, "from")(["task"], token, 5.0)
+        token = out["token"]
+        assert "task" in out["valid_ref_counts"]
+        for ev in out["events"]:
+            if ev["ref"] == task and "snapshot" in ev:
+                seen.add(ev["snapshot"]["progress"])
+    assert x.task.get_status(task) == "success"
+    assert len(seen) >= 3 and max(seen) <= 1.0
+    result = x.task.get_result(task)
+    assert re.fullmatch(r"<value>OpaqueRef:[0-9a-f-]+</value>", result)
+    new = result[len("<value>"):-len("</value>")]
+    assert x.VM.get_name_label(new) == "db async"
+    assert x.task.get_finished(task).value.startswith("2026")
+
+
+def test_task_cancel(sim, x):
+    sim.pool.clock.speed = 1.0
+    task = x.Async.VM.copy(_vm(x, "db"), "cancelled", x.SR.get_by_name_label("NFS backup")[0])
+    vdis = len(x.VDI.get_all())
+    x.task.cancel(task)
+    sim.pool.clock.speed = 100000.0
+    assert sim.wait_until(lambda s: s.state.get("task", task)["status"] != "cancelling")
+    assert x.task.get_status(task) == "cancelled"
+    assert x.task.get_error_info(task)[0] == "TASK_CANCELLED"
+    assert len(x.VDI.get_all()) == vdis - 1 or len(x.VDI.get_all()) <= vdis   # copy removed
+    assert not x.VM.get_by_name_label("cancelled")
+
+
+def test_snapshot_keeps_macs_and_builds_a_chain(sim, x):
+    app = _vm(x, "app")
+    disk = x.VBD.get_VDI(x.VM.get_VBDs(app)[0])
+    snap = x.VM.snapshot(app, "before change")
+    rec = x.VM.get_record(snap)
+    assert rec["is_a_snapshot"] and rec["snapshot_of"] == app and rec["is_a_template"]
+    assert [x.VIF.get_MAC(v) for v in rec["VIFs"]] == [x.VIF.get_MAC(v) for v in x.VM.get_VIFs(app)]
+    snap_vdi = x.VBD.get_VDI(rec["VBDs"][0])
+    assert x.VDI.get_is_a_snapshot(snap_vdi) and x.VDI.get_snapshot_of(snap_vdi) == disk
+    assert snap_vdi in x.VDI.get_snapshots(disk)
+    parent = x.VDI.get_sm_config(disk)["vhd-parent"]
+    assert x.VDI.get_sm_config(snap_vdi)["vhd-parent"] == parent
+    assert x.VDI.get_managed(x.VDI.get_by_uuid(parent)) is False
+    # the running disk stays inflated
+    assert x.VDI.get_physical_utilisation(disk) == str(lvhd_lv_size(40 * GiB))
+
+
+def test_clone_needs_a_halted_vm_and_gives_new_macs(x):
+    with pytest.raises(XenAPI.Failure) as e:
+        x.VM.clone(_vm(x, "app"), "c")
+    assert e.value.details[0] == "VM_BAD_POWER_STATE"
+    clone = x.VM.clone(_vm(x, "db"), "db clone")
+    assert x.VIF.get_MAC(x.VM.get_VIFs(clone)[0]) != x.VIF.get_MAC(x.VM.get_VIFs(_vm(x, "db"))[0])
+    assert not x.VM.get_is_a_snapshot(clone)
+
+
+def test_shutdown_deflates_and_start_inflates(sim, x):
+    app = _vm(x, "app")
+    lvm = x.SR.get_by_name_label("Local storage")[0]
+    disk = x.VBD.get_VDI(x.VM.get_VBDs(app)[0])
+    free = _free(x, lvm)
+    with pytest.raises(XenAPI.Failure) as e:
+        x.VM.destroy(app)
+    assert e.value.details[0] == "VM_BAD_POWER_STATE"
+    with pytest.raises(XenAPI.Failure) as e:
+        x.VDI.destroy(disk)
+    assert e.value.details == ["VDI_IN_USE", disk, "destroy"]
+    x.VM.clean_shutdown(app)
+    assert x.VM.get_power_state(app) == "Halted"
+    assert not x.VBD.get_currently_attached(x.VM.get_VBDs(app)[0])
+    assert _free(x, lvm) > free                     # deflated to its VHD size
+    assert int(x.VDI.get_physical_utilisation(disk)) < lvhd_lv_size(40 * GiB)
+    with pytest.raises(XenAPI.Failure) as e:
+        x.VM.clean_shutdown(app)
+    assert e.value.details[0] == "VM_BAD_POWER_STATE"
+    x.VM.start(app, False, False)
+    assert x.VM.get_power_state(app) == "Running"
+    assert x.VDI.get_physical_utilisation(disk) == str(lvhd_lv_size(40 * GiB))
+    x.VM.hard_shutdown(app)
+    assert x.VM.get_power_state(app) == "Halted"
+
+
+def test_vbd_and_vif_create_destroy(x):
+    db = _vm(x, "db")
+    disk = x.VBD.get_VDI(x.VM.get_VBDs(db)[0])
+    lvm = x.SR.get_by_name_label("Local storage")[0]
+    data = x.VDI.copy(disk, lvm)
+    x.VDI.set_name_label(data, "db data")
+    assert x.VDI.get_name_label(data) == "db data"
+    with pytest.raises(XenAPI.Failure) as e:
+        x.VBD.create({"VM": db, "VDI": data, "userdevice": "0", "bootable": False,
+                      "mode": "RW", "type": "Disk", "empty": False, "other_config": {}})
+    assert e.value.details == ["DEVICE_ALREADY_EXISTS", "0"]
+    vbd = x.VBD.create({"VM": db, "VDI": data, "userdevice": "2", "bootable": False,
+                        "mode": "RW", "type": "Disk", "empty": False, "other_config": {}})
+    assert x.VBD.get_userdevice(vbd) == "2" and vbd in x.VM.get_VBDs(db)
+    net = x.network.get_all()[0]
+    vif = x.VIF.create({"VM": db, "network": net, "device": "1", "MAC": "6e:1a:2b:3c:4d:99",
+                        "MTU": "1500", "other_config": {}, "qos_algorithm_type": "",
+                        "qos_algorithm_params": {}})
+    assert x.VIF.get_MAC(vif) == "6e:1a:2b:3c:4d:99"
+    x.VIF.destroy(vif)
+    x.VBD.destroy(vbd)
+    x.VDI.destroy(data)
+    with pytest.raises(XenAPI.Failure) as e:
+        x.VDI.get_record(data)
+    assert e.value.details[0] == "HANDLE_INVALID"
+    x.VM.destroy(db)
+    assert disk in x.VDI.get_all()                  # VM.destroy keeps the disks
+
+
+def test_pool_migrate_moves_a_running_disk(sim, x):
+    app = _vm(x, "app")
+    nfs = x.SR.get_by_name_label("NFS backup")[0]
+    disk = x.VBD.get_VDI(x.VM.get_VBDs(app)[0])
+    uuid = x.VDI.get_uuid(disk)
+    new = x.VDI.pool_migrate(disk, nfs, {})
+    assert x.VDI.get_SR(new) == nfs
+    assert x.VBD.get_VDI(x.VM.get_VBDs(app)[0]) == new
+    with pytest.raises(XenAPI.Failure) as e:      # the source leaf is gone; the copy is new
+        x.VDI.get_by_uuid(uuid)
+    assert e.value.details[0] == "UUID_INVALID"
+    with pytest.raises(XenAPI.Failure) as e:
+        x.VDI.pool_migrate(x.VBD.get_VDI(x.VM.get_VBDs(_vm(x, "db"))[0]), nfs, {})
+    assert e.value.details[0] == "VM_BAD_POWER_STATE"
+
+
+def test_scan_and_plugin_errors(x):
+    lvm = x.SR.get_by_name_label("Local storage")[0]
+    assert x.SR.scan(lvm) == ""
+    host = x.host.get_all()[0]
+    with pytest.raises(XenAPI.Failure) as e:
+        x.host.call_plugin(host, "nope", "fn", {})
+    assert e.value.details[0] == "XENAPI_MISSING_PLUGIN"
+    with pytest.raises(XenAPI.Failure) as e:
+        x.host.call_plugin(host, "coalesce-leaf", "leaf-coalesce", {"vm_uuid": "missing"})
+    assert e.value.details[0] == "UUID_INVALID"
