@@ -95,3 +95,19 @@ def test_missing_password_variable_is_a_one_line_error(tmp_path):
     res = run("size", "--url", "https://127.0.0.1:1", "--password-env", "RUNBOOK_TEST_NO_SUCH_VAR")
     assert res.exit_code == 2
     assert "RUNBOOK_TEST_NO_SUCH_VAR is not set" in res.output and "Traceback" not in res.output
+
+
+def test_smlog_gives_the_measured_rate(inventory_file, tmp_path):
+    path, *_ = inventory_file
+    smlog = tmp_path / "SMlog"
+    smlog.write_text(
+        "Jul  7 07:07:07 xs06 SMGC: [1300] Coalescing *0badf00d(20.000G/3.000G/3.250G) -> *0badcafe(20.000G/15.000G/15.250G)\n"
+        "Jul  7 07:07:30 xs06 SMGC: [1300] Coalesced size = 16.123G\n")
+    res = run("size", "--inventory", str(path), "--smlog", str(smlog), "--year", "2026", "--json")
+    out = json.loads(res.output)
+    assert out["throughput_source"] == "measured in SMlog"
+    assert out["throughput_bps"] == pytest.approx(3.25 * GiB / 23)
+    move = out["remedies"][0]
+    assert move["duration_s"] == pytest.approx(2 * move["bytes_to_move"] / (3.25 * GiB / 23))
+    res = run("size", "--inventory", str(path), "--throughput", "50", "--json")
+    assert json.loads(res.output)["throughput_bps"] == 50 * 2**20

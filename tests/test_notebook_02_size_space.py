@@ -43,9 +43,20 @@ def test_seed_scenario_with_findings(tmp_path, monkeypatch):
     assert "└─" in text  # the chain tree was printed
 
 
+SMLOG = """\
+Jul  7 07:07:07 xs06 SMGC: [1300] Coalescing *0badf00d(20.000G/3.000G/3.250G) -> *0badcafe(20.000G/15.000G/15.250G)
+Jul  7 07:07:30 xs06 SMGC: [1300] Coalesced size = 16.123G
+"""
+
+
 def test_healthy_scenario_needs_no_plan(tmp_path, monkeypatch):
     plan_path = tmp_path / "elsewhere" / "plan.json"
-    records, _ = _run(tmp_path, monkeypatch, url="sim:healthy", plan_path=str(plan_path))
+    smlog = tmp_path / "SMlog"
+    smlog.write_text(SMLOG)
+    records, _ = _run(tmp_path, monkeypatch, url="sim:healthy", plan_path=str(plan_path),
+                      smlog_paths=str(smlog))
+    assert records["sizing"]["throughput_source"] == "measured in SMlog"
+    assert abs(records["sizing"]["throughput_bps"] - 3.25 * 2**30 / 23) < 1
     assert all(s["shortfall"] == 0 for s in records["srs"])
     assert records["plan"] is None and records["plan_path"] is None
     assert records["remedies"] == []

@@ -214,3 +214,29 @@ def test_sizing_json_shape():
                                       ("ext", "file"), ("iso", None), (None, None)])
 def test_sr_family(t, family):
     assert s.sr_family(t) == family
+
+
+SMLOG = """\
+Jul  7 07:07:07 xs06 SMGC: [1300] Coalescing *0badf00d(20.000G/3.000G/3.250G) -> *0badcafe(20.000G/15.000G/15.250G)
+Jul  7 07:07:08 xs06 SMGC: [1400] Coalescing *11112222(20.000G/1.000G/1.000G) -> *33334444(20.000G/2.000G/2.000G)
+Jul  7 07:07:30 xs06 SMGC: [1300] Num combined blocks = 7000
+Jul  7 07:07:30 xs06 SMGC: [1300] Coalesced size = 16.123G
+Jul  7 07:08:00 xs06 SMGC: [1500] Coalesced size = 1.000G
+"""
+
+
+def test_rate_measured_in_smlog(tmp_path):
+    from runbook_lib.smlog import read_smlog
+
+    path = tmp_path / "SMlog"
+    path.write_text(SMLOG)
+    # pid 1300: 3.250 GiB allocated in the child, 23 s from start to done; pid 1400 never
+    # finishes and pid 1500 never started: only one measurement
+    rate = s.rate_from_smlog(read_smlog([str(path)], year=2026).records)
+    assert rate == pytest.approx(3.25 * GiB / 23)
+    findings = s.findings_from_smlog([path], year=2026)
+    assert findings["coalesce_rate_bps"] == pytest.approx(3.25 * GiB / 23)
+    assert s.measured_rate(findings) == pytest.approx(3.25 * GiB / 23)
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    assert s.rate_from_smlog(read_smlog([str(empty)]).records) is None

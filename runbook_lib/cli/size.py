@@ -15,6 +15,9 @@ from runbook_lib.cli.pool_options import pool_options
 @click.option("--staging-sr", metavar="UUID", help="stage VMs on this SR (default: the best other SR)")
 @click.option("--findings", type=click.Path(dir_okay=False), metavar="FILE",
               help="notebook 01's findings (runbook smlog diagnose --json) to join on VDIs")
+@click.option("--smlog", "smlog_paths", multiple=True, type=click.Path(), metavar="PATH",
+              help="SMlog file(s) to diagnose and measure the coalesce rate in; repeatable")
+@click.option("--year", type=int, help="year of the SMlog's first line (default: from the file date)")
 @click.option("--throughput", type=float, metavar="MIB_S",
               help="copy/coalesce rate in MiB/s (default: measured in the findings, else 100)")
 @click.option("--snapshot", "snapshots", multiple=True, metavar="UUID",
@@ -25,16 +28,16 @@ from runbook_lib.cli.pool_options import pool_options
 @click.option("--plan-out", type=click.Path(dir_okay=False), metavar="FILE",
               help="write the best remedy as plan.json (docs/plan.md)")
 def size(url, user, inventory, password_env, password_file, verify_tls, ca_bundle, sr, staging_sr,
-         findings, throughput, snapshots, export_path, no_migrate, as_json, plan_out):
+         findings, smlog_paths, year, throughput, snapshots, export_path, no_migrate, as_json, plan_out):
     """Size the pending coalesces of a pool (--url) or a saved inventory (--inventory)."""
     from runbook_lib.plan import assess, write_plan
-    from runbook_lib.sizing import load_findings
+    from runbook_lib.sizing import gather_findings
     from runbook_lib.sizing_display import remedies_table, sr_table
     from runbook_lib.xapi.inventory import open_inventory
 
     inv = open_inventory(url=url, inventory=inventory, user=user, password_env=password_env,
                          password_file=password_file, verify_tls=verify_tls, ca_bundle=ca_bundle)
-    result = assess(inv, sr=sr, staging_sr=staging_sr, findings=load_findings(findings),
+    result = assess(inv, sr=sr, staging_sr=staging_sr, findings=gather_findings(findings, smlog_paths, year=year),
                     throughput_bps=throughput * 1024 * 1024 if throughput else None,
                     snapshots=list(snapshots), export_path=export_path,
                     allow_migrate=not no_migrate)
