@@ -46,7 +46,8 @@ class Chains:
 
     def chain_of(self, uuid: str) -> list[str]:
         """The VDI and its ancestors, leaf first."""
-        parent = dict(zip(self.nodes["uuid"], self.nodes["parent"]))
+        parent = {u: (p if isinstance(p, str) else None)
+                  for u, p in zip(self.nodes["uuid"], self.nodes["parent"])}
         chain, seen = [], set()
         while uuid is not None and uuid not in seen and uuid in parent:
             chain.append(uuid)
@@ -143,6 +144,7 @@ def build_chains(vdis: pd.DataFrame, *, max_depth: int = MAX_CHAIN_DEPTH,
             "missing_parent": uuid in missing_parent,
         })
     nodes = pd.DataFrame(node_rows, columns=NODE_COLUMNS)
+    nodes["parent"] = nodes["parent"].astype(object).where(nodes["parent"].notna(), None)
 
     tree_rows = []
     by_root: dict[str, list[dict]] = {}

@@ -75,7 +75,8 @@ class _Lookups:
     def __init__(self, sizing: Sizing):
         inv = sizing.inventory
         nodes = sizing.chains.nodes
-        self.parent = dict(zip(nodes["uuid"], nodes["parent"]))
+        self.parent = {u: (p if isinstance(p, str) else None)
+                       for u, p in zip(nodes["uuid"], nodes["parent"])}
         self.phys = dict(zip(nodes["uuid"], nodes["physical_utilisation"]))
         self.hidden = dict(zip(nodes["uuid"], nodes["hidden"]))
         self.children = sizing.chains.children
@@ -269,7 +270,7 @@ def _move(sizing: Sizing, sr: dict, *, staging_uuids: list[str], throughput: flo
             downtime += 2 * nbytes / throughput + POWER_CYCLE_S
         vm_entries.append({
             "uuid": c.vm["uuid"], "name": c.vm["name"], "power_state": c.vm["power_state"],
-            "mode": mode, "bytes": nbytes,
+            "mode": mode, "bytes": nbytes, "staging_bytes": int(needs[c.vm["uuid"]]),
             "disks": [{k: d[k] for k in ("vdi", "userdevice", "virtual_size", "physical_utilisation")}
                       for d in moving],
         })
@@ -332,8 +333,12 @@ def _offline(sizing: Sizing, sr: dict, *, gc_speed: float) -> Remedy:
         if sr["family"] == "lvm":
             frees += sum(max(0, d["physical_utilisation"] - lv_size(look.vhd_size[d["vdi"]]))
                          for d in on_sr if look.inflated.get(d["vdi"]))
+        leaves = blocking[blocking["vms"].apply(lambda v: vm_uuid in v)]["vdi"]
+        # the host plugin coalesce-leaf works on LVM SRs for a leaf over a single base only
+        plugin = sr["family"] == "lvm" and all(
+            look.parent.get(look.parent.get(leaf)) is None for leaf in leaves)
         entries.append({"uuid": vm_uuid, "name": vm["name"], "power_state": vm["power_state"],
-                        "mode": "offline", "bytes": 0,
+                        "mode": "offline", "bytes": 0, "coalesce_plugin": bool(plugin),
                         "disks": [{k: d[k] for k in ("vdi", "userdevice", "virtual_size",
                                                      "physical_utilisation")} for d in on_sr]})
     names = ", ".join(e["name"] or e["uuid"][:8] for e in entries)

@@ -79,3 +79,12 @@ def test_missing_parent_and_cycle_do_not_crash():
 def test_empty_inventory():
     ch = build_chains(PoolRecords().inventory().vdis)
     assert ch.nodes.empty and ch.trees.empty
+
+
+def test_roots_have_no_parent_not_nan():
+    p = PoolRecords()
+    sr = p.sr("lvm", "lvm", 100 * GiB, 10 * GiB)
+    base = p.vdi(sr, GiB, GiB, managed=False)
+    p.vdi(sr, GiB, GiB, parent=base)
+    nodes = build_chains(p.inventory().vdis).nodes.set_index("uuid")
+    assert nodes.loc[p.uuid("VDI", base), "parent"] is None

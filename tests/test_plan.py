@@ -46,6 +46,7 @@ def test_seed_like_plan_stages_the_vm_on_nfs():
     assert best.frees == 43041947648 + 10762584064
     assert best.bytes_to_move == 40 * GiB  # unknown leaf allocation: the worst case
     assert best.downtime_s == 2 * P.MIGRATE_PAUSE_S
+    assert entry["staging_bytes"] == 43033649152  # a full 40 GiB VHD file on NFS (vhd_full_size)
     assert best.duration_s == pytest.approx(2 * 40 * GiB / P.DEFAULT_THROUGHPUT_BPS)
     kinds = {r.kind: r for r in remedies}
     assert kinds["grow-sr"].admin_action and kinds["grow-sr"].grow_by % GiB == 0
@@ -124,6 +125,22 @@ def test_offline_coalesce_when_only_the_live_need_fits():
     assert off.bytes_to_move == 0
     assert off.duration_s == pytest.approx(512 * 2 * MiB / (50 * MiB))  # the leaf's 1 GiB is copied
     assert off.downtime_s == pytest.approx(off.duration_s + P.POWER_CYCLE_S)
+    assert off.vms[0]["coalesce_plugin"] is False  # the host plugin is for LVM SRs only
+
+
+def test_offline_on_lvm_may_use_the_coalesce_leaf_plugin():
+    """LVM, leaf over a single base, 1 GiB written (from SMlog): only the live need fits."""
+    p = PoolRecords()
+    lvm = p.sr("lvm", "lvm", 200 * GiB, 199 * GiB)
+    base = p.vdi(lvm, 40 * GiB, 10762584064, managed=False)
+    leaf = p.vdi(lvm, 40 * GiB, 43041947648, parent=base)
+    p.vm("db", "Running", [leaf])
+    findings = {"vdis": [{"vdi": p.uuid("VDI", leaf), "verdict": "stuck-timeout", "size": 1075929088}]}
+    sz = size_pool(p.inventory(), findings=findings)
+    off = next(r for r in P.rank_remedies(sz) if r.kind == "offline-coalesce")
+    assert off.feasible and off.vms[0]["coalesce_plugin"] is True
+    # shutting down deflates the 40 GiB leaf to the LV of its 1 GiB VHD
+    assert off.frees == 43041947648 - 1077936128
 
 
 def test_delete_named_snapshots_what_if():
