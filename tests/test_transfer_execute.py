@@ -52,3 +52,102 @@ def test_a_bad_plan_file_is_refused_with_one_line(tmp_path):
     assert outcome.status == "refused" and "not JSON" in outcome.message
     outcome = run_transfer(tmp_path / "missing.json", None, incident="INC-2")
     assert outcome.status == "refused" and "not found" in outcome.message
+
+
+# --- on the simulator -------------------------------------------------------------------------
+from runbook_lib.xapi import operations as ops  # noqa: E402
+from tests.transfer_pool import (  # noqa: E402
+    SOURCE, STAGING, VM as SIM_VM, assert_vm_intact_on_one_sr, changing_calls, depth_of_data_disk, make_plan,
+    simulated_pool, vms_holding,
+)
+
+
+def test_dry_run_calls_nothing_that_changes_the_pool(tmp_path, monkeypatch):
+    with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
+        plan = make_plan(session)
+        before = ops.sr_free(session, [SOURCE, STAGING])
+        outcome = run_transfer(plan, session, incident="dry")
+        assert outcome.status == "dry-run" and outcome.exit_code == 0
+        assert "confirm_vm_uuid=" + SIM_VM in outcome.next_step
+        assert len(outcome.table) == len(outcome.steps) > 10
+        assert ops.sr_free(session, [SOURCE, STAGING]) == before
+    assert changing_calls(calls) == []
+    methods = {c["method"] for c in __import__("tests.transfer_pool", fromlist=["x"]).calls_made(calls)}
+    assert "VM.get_by_uuid" in methods  # the dry run did check the pool
+
+
+def test_wrong_confirmation_on_a_live_pool_changes_nothing(tmp_path, monkeypatch):
+    with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
+        plan = make_plan(session)
+        outcome = run_transfer(plan, session, incident="wrong", dry_run=False, confirm_vm_uuid=STAGING)
+        assert outcome.status == "refused" and "does not match" in outcome.message
+    assert changing_calls(calls) == []
+
+
+def test_copy_round_trip_frees_space_and_flattens_the_chain(tmp_path, monkeypatch):
+    with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
+        plan = make_plan(session)
+        assert plan["vms"][0]["mode"] == "copy"
+        original = vms_holding(session, "fileserver")[0]
+        free_before = ops.sr_free(session, [SOURCE])[SOURCE]
+        assert depth_of_data_disk(session, original) == 2
+        outcome = run_transfer(plan, session, incident="round", dry_run=False, confirm_vm_uuid=SIM_VM,
+                               wait_timeout_s=60, smlog=tmp_path / "SMlog")
+        assert outcome.status == "done", (outcome.message, outcome.next_step)
+        vm = assert_vm_intact_on_one_sr(session, original)
+        assert {d["sr"] for d in vm["disks"]} == {SOURCE}
+        assert vm["name"] == "fileserver" and vm["description"] == original["description"]
+        assert vm["power_state"] == "Running"
+        assert vm["other_config"].get("owner") == "it-team"
+        assert depth_of_data_disk(session, vm) == 1
+        assert ops.sr_free(session, [SOURCE])[SOURCE] > free_before + 1000 * 2**30
+        final = outcome.final["vms"][SIM_VM]
+        assert final["differences"] == [] and max(final["depth_after"].values()) == 1
+        assert not outcome.samples.empty and set(outcome.samples["sr"]) == {SOURCE, STAGING}
+    # the original was destroyed only after its copy was verified
+    events = [(r.get("kind"), r["event"]) for r in Journal(journal_path("round")).records()]
+    assert events.index(("verify-out", "done")) < events.index(("destroy-original", "start"))
+    assert events.index(("verify-back", "done")) < events.index(("destroy-staging", "start"))
+
+
+def test_live_migration_round_trip_keeps_the_vm_running(tmp_path, monkeypatch):
+    with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
+        plan = make_plan(session, migrate=True)
+        assert plan["vms"][0]["mode"] == "migrate"
+        original = vms_holding(session, "fileserver")[0]
+        outcome = run_transfer(plan, session, incident="mig", dry_run=False, confirm_vm_uuid=SIM_VM, wait_timeout_s=60)
+        assert outcome.status == "done", (outcome.message, outcome.next_step)
+        vm = assert_vm_intact_on_one_sr(session, original)
+        assert vm["uuid"] == SIM_VM and vm["power_state"] == "Running"
+        assert depth_of_data_disk(session, vm) == 1
+    assert "VM.clean_shutdown" not in changing_calls(calls)
+
+
+def test_rerunning_a_finished_incident_repeats_nothing(tmp_path, monkeypatch):
+    with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
+        plan = make_plan(session)
+        first = run_transfer(plan, session, incident="twice", dry_run=False, confirm_vm_uuid=SIM_VM, wait_timeout_s=60)
+        assert first.status == "done"
+        n = len(changing_calls(calls))
+        second = run_transfer(plan, session, incident="twice", dry_run=False, confirm_vm_uuid=SIM_VM, wait_timeout_s=60)
+        assert second.status == "done"
+        assert set(second.outcomes["status"]) <= {"ok", "done before"}
+        assert len(changing_calls(calls)) == n
+
+
+def test_a_plan_for_another_pool_or_a_vanished_vm_or_sr_is_refused(tmp_path, monkeypatch):
+    with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
+        plan = make_plan(session)
+        other_pool = json.loads(json.dumps(plan))
+        other_pool["pool"]["uuid"] = "00000000-0000-4000-8000-000000000000"
+        gone_vm = json.loads(json.dumps(plan))
+        gone_vm["vms"][0]["uuid"] = "00000000-0000-4000-8000-0000000000aa"
+        gone_sr = json.loads(json.dumps(plan))
+        gone_sr["staging_sr"]["uuid"] = "00000000-0000-4000-8000-0000000000bb"
+        for incident, bad, words in (("p", other_pool, "pool"), ("v", gone_vm, "VM"), ("s", gone_sr, "staging SR")):
+            confirm = bad["vms"][0]["uuid"]
+            outcome = run_transfer(bad, session, incident=incident, dry_run=False, confirm_vm_uuid=confirm)
+            assert outcome.status == "refused", outcome.message
+            assert words in outcome.message and "no longer exists" in outcome.message or "pool" in outcome.message
+            assert Journal(journal_path(incident)).records()[-1]["event"] == "refused"
+    assert changing_calls(calls) == []

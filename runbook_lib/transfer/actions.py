@@ -165,6 +165,8 @@ def shutdown(ctx: Context, step: Step, st: dict) -> dict:
         details = ops.failure_details(exc)
         if details is None:
             raise
+        if ctx.session.xenapi.VM.get_power_state(ref) == "Halted":  # an earlier, interrupted call did it
+            return {"shut_down_by_us": True}
         raise StepFailed(
             f"VM '{_vm_name(st, step)}' refused a clean shutdown ({' '.join(details[:3])}); nothing was changed",
             next_step="the VM is still running on its SR. Shut it down from inside the guest (or, if you accept "
@@ -196,6 +198,8 @@ def start(ctx: Context, step: Step, st: dict) -> dict:
             details = ops.failure_details(exc)
             if details is None:
                 raise
+            if ctx.session.xenapi.VM.get_power_state(ref) == "Running":
+                return {"started": uuid}
             raise StepFailed(f"VM '{_vm_name(st, step)}' did not start ({' '.join(details[:3])})",
                              next_step=f"its data is complete on {ctx.sr_label(ctx.source)}; start it by hand "
                                        f"(xe vm-start uuid={uuid}) and re-run to finish the checks",

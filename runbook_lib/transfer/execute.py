@@ -83,7 +83,9 @@ def load_plan(path: str | Path) -> dict:
 
 
 def plan_digest(plan: dict) -> str:
-    return hashlib.sha256(json.dumps(plan, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """Identifies what a plan asks for (not when it was written), to tie a journal to its plan."""
+    what = {k: v for k, v in plan.items() if k not in ("created", "alternatives")}
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def check_confirmation(plan: dict, *, dry_run: bool, confirm_vm_uuid: str) -> None:
@@ -128,7 +130,8 @@ def preflight(session, plan: dict, journal: Journal, *, staging: str) -> list[st
         if ref is None:
             survivors = [u for u in (st.get("back_uuid"), st.get("copy_uuid"), st.get("imported_uuid"))
                          if u and ops.ref_by_uuid(session, "VM", u)]
-            if not (st.get("original_destroyed") and (survivors or st.get("export_file"))):
+            destroying = journal.step_status(f"{vm['uuid']}:destroy-original") is not None
+            if not (destroying and (survivors or st.get("export_file"))):
                 problems.append(f"the plan's VM {vm.get('name') or ''} {vm['uuid']} no longer exists")
             continue
         if st.get("original"):

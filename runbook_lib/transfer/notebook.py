@@ -50,12 +50,20 @@ def open_pool(url: str, user: str, password_env: str, *, incident: str, verify_t
     return OpenPool(session=session, url=url, smlog=smlog, _stack=stack)
 
 
-def load_or_make_plan(plan_path: str, session, *, staging_sr_uuid: str = "", url: str = "") -> tuple[dict, str]:
-    """The plan from plan_path, or one made now on the connected pool (notebook 02's way)."""
+def load_or_make_plan(plan_path: str, session, *, incident: str = "", staging_sr_uuid: str = "",
+                      url: str = "") -> tuple[dict, str]:
+    """The plan from plan_path, or one made on the connected pool (notebook 02's way).
+
+    A plan made here is kept as outputs/<incident>/plan.json and reused when the notebook runs
+    again with the same incident, so a resumed run carries out the very same plan.
+    """
     from runbook_lib.transfer import load_plan
 
     if plan_path:
         return load_plan(plan_path), f"plan file {plan_path}"
+    kept = outputs_dir() / incident / "plan.json" if incident else None
+    if kept is not None and kept.is_file():
+        return load_plan(kept), f"plan made earlier for incident {incident} ({kept})"
     from runbook_lib.errors import InputError
     from runbook_lib.plan import assess
     from runbook_lib.xapi import fetch_inventory
@@ -65,6 +73,10 @@ def load_or_make_plan(plan_path: str, session, *, staging_sr_uuid: str = "", url
     plan = result.plan(url=url or None)
     if plan is None:
         raise InputError("the pool has no stuck coalesce that a transfer could fix: nothing to plan")
+    if kept is not None:
+        from runbook_lib.plan import write_plan
+
+        write_plan(plan, kept)
     return plan, f"plan made now on {url or 'the embedded simulator (' + DEMO_SCENARIO + ')'}"
 
 

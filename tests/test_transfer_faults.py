@@ -1,0 +1,161 @@
+"""Each fault of the issue ends with the VM intact on one SR, a journal that says what happened,
+a clear next step, and a re-run that completes the remedy where it can."""
+
+import pytest
+
+from runbook_lib.transfer import Journal, run_transfer
+from runbook_lib.transfer.execute import KilledForTest
+from runbook_lib.transfer.journal import journal_path
+from runbook_lib.xapi import operations as ops
+from tests.transfer_pool import (
+    SOURCE, STAGING, VM, assert_vm_intact_on_one_sr, changing_calls, depth_of_data_disk, make_plan, simulated_pool,
+    vms_holding,
+)
+
+
+def execute(plan, session, incident, **kw):
+    kw.setdefault("wait_timeout_s", 60)
+    return run_transfer(plan, session, incident=incident, dry_run=False, confirm_vm_uuid=VM, **kw)
+
+
+def events(incident):
+    return [(r.get("kind"), r["event"]) for r in Journal(journal_path(incident)).records()]
+
+
+def finished_ok(outcome, session, original):
+    assert outcome.status == "done", (outcome.message, outcome.next_step)
+    vm = assert_vm_intact_on_one_sr(session, original)
+    assert {d["sr"] for d in vm["disks"]} == {SOURCE} and vm["name"] == original["name"]
+    assert vm["power_state"] == original["power_state"]
+    assert depth_of_data_disk(session, vm) == 1
+    return vm
+
+
+def test_copy_failing_at_60_percent_leaves_the_original_and_a_rerun_finishes(tmp_path, monkeypatch):
+    with simulated_pool(tmp_path, monkeypatch, faults=("copy-fails-at=0.6",)) as (sim, session, calls):
+        plan = make_plan(session)
+        original = vms_holding(session, "fileserver")[0]
+        outcome = execute(plan, session, "copy60")
+        assert outcome.status == "stopped" and outcome.exit_code == 1
+        assert "VDI_COPY_FAILED" in outcome.message and "re-run" in outcome.next_step
+        vm = assert_vm_intact_on_one_sr(session, original)
+        assert vm["uuid"] == VM and vm["power_state"] == "Running"  # untouched, started again
+        assert ("copy-out", "rolled-back") in events("copy60") and ("destroy-original", "start") not in events("copy60")
+        finished_ok(execute(plan, session, "copy60"), session, original)
+
+
+def test_staging_sr_running_out_of_space_stops_before_anything_is_lost(tmp_path, monkeypatch):
+    with simulated_pool(tmp_path, monkeypatch, faults=("staging-full",)) as (sim, session, calls):
+        plan = make_plan(session)
+        original = vms_holding(session, "fileserver")[0]
+        outcome = execute(plan, session, "full")
+        assert outcome.status == "stopped"
+        assert "SR_BACKEND_FAILURE_44" in outcome.message and "staging_sr_uuid" in outcome.next_step
+        assert assert_vm_intact_on_one_sr(session, original)["uuid"] == VM
+        failed = Journal(journal_path("full")).step_record(f"{VM}:copy-out", "rolled-back")
+        assert failed["error"][0] == "SR_BACKEND_FAILURE_44"
+        # the staging SR stays full: the re-run says so before copying anything
+        n = len(changing_calls(calls))
+        again = execute(plan, session, "full")
+        assert again.status == "stopped" and "free" in again.message
+        assert [c for c in changing_calls(calls)[n:] if "copy" in c.lower()] == []
+        assert assert_vm_intact_on_one_sr(session, original)["uuid"] == VM
+
+
+def test_session_expiry_mid_run_is_survived(tmp_path, monkeypatch):
+    with simulated_pool(tmp_path, monkeypatch, faults=("session-expiry=25",)) as (sim, session, calls):
+        plan = make_plan(session)
+        original = vms_holding(session, "fileserver")[0]
+        finished_ok(execute(plan, session, "expiry"), session, original)
+        assert session.logins > 2
+
+
+def test_server_away_mid_run_is_waited_out_and_the_step_checked(tmp_path, monkeypatch):
+    with simulated_pool(tmp_path, monkeypatch, faults=("restart=3",)) as (sim, session, calls):
+        plan = make_plan(session)
+        original = vms_holding(session, "fileserver")[0]
+        outcome = execute(plan, session, "restart", reconnect_timeout_s=30)
+        finished_ok(outcome, session, original)
+        notes = [r for r in Journal(journal_path("restart")).records() if r["event"] == "note"]
+        assert notes and "lost the pool" in notes[0]["message"]
+
+
+def test_server_away_longer_than_we_wait_stops_with_a_resumable_journal(tmp_path, monkeypatch):
+    with simulated_pool(tmp_path, monkeypatch, faults=("restart=4",)) as (sim, session, calls):
+        plan = make_plan(session)
+        original = vms_holding(session, "fileserver")[0]
+        outcome = execute(plan, session, "away", reconnect_timeout_s=1)
+        assert outcome.status == "stopped" and "same incident" in outcome.next_step
+        import time
+
+        time.sleep(4)
+        finished_ok(execute(plan, session, "away"), session, original)
+
+
+def test_killed_after_the_original_was_destroyed_resumes_from_the_journal(tmp_path, monkeypatch):
+    with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
+        plan = make_plan(session)
+        original = vms_holding(session, "fileserver")[0]
+        with pytest.raises(KilledForTest):
+            execute(plan, session, "killed", crash_after="destroy-original")
+        # the moment of greatest risk: the original is gone, the copy still has its staging name
+        assert ops.ref_by_uuid(session, "VM", VM) is None
+        holder = assert_vm_intact_on_one_sr(session, original)
+        assert holder["name"] == "fileserver [runbook staging copy]" and {d["sr"] for d in holder["disks"]} == {STAGING}
+        assert ("destroy-original", "done") in events("killed") and ("rename-copy", "start") not in events("killed")
+        outcome = execute(plan, session, "killed")
+        finished_ok(outcome, session, original)
+        done = [k for k, e in events("killed") if e == "done"]
+        assert done.count("copy-out") == 1 and done.count("destroy-original") == 1  # nothing repeated
+
+
+def test_killed_in_the_middle_of_destroying_the_original_completes_on_resume(tmp_path, monkeypatch):
+    with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
+        plan = make_plan(session)
+        original = vms_holding(session, "fileserver")[0]
+        real = ops.destroy_vdi
+
+        def die(session_, ref):
+            real(session_, ref)
+            raise KilledForTest("after the first VDI.destroy")
+
+        monkeypatch.setattr(ops, "destroy_vdi", die)
+        with pytest.raises(KilledForTest):
+            execute(plan, session, "midkill")
+        monkeypatch.setattr(ops, "destroy_vdi", real)
+        assert Journal(journal_path("midkill")).step_status(f"{VM}:destroy-original") == "started"
+        outcome = execute(plan, session, "midkill")
+        finished_ok(outcome, session, original)
+        resumed = [r for r in Journal(journal_path("midkill")).records() if r["event"] == "resumed"]
+        assert resumed and resumed[0]["kind"] == "destroy-original"
+
+
+def test_a_gc_that_never_finishes_times_out_with_the_vm_safe_on_staging(tmp_path, monkeypatch):
+    with simulated_pool(tmp_path, monkeypatch, faults=("gc-stuck",)) as (sim, session, calls):
+        plan = make_plan(session)
+        original = vms_holding(session, "fileserver")[0]
+        outcome = execute(plan, session, "stuck", wait_timeout_s=1.5, smlog=tmp_path / "SMlog")
+        assert outcome.status == "stopped" and "did not finish" in outcome.message
+        assert "nothing is at risk" in outcome.next_step and "Re-run" in outcome.next_step
+        holder = assert_vm_intact_on_one_sr(session, original)
+        assert holder["name"] == "fileserver" and {d["sr"] for d in holder["disks"]} == {STAGING}
+        failed = Journal(journal_path("stuck")).step_record(f"{VM}:wait-gc", "failed")
+        assert failed["error"][0] == "GC_WAIT_TIMEOUT"
+
+
+def test_a_vm_that_refuses_to_shut_down_is_left_running_untouched(tmp_path, monkeypatch):
+    with simulated_pool(tmp_path, monkeypatch, faults=("vm-wont-stop",)) as (sim, session, calls):
+        plan = make_plan(session)
+        original = vms_holding(session, "fileserver")[0]
+        outcome = execute(plan, session, "wontstop")
+        assert outcome.status == "stopped" and "VM_SHUTDOWN_TIMEOUT" in outcome.message
+        assert "inside the guest" in outcome.next_step
+        vm = assert_vm_intact_on_one_sr(session, original)
+        assert vm["uuid"] == VM and vm["power_state"] == "Running"
+        assert [c for c in changing_calls(calls) if c != "VM.clean_shutdown" and "clean_shutdown" not in c] == []
+        # the admin shuts it down from inside the guest; the re-run carries on
+        session.xenapi.VM.hard_shutdown(ops.ref_by_uuid(session, "VM", VM))
+        outcome = execute(plan, session, "wontstop")
+        assert outcome.status == "done", outcome.message
+        vm = assert_vm_intact_on_one_sr(session, original)
+        assert {d["sr"] for d in vm["disks"]} == {SOURCE} and depth_of_data_disk(session, vm) == 1
