@@ -153,3 +153,24 @@ def test_artifact_path_outside_a_run_is_fresh_and_private(monkeypatch):
     a = runner.artifact_path(".postmortem.md", "inc-9")
     b = runner.artifact_path(".postmortem.md", "inc-9")
     assert a != b and a.parent.name == "inc-9" and _mode(a.parent) == 0o700
+
+
+def test_a_run_executed_by_someone_else_is_judged_from_the_notebook(tmp_path):
+    """What the Airflow DAG does: prepare, let papermill (the operator) execute, then finish."""
+    import papermill
+
+    out = tmp_path / "out"
+    run = runner.prepare_run(NB / "fail.ipynb", "ext", {"count": 5}, outputs=out)
+    again = runner.PreparedRun.from_dict(run.to_dict())
+    assert again == run
+    with pytest.raises(papermill.PapermillExecutionError):
+        papermill.execute_notebook(str(run.notebook), str(run.output), parameters=run.parameters,
+                                   kernel_name="python3", progress_bar=False)
+    result = runner.finish_run(again)
+    assert (result.status, result.exit_code) == ("failed", 1)
+    assert "ValueError: disk 6 is on fire" in result.error and "In [4]" in result.error  # after the injected cell
+    assert result.start > run.start and result.end > result.start  # papermill's own times
+    missing = runner.prepare_run(NB / "ok.ipynb", "ext", outputs=out)
+    missing.output.unlink()
+    assert runner.finish_run(missing).error == "the executed notebook is missing or unreadable"
+    assert [r["status"] for r in index.read_index(out)] == ["failed", "failed"]

@@ -101,11 +101,27 @@ def _walk_values(value: Any):
             yield from _walk_values(item)
 
 
+def _split_diagnosis(records: dict) -> dict | None:
+    """Notebook 01 records its diagnosis in parts (`verdict`, `vdis`, `srs`): put them together."""
+    verdict = records.get("verdict")
+    if not isinstance(records.get("vdis"), list) or verdict is None:
+        return None
+    if isinstance(verdict, dict):
+        return {"verdict": verdict.get("verdict"), "next_step": verdict.get("next_step", ""),
+                "vdis": records["vdis"], "srs": records.get("srs") or [], "exceptions": records.get("exceptions") or []}
+    return {"verdict": verdict, "vdis": records["vdis"], "srs": records.get("srs") or []}
+
+
 def _find(runs: list[dict], is_wanted) -> list[tuple[dict, dict]]:
     """(run, value) for every recorded value (at any depth) that is_wanted accepts."""
     found = []
     for run in runs:
-        for value in (run.get("records") or {}).values():
+        records = run.get("records") or {}
+        combined = _split_diagnosis(records)
+        if combined is not None and is_wanted(combined):
+            found.append((run, combined))
+            continue
+        for value in records.values():
             for item in _walk_values(value):
                 if isinstance(item, dict) and is_wanted(item):
                     found.append((run, item))

@@ -214,27 +214,39 @@ def _user() -> str:
         return str(os.getuid())
 
 
-def run_notebook(notebook: str | Path, incident: str, parameters: dict[str, Any] | list | None = None,
-                 parameters_file: str | Path | None = None, timeout: float | None = None,
-                 outputs: str | Path | None = None) -> RunResult:
-    """Run `notebook` for `incident` and index the run.
+@dataclass
+class PreparedRun:
+    """A checked, not yet executed run: its parameters and its reserved output file.
 
-    Parameters
-    ----------
-    parameters : mapping of name -> value (typed), or a list of (name, raw string) pairs as
-        given with `-p`, which are converted with the type the notebook declares.
-    parameters_file : YAML/JSON file of parameters; `parameters` win over it.
-    timeout : seconds any one cell may run; a cell over it is interrupted and the run fails.
-    outputs : the outputs folder (default: `$RUNBOOK_OUTPUTS` or `<project>/outputs`).
-
-    Returns
-    -------
-    RunResult; bad usage (unknown notebook or parameter, a wrong type, a credential) raises a
-    UsageError before anything runs or is written.
+    Plain values only, so a scheduler can pass it between tasks (`to_dict` / `from_dict`).
     """
-    import nbformat
-    import papermill
 
+    run_id: str
+    incident: str
+    notebook: Path
+    output: Path
+    outputs: Path
+    parameters: dict[str, Any]
+    start: dt.datetime
+    timeout: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "incident": self.incident, "notebook": str(self.notebook),
+                "output": str(self.output), "outputs": str(self.outputs), "parameters": self.parameters,
+                "start": self.start.isoformat(), "timeout": self.timeout}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PreparedRun":
+        return cls(run_id=data["run_id"], incident=data["incident"], notebook=Path(data["notebook"]),
+                   output=Path(data["output"]), outputs=Path(data["outputs"]), parameters=dict(data["parameters"]),
+                   start=dt.datetime.fromisoformat(data["start"]), timeout=data.get("timeout"))
+
+
+def prepare_run(notebook: str | Path, incident: str, parameters: dict[str, Any] | list | None = None,
+                parameters_file: str | Path | None = None, timeout: float | None = None,
+                outputs: str | Path | None = None) -> PreparedRun:
+    """Check everything and reserve the output name; raises UsageError before anything is written
+    when the notebook, a parameter, its type or the incident id is wrong, or a value is a credential."""
     incident = check_incident(incident)
     if timeout is not None and timeout <= 0:
         raise UsageError(f"timeout must be a positive number of seconds, got {timeout}")
@@ -254,23 +266,29 @@ def run_notebook(notebook: str | Path, incident: str, parameters: dict[str, Any]
     folder = _private_dir(root / incident, root)
     start = dt.datetime.now(dt.timezone.utc)
     run_id, out_path = _reserve(folder, nb_path.stem, start)
+    return PreparedRun(run_id=run_id, incident=incident, notebook=nb_path, output=out_path, outputs=root,
+                       parameters=values, start=start, timeout=timeout)
 
-    run_env = {RUN_OUTPUT_ENV: str(out_path), INCIDENT_ENV: incident, RUN_ID_ENV: run_id,
-               "RUNBOOK_OUTPUTS": str(root)}
+
+def _execute(run: PreparedRun) -> tuple[str | None, int | None]:
+    """papermill with the python3 kernel; (what went wrong or None, papermill's cell index)."""
+    import papermill
+
+    run_env = {RUN_OUTPUT_ENV: str(run.output), INCIDENT_ENV: run.incident, RUN_ID_ENV: run.run_id,
+               "RUNBOOK_OUTPUTS": str(run.outputs)}
     saved_env = {k: os.environ.get(k) for k in run_env}
     os.environ.update(run_env)  # the kernel inherits the environment it is started in
     old_umask = os.umask(0o077)  # the kernel inherits it: whatever the notebook writes is private
-    error, failed_cell, interrupted = None, None, None  # error: what went wrong, without where
     try:
         papermill.execute_notebook(
-            str(nb_path), str(out_path), parameters=values, kernel_name=KERNEL,
-            progress_bar=False, log_output=False, cwd=str(nb_path.parent),
-            execution_timeout=timeout, interrupt_on_timeout=True,
+            str(run.notebook), str(run.output), parameters=run.parameters, kernel_name=KERNEL,
+            progress_bar=False, log_output=False, cwd=str(run.notebook.parent),
+            execution_timeout=run.timeout, interrupt_on_timeout=True,
         )
-    except KeyboardInterrupt as err:
-        error, interrupted = "interrupted by the user", err
+    except KeyboardInterrupt:
+        raise
     except Exception as err:  # every failure is recorded, then reported in one line
-        error, failed_cell = _describe_failure(err, timeout)
+        return _describe_failure(err, run.timeout)
     finally:
         os.umask(old_umask)
         for key, value in saved_env.items():
@@ -278,27 +296,53 @@ def run_notebook(notebook: str | Path, incident: str, parameters: dict[str, Any]
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    end = dt.datetime.now(dt.timezone.utc)
+    return None, None
+
+
+def _papermill_time(nb, key: str) -> dt.datetime | None:
+    value = (nb.metadata.get("papermill") or {}).get(key) if nb is not None else None
+    try:
+        return dt.datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def finish_run(run: PreparedRun, error: str | None = None, failed_cell: int | None = None,
+               end: dt.datetime | None = None, interrupted: bool = False) -> RunResult:
+    """Judge an executed notebook, render it to HTML, hash everything and append the index line.
+
+    Used by run_notebook(), and by schedulers that executed `run.output` with papermill
+    themselves (the Airflow DAG): a failure is then read from the notebook's own metadata.
+    """
+    import nbformat
 
     records: dict[str, Any] = {}
     html_path: Path | None = None
     html_error: str | None = None
+    start = run.start
     try:
-        nb = nbformat.read(str(out_path), as_version=4)
+        nb = nbformat.read(str(run.output), as_version=4)
     except Exception:
         nb = None  # papermill never got to write it (no kernel): the empty file stays as evidence
     if nb is not None:
+        if end is None:  # executed elsewhere: papermill's own times are the best we have
+            start = _papermill_time(nb, "start_time") or start
+            end = _papermill_time(nb, "end_time")
         records = read_records(nb)
         error = error or _metadata_failure(nb)
-        if error is not None and interrupted is None:
+        if error is not None and not interrupted:
             found = _failed_cell(nb)
             error = f"{_where(found, failed_cell)} {error}" if (found or failed_cell is not None) else error
             failed_cell = found[0] if found else failed_cell
         try:
-            html_path = _render_html(nb, out_path.with_suffix(".html"))
+            html_path = _render_html(nb, run.output.with_suffix(".html"))
         except Exception as err:  # the notebook is the record; a missing rendering is only noted
             html_error = _one_line(err)
-    os.chmod(out_path, 0o600)
+    elif error is None:
+        error = "the executed notebook is missing or unreadable"
+    end = end or dt.datetime.now(dt.timezone.utc)
+    if run.output.exists():
+        os.chmod(run.output, 0o600)
 
     if error is not None:
         status, code = "failed", EXIT_FAILED
@@ -307,31 +351,58 @@ def run_notebook(notebook: str | Path, incident: str, parameters: dict[str, Any]
     else:
         status, code = "succeeded", EXIT_OK
 
-    files = [out_path] + ([html_path] if html_path else [])
-    files += sorted(p for p in folder.glob(out_path.stem + ".*") if p not in files and p.is_file())
+    folder = run.output.parent
+    files = [p for p in [run.output, html_path] if p is not None and p.exists()]
+    files += sorted(p for p in folder.glob(run.output.stem + ".*") if p not in files and p.is_file())
     entry = {
-        "run_id": run_id,
-        "incident": incident,
-        "notebook": _display_path(nb_path),
-        "notebook_sha256": index.file_sha256(nb_path),
-        "parameters": values,
-        "timeout_s": timeout,
+        "run_id": run.run_id,
+        "incident": run.incident,
+        "notebook": _display_path(run.notebook),
+        "notebook_sha256": index.file_sha256(run.notebook),
+        "parameters": run.parameters,
+        "timeout_s": run.timeout,
         "start": start.isoformat(),
         "end": end.isoformat(),
         "status": status,
         "exit_code": code,
         "error": error,
         "failed_cell": failed_cell,
-        "outputs": [{"path": str(p.relative_to(root)), "sha256": index.file_sha256(p), "bytes": p.stat().st_size}
-                    for p in files],
+        "outputs": [{"path": str(p.relative_to(run.outputs)), "sha256": index.file_sha256(p),
+                     "bytes": p.stat().st_size} for p in files],
         "records": records,
         "html_error": html_error,
         "host": socket.gethostname(),
         "user": _user(),
     }
-    written = index.append(entry, root)
-    if interrupted is not None:
-        raise interrupted
-    return RunResult(run_id=run_id, incident=incident, notebook=nb_path, output=out_path, html=html_path,
-                     status=status, exit_code=code, error=error, parameters=values, records=records,
-                     start=start, end=end, failed_cell=failed_cell, index_record=written)
+    written = index.append(entry, run.outputs)
+    return RunResult(run_id=run.run_id, incident=run.incident, notebook=run.notebook, output=run.output,
+                     html=html_path, status=status, exit_code=code, error=error, parameters=run.parameters,
+                     records=records, start=start, end=end, failed_cell=failed_cell, index_record=written)
+
+
+def run_notebook(notebook: str | Path, incident: str, parameters: dict[str, Any] | list | None = None,
+                 parameters_file: str | Path | None = None, timeout: float | None = None,
+                 outputs: str | Path | None = None) -> RunResult:
+    """Run `notebook` for `incident` and index the run.
+
+    Parameters
+    ----------
+    parameters : mapping of name -> value (typed), or a list of (name, raw string) pairs as
+        given with `-p`, which are converted with the type the notebook declares. A notebook
+        that declares `incident` gets this run's incident unless one is given.
+    parameters_file : YAML/JSON file of parameters; `parameters` win over it.
+    timeout : seconds any one cell may run; a cell over it is interrupted and the run fails.
+    outputs : the outputs folder (default: `$RUNBOOK_OUTPUTS` or `<project>/outputs`).
+
+    Returns
+    -------
+    RunResult; bad usage (unknown notebook or parameter, a wrong type, a credential) raises a
+    UsageError before anything runs or is written.
+    """
+    run = prepare_run(notebook, incident, parameters, parameters_file, timeout, outputs)
+    try:
+        error, failed_cell = _execute(run)
+    except KeyboardInterrupt:
+        finish_run(run, "interrupted by the user", end=dt.datetime.now(dt.timezone.utc), interrupted=True)
+        raise
+    return finish_run(run, error, failed_cell, end=dt.datetime.now(dt.timezone.utc))
