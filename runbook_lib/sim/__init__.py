@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from pathlib import Path
@@ -92,8 +93,15 @@ class Simulator:
         return self
 
     def _tick_loop(self) -> None:
+        reported = False
         while not self._stop.wait(TICK_SECONDS):
-            self.pool.tick()
+            try:
+                self.pool.tick()
+            except Exception as exc:  # noqa: BLE001 - the clock must keep running
+                if not reported:
+                    print(f"simulator: error in a timed step: {type(exc).__name__}: {exc}",
+                          file=sys.stderr)
+                    reported = True
 
     def stop(self) -> None:
         self._stop.set()

@@ -385,6 +385,9 @@ class Dispatcher:
         except ApiFailure as exc:
             error = exc
             raise
+        except Exception as exc:  # noqa: BLE001 - a simulator bug must still answer like xapi
+            error = ApiFailure("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+            raise error from exc
         finally:
             self._log_call(method, params, result, error)
 
@@ -406,9 +409,10 @@ class Dispatcher:
                 value = self._run(method, fn, params[0], params[1:], False)
             else:
                 value = fn(*params)
-            if kind and self.pool.faults.restart_seconds:
+            outage = self.pool.faults.restart_seconds if kind else None
+            if outage:
                 self.pool.faults.restart_done = True
-                self.outage_until = time.monotonic() + self.pool.faults.restart_seconds
+                self.outage_until = time.monotonic() + outage
             return value
 
     def _log_call(self, method, params, result, error):

@@ -104,8 +104,11 @@ class GcManager:
             self.kick(g.ref)
 
     def _crashed(self, g, exc):
+        """A bug in a GC step: log it as the GC would and keep the simulator running."""
         g.running = False
-        raise exc
+        if self.pool.smlog is not None:
+            self.pool.smlog.gc(f"gc: EXCEPTION {type(exc).__name__}, {exc}", self.pool.clock.now,
+                               next(self._pids))
 
     def busy(self, sr_ref: str) -> bool:
         return self.srs[sr_ref].running

@@ -53,10 +53,16 @@ def inventory_to_scenario(inv, name: str = "snapshot") -> dict:
         "smlog": {"host": host_name.get(pool.get("master"), "xs01"), "style": "modern"},
         "gc": {"interval_s": 1800},
         "pool": {"uuid": pool.get("uuid"), "name_label": pool.get("name_label", "")},
-        "hosts": [{"uuid": h["uuid"], "name_label": host_name[ref],
-                   "address": h.get("address", ""), "master": ref == pool.get("master")}
-                  for ref, h in rec["host"].items()],
+        "hosts": [],
     }
+    for ref, h in rec["host"].items():
+        host = {"uuid": h["uuid"], "name_label": host_name[ref], "address": h.get("address", ""),
+                "master": ref == pool.get("master")}
+        dom0 = [vm["uuid"] for vm in rec["VM"].values()
+                if vm.get("is_control_domain") and vm.get("resident_on") == ref]
+        if dom0:
+            host["dom0_uuid"] = dom0[0]
+        scenario["hosts"].append(host)
     sr_pbd_host = {}
     for pbd in rec["PBD"].values():
         sr_pbd_host.setdefault(pbd.get("SR"), pbd.get("host"))

@@ -1,0 +1,67 @@
+"""`runbook sim serve` and `runbook sim snapshot` as an administrator runs them."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import XenAPI
+import yaml
+from click.testing import CliRunner
+
+from runbook_lib.cli import main
+from runbook_lib.sim import Simulator
+
+RUNBOOK = [sys.executable, "-m", "runbook_lib"]
+
+
+def _serve(*args, env=None):
+    proc = subprocess.Popen(RUNBOOK + ["sim", "serve", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    return proc, proc.stdout.readline().strip()
+
+
+def test_serve_prints_its_url_first_and_serves(tmp_path):
+    env = dict(os.environ, SIM_CLI_PW="another-pass")
+    proc, first = _serve("--scenario", "healthy", "--port", "0", "--speed", "1000",
+                         "--password-env", "SIM_CLI_PW", "--calls", str(tmp_path / "calls.jsonl"),
+                         "--smlog", str(tmp_path / "SMlog"), "--fault", "vm-wont-stop", env=env)
+    try:
+        assert first.startswith("listening on http://127.0.0.1:")
+        url = first.split(" ", 2)[2] + "/"
+        s = XenAPI.Session(url)
+        s.xenapi.login_with_password("root", "another-pass", "1.0", "tests")
+        assert len(s.xenapi.SR.get_all()) == 2
+        s.xenapi.session.logout()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+    assert "another-pass" not in (tmp_path / "calls.jsonl").read_text()
+
+
+def test_serve_refuses_other_addresses_and_bad_options():
+    runner = CliRunner()
+    result = runner.invoke(main, ["sim", "serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 2 and "127.0.0.1 only" in result.output
+    result = runner.invoke(main, ["sim", "serve", "--fault", "nope"])
+    assert result.exit_code == 2 and "unknown fault" in result.output
+    result = runner.invoke(main, ["sim", "serve", "--password-env", "SURELY_NOT_SET_ANYWHERE"])
+    assert result.exit_code == 2 and "SURELY_NOT_SET_ANYWHERE" in result.output
+    result = runner.invoke(main, ["sim", "serve", "--scenario", "no-such"])
+    assert result.exit_code == 2 and "unknown scenario" in result.output
+    result = runner.invoke(main, ["sim", "serve", "--list"])
+    assert result.exit_code == 0 and "seed-stuck-leaf-coalesce" in result.output
+
+
+def test_snapshot_command(tmp_path, monkeypatch):
+    out = tmp_path / "pool.yaml"
+    with Simulator("nfs-only", speed=1) as sim:
+        monkeypatch.setenv("XEN_PASSWORD", sim.password)
+        result = CliRunner().invoke(main, ["sim", "snapshot", "--url", sim.url, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "1 hosts, 1 SRs, 5 VDIs, 2 VMs" in result.output
+    assert yaml.safe_load(out.read_text())["srs"][0]["name_label"] == "NFS VM store"
+    monkeypatch.delenv("XEN_PASSWORD")
+    result = CliRunner().invoke(main, ["sim", "snapshot", "--url", "http://127.0.0.1:9/",
+                                       "--out", str(out)])
+    assert result.exit_code == 2 and "XEN_PASSWORD" in result.output
