@@ -23,7 +23,8 @@ coalesces  vdi, sr, sr_type, kind ("non-leaf" | "snapshot-coalesce" | "live-leaf
 srs        sr, name, type, family ("lvm" | "file" | None), size, used, free, garbage (bytes of
            hidden VHDs nobody needs: the GC deletes them first), needed (largest pending
            need: the GC does one coalesce at a time), shortfall, verdict ("healthy" | "fits" |
-           "offline-only" | "short" | "not-sized"), coalesces (count)
+           "offline-only" | "short" | "not-sized"), coalesces (count), diagnosis (notebook 01's
+           verdict for the SR, or None)
 """
 
 from __future__ import annotations
@@ -218,6 +219,17 @@ def findings_by_vdi(findings: dict[str, Any] | None, uuids: list[str]) -> dict[s
     return out
 
 
+def findings_by_sr(findings: dict[str, Any] | None, uuids: list[str]) -> dict[str, dict]:
+    """Notebook 01's per-SR findings (short or full SR ids) by inventory SR uuid."""
+    out: dict[str, dict] = {}
+    for item in (findings or {}).get("srs") or []:
+        key = str(item.get("sr") or "").lower()
+        match = [u for u in uuids if key and u.startswith(key)]
+        if len(match) == 1:
+            out[match[0]] = item
+    return out
+
+
 def measured_rate(findings: dict[str, Any] | None, sr: str | None = None) -> float | None:
     """Coalesce throughput (bytes/s) the SMlog shows, if the findings carry one."""
     if not findings:
@@ -239,7 +251,7 @@ COALESCE_COLUMNS = ["vdi", "sr", "sr_type", "kind", "parent", "vms", "virtual_si
                     "work", "needed", "needed_snapshot", "needed_live", "live_ok", "attached", "fits",
                     "fits_offline", "size_known", "diagnosis"]
 SR_COLUMNS = ["sr", "name", "type", "family", "size", "used", "free", "garbage", "needed",
-              "shortfall", "verdict", "coalesces"]
+              "shortfall", "verdict", "coalesces", "diagnosis"]
 
 
 @dataclass
@@ -374,6 +386,7 @@ def size_pool(inventory, *, srs: list[str] | None = None, findings: dict[str, An
     coalesces["fits_offline"] = coalesces["fits_offline"].astype(bool)
 
     rows = []
+    sr_findings = findings_by_sr(findings, list(sr_rows))
     wanted = set(srs) if srs else None
     for sr in sr_rows.values():
         if wanted is not None and sr["uuid"] not in wanted:
@@ -396,7 +409,8 @@ def size_pool(inventory, *, srs: list[str] | None = None, findings: dict[str, An
         rows.append({"sr": sr["uuid"], "name": sr["name"], "type": sr["type"], "family": family,
                      "size": sr["size"], "used": sr["used"], "free": sr["free"],
                      "garbage": garbage.get(sr["uuid"], 0), "needed": needed,
-                     "shortfall": shortfall, "verdict": verdict, "coalesces": int(len(mine))})
+                     "shortfall": shortfall, "verdict": verdict, "coalesces": int(len(mine)),
+                     "diagnosis": sr_findings.get(sr["uuid"], {}).get("verdict")})
     table = pd.DataFrame(rows, columns=SR_COLUMNS)
     if wanted is not None:
         coalesces = coalesces[coalesces["sr"].isin(wanted)].reset_index(drop=True)

@@ -23,6 +23,7 @@ def sr_table(sizing: Sizing) -> pd.DataFrame:
         "size_gib": t["size"].map(_gib), "used_gib": t["used"].map(_gib),
         "free_gib": t["free"].map(_gib), "needed_gib": t["needed"].map(_gib),
         "shortfall_gib": t["shortfall"].map(_gib), "verdict": t["verdict"],
+        "smlog": t["diagnosis"],
     })
 
 

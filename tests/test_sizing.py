@@ -163,7 +163,8 @@ def test_findings_give_the_leaf_size_and_the_timeout_verdict():
     p, sr, base, leaf = _lvm_pool(free=1 * GiB)
     leaf_uuid = p.uuid("VDI", leaf)
     findings = {"vdis": [{"vdi": leaf_uuid[:8], "verdict": "stuck-timeout",
-                          "virtual_size": 40 * GiB, "size": 1075929088, "lv_size": 43041947648}]}
+                          "virtual_size": 40 * GiB, "size": 1075929088, "lv_size": 43041947648}],
+                "srs": [{"sr": p.uuid("SR", sr)[:8], "verdict": "stuck-timeout"}]}
     sz = s.size_pool(p.inventory(), findings=findings, gc_speed_bps=10 * GiB)
     (c,) = sz.coalesces.to_dict("records")
     # 512 blocks in the leaf + 5121 in the base LV = 5633 blocks; lvhd_lv_size(5633 blocks) =
@@ -174,7 +175,7 @@ def test_findings_give_the_leaf_size_and_the_timeout_verdict():
     assert c["needed_snapshot"] == need + 1077936128
     assert c["diagnosis"] == "stuck-timeout" and not c["live_ok"]  # the log beats the estimate
     row = sz.sr(p.uuid("SR", sr))
-    assert row["verdict"] == "offline-only"
+    assert row["verdict"] == "offline-only" and row["diagnosis"] == "stuck-timeout"
 
 
 def test_healthy_pool_and_garbage():
