@@ -85,6 +85,9 @@ def test_missing_password_sources(monkeypatch, tmp_path):
         read_password(VAR)
     with pytest.raises(PasswordMissing, match="not found"):
         read_password(None, tmp_path / "nope")
+    with pytest.raises(PasswordMissing) as err:
+        read_password("hunter2!pw")  # a password typed where the variable's name belongs
+    assert "hunter2" not in str(err.value) and "NAME" in str(err.value)
     (tmp_path / "empty").write_text("\n")
     with pytest.raises(PasswordMissing, match="empty"):
         read_password(None, tmp_path / "empty")

@@ -19,6 +19,7 @@ import contextlib
 import errno
 import http.client
 import os
+import re
 import socket
 import ssl
 import time
@@ -30,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 from runbook_lib.errors import CredentialError, PoolError, UsageError
 
 DEFAULT_SCENARIO = "seed-stuck-leaf-coalesce"
+ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
 ORIGINATOR = "xen-coalesce-runbooks"
 MAX_REDIRECTS = 3
 
@@ -77,6 +79,10 @@ def read_password(password_env: str | None = "XEN_PASSWORD", password_file: str 
         raise PasswordMissing("no password source: give password_env (a variable name) or password_file")
     password = os.environ.get(password_env)
     if not password:
+        if not ENV_NAME.match(password_env):
+            # not shaped like a variable name: it may be the password itself, never echo it
+            raise PasswordMissing("password_env must be the NAME of an environment variable "
+                                  "(like XEN_PASSWORD), not a password")
         raise PasswordMissing(
             f"environment variable {password_env} is not set",
             hint=f"export {password_env}=... before running, or pass a password file",
