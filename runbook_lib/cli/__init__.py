@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "inventory": ("inventory", "inventory", "save a pool's inventory to a file (offline sizing)"),
     "transfer": ("transfer", "transfer", "carry out a plan.json: dry run, or --execute --confirm VM_UUID"),
     "sim": ("sim", "sim", "serve the XenServer pool simulator; snapshot a pool into a scenario"),
+    "demo": ("demo", "demo", "rehearse the whole remedy on the bundled simulator (make demo)"),
 }
 
 
