@@ -151,3 +151,65 @@ def test_a_plan_for_another_pool_or_a_vanished_vm_or_sr_is_refused(tmp_path, mon
             assert words in outcome.message and "no longer exists" in outcome.message or "pool" in outcome.message
             assert Journal(journal_path(incident)).records()[-1]["event"] == "refused"
     assert changing_calls(calls) == []
+
+
+def test_export_round_trip_through_a_mounted_path(tmp_path, monkeypatch):
+    mount = tmp_path / "nfs-transfer"
+    mount.mkdir()
+    with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
+        plan = make_plan(session, export_path=str(mount))
+        assert plan["vms"][0]["mode"] == "export"
+        original = vms_holding(session, "fileserver")[0]
+        outcome = run_transfer(plan, session, incident="xva", dry_run=False, confirm_vm_uuid=SIM_VM, wait_timeout_s=60)
+        assert outcome.status == "done", (outcome.message, outcome.next_step)
+        vm = assert_vm_intact_on_one_sr(session, original)
+        assert {d["sr"] for d in vm["disks"]} == {SOURCE} and vm["power_state"] == "Running"
+        assert depth_of_data_disk(session, vm) == 1
+        assert (mount / f"xva_{SIM_VM}.xva").is_file()  # kept until the admin removes it
+    methods = changing_calls(calls)
+    assert "VM.destroy" in methods and "VM.copy" not in methods and "Async.VM.copy" not in methods
+
+
+def test_an_export_that_does_not_describe_the_vm_keeps_the_original(tmp_path, monkeypatch):
+    from runbook_lib.transfer import actions
+
+    mount = tmp_path / "nfs-transfer"
+    mount.mkdir()
+    with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
+        plan = make_plan(session, export_path=str(mount))
+        real = actions.describe_xva
+        monkeypatch.setattr(actions, "describe_xva", lambda p: dict(real(p), disks=real(p)["disks"][:1]))
+        outcome = run_transfer(plan, session, incident="badxva", dry_run=False, confirm_vm_uuid=SIM_VM)
+        assert outcome.status == "stopped" and "disk count" in outcome.message
+        assert ops.ref_by_uuid(session, "VM", SIM_VM) is not None
+        assert session.xenapi.VM.get_power_state(ops.ref_by_uuid(session, "VM", SIM_VM)) == "Running"
+
+
+@pytest.mark.parametrize("plugin", [False, True])
+def test_offline_coalesce_flattens_the_chain_in_place(tmp_path, monkeypatch, plugin):
+    from tests.transfer_pool import make_offline_plan
+
+    with simulated_pool(tmp_path, monkeypatch, source_free="600G") as (sim, session, calls):
+        plan = make_offline_plan(session, plugin=plugin)
+        original = vms_holding(session, "fileserver")[0]
+        outcome = run_transfer(plan, session, incident="off", dry_run=False, confirm_vm_uuid=SIM_VM, wait_timeout_s=30)
+        assert outcome.status == "done", (outcome.message, outcome.next_step)
+        vm = assert_vm_intact_on_one_sr(session, original)
+        assert vm["uuid"] == SIM_VM and vm["power_state"] == "Running" and depth_of_data_disk(session, vm) == 1
+    made = changing_calls(calls)
+    assert ("host.call_plugin" in made) == plugin
+    assert ("VM.clean_shutdown" in made) != plugin
+
+
+def test_offline_coalesce_whose_gc_never_finishes_times_out_and_restarts_the_vm(tmp_path, monkeypatch):
+    from tests.transfer_pool import make_offline_plan
+
+    with simulated_pool(tmp_path, monkeypatch, source_free="600G", faults=("gc-stuck",)) as (sim, session, calls):
+        plan = make_offline_plan(session, plugin=False)
+        original = vms_holding(session, "fileserver")[0]
+        outcome = run_transfer(plan, session, incident="off2", dry_run=False, confirm_vm_uuid=SIM_VM,
+                               wait_timeout_s=1.0)
+        assert outcome.status == "stopped" and "did not finish" in outcome.message
+        assert "started again" in outcome.message and "nothing is at risk" in outcome.next_step
+        vm = assert_vm_intact_on_one_sr(session, original)
+        assert vm["uuid"] == SIM_VM and vm["power_state"] == "Running"

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from runbook_lib.plan import assess
-from runbook_lib.sim import Simulator
+from runbook_lib.sim import Simulator, load_scenario
 from runbook_lib.xapi import connect, fetch_inventory
 from runbook_lib.xapi import operations as ops
 
@@ -21,20 +21,39 @@ READ_METHODS = {"session.login_with_password", "session.logout", "event.from", "
 
 
 @contextlib.contextmanager
-def simulated_pool(tmp_path: Path, monkeypatch, *, faults=(), retry_refused_s: float = 0.0):
+def simulated_pool(tmp_path: Path, monkeypatch, *, faults=(), retry_refused_s: float = 0.0,
+                   source_free: str | None = None):
+    """The seed scenario on loopback; source_free changes what is left free on the LVM SR."""
     calls = tmp_path / "calls.jsonl"
-    with Simulator(scenario=SCENARIO, calls=str(calls), smlog=str(tmp_path / "SMlog"), speed=SPEED,
+    scenario = SCENARIO
+    if source_free:
+        scenario = load_scenario(SCENARIO)
+        scenario["srs"][0]["free"] = source_free
+    with Simulator(scenario=scenario, calls=str(calls), smlog=str(tmp_path / "SMlog"), speed=SPEED,
                    faults=tuple(faults)) as sim:
         monkeypatch.setenv("SIM_PASSWORD", sim.password)
         with connect(sim.url, sim.user, password_env="SIM_PASSWORD", retry_refused_s=retry_refused_s) as session:
             yield sim, session, calls
 
 
-def make_plan(session, *, migrate: bool = False) -> dict:
-    """A plan by the real planner (notebook 02's), copy mode unless migrate."""
-    plan = assess(fetch_inventory(session), allow_migrate=migrate).plan()
+def make_plan(session, *, migrate: bool = False, export_path: str | None = None) -> dict:
+    """A plan by the real planner (notebook 02's), copy mode unless migrate or export_path."""
+    plan = assess(fetch_inventory(session), allow_migrate=migrate, export_path=export_path).plan(
+        export_path=export_path)
     assert plan is not None and plan["vms"][0]["uuid"] == VM
     return json.loads(json.dumps(plan))
+
+
+def make_offline_plan(session, *, plugin: bool) -> dict:
+    """The planner's offline-coalesce remedy as a plan (it ranks move-vms first on the seed)."""
+    from runbook_lib.plan import make_plan as plan_of
+
+    result = assess(fetch_inventory(session))
+    remedy = next(r for r in result.remedies if r.kind == "offline-coalesce")
+    plan = json.loads(json.dumps(plan_of(result.sizing, remedy)))
+    assert plan["vms"][0]["mode"] == "offline"
+    plan["vms"][0]["coalesce_plugin"] = plugin
+    return plan
 
 
 def calls_made(calls: Path) -> list[dict]:

@@ -21,6 +21,7 @@ from runbook_lib import sizing
 from runbook_lib.errors import RunbookError
 from runbook_lib.transfer.plan_steps import BACK_SUFFIX, COPY_SUFFIX, Step
 from runbook_lib.transfer.verify import compare_vifs, verify_copy, verify_round_trip
+from runbook_lib.transfer.xva import XvaUnreadable, describe_xva
 from runbook_lib.transfer.wait import chain_gone, chains_shorter, wait_for_gc
 from runbook_lib.xapi import operations as ops
 
@@ -620,18 +621,60 @@ def export_out(ctx: Context, step: Step, st: dict) -> dict:
 
 
 def verify_export(st: dict) -> dict:
+    """The .xva is complete and describes the original: disks, sizes, device order, MACs, name."""
     path = Path(st["export_file"])
     if not path.is_file() or path.stat().st_size != int(st.get("export_bytes") or -1):
         raise StepFailed(f"the export {path} is missing or not the size written", next_step="re-run the export")
+    try:
+        described = describe_xva(path)
+    except XvaUnreadable as err:
+        raise StepFailed(f"the export cannot be read back: {err}", next_step="re-run the export") from None
+    original = dict(st["original"], vifs=[dict(v, network=None) for v in st["original"].get("vifs") or []])
+    described["vifs"] = [dict(v, network=None) for v in described["vifs"]]
+    problems = verify_copy(original, described, expect_name=original["name"], same_vm=True)
+    if problems:
+        raise StepFailed("the export does not describe the original: " + "; ".join(problems),
+                         next_step="the original is untouched; re-run to export again")
     return {"export_verified": True}
 
 
 def import_back(ctx: Context, step: Step, st: dict) -> dict:
-    refs = ops.import_vm(ctx.session, Path(st["export_file"]), ctx.sr_ref(ctx.source))
+    try:
+        refs = ops.import_vm(ctx.session, Path(st["export_file"]), ctx.sr_ref(ctx.source))
+    except OSError as exc:
+        _remove_imports(ctx, step, st)
+        raise StepFailed(f"the import failed: {exc}", rolled_back=True,
+                         next_step=f"the export is safe in {st['export_file']}; free space on "
+                                   f"{ctx.sr_label(ctx.source)} if it is short, then re-run with the same incident") from None
     if not refs:
         raise StepFailed("the import returned no VM", next_step=f"the export is safe in {st['export_file']}; "
                                                                 "import it by hand (xe vm-import)")
     return {"imported_uuid": ctx.session.xenapi.VM.get_uuid(refs[0])}
+
+
+def _imports(ctx: Context, step: Step, st: dict) -> list[str]:
+    return [ref for ref in ops.vms_named(ctx.session, _vm_name(st, step))
+            if ctx.session.xenapi.VM.get_uuid(ref) != step.vm]
+
+
+def _remove_imports(ctx: Context, step: Step, st: dict) -> int:
+    found = _imports(ctx, step, st)
+    for ref in found:
+        _destroy_vm_and_disks(ctx, ref, ctx.source, keep={step.vm})
+    return len(found)
+
+
+def probe_import(ctx: Context, step: Step, st: dict):
+    found = _imports(ctx, step, st)
+    if len(found) == 1:
+        identity = ops.vm_identity(ctx.session, found[0])
+        if not verify_copy(st["original"], identity, expect_name=st["original"]["name"], expect_sr=ctx.source):
+            return "done", {"imported_uuid": identity["uuid"]}
+    return ("partial" if found else "not-started"), None
+
+
+def rollback_import(ctx: Context, step: Step, st: dict) -> str:
+    return f"removed {_remove_imports(ctx, step, st)} half-imported VM(s)"
 
 
 # --- offline coalesce via the host plugin ------------------------------------------------------
@@ -679,7 +722,7 @@ ACTIONS: dict[str, Action] = {
     "migrate-out": Action(migrate, probe_migrate),
     "migrate-back": Action(migrate, probe_migrate),
     "export-out": Action(export_out),
-    "import-back": Action(import_back),
+    "import-back": Action(import_back, probe_import, rollback_import),
     "verify-out": Action(verify_out),
     "verify-back": Action(verify_back),
     "destroy-original": Action(destroy_original),

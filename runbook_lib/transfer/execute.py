@@ -234,7 +234,10 @@ def run_transfer(plan: dict | str | Path, session, *, incident: str, dry_run: bo
             return finish("stopped", *stop, final=final)
     final["srs"] = _safe_free(ctx)
     differences = [d for v in final["vms"].values() for d in v.get("differences") or []]
-    message = "remedy complete; every copy verified" + (f"; differences: {'; '.join(differences)}" if differences else "")
+    moved = any(vm["mode"] != "offline" for vm in plan["vms"])
+    message = ("remedy complete; " + ("every copy verified before anything was destroyed" if moved else
+                                      "the VM checked against what it was")
+               + (f"; differences: {'; '.join(differences)}" if differences else ""))
     return finish("done", message, "" if not differences else "check the differences listed", final=final)
 
 
