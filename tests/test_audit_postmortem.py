@@ -22,19 +22,21 @@ G = 1 << 30
 def _journal(folder, start):
     """What notebook 03's executor writes for the seed's copy-away-and-back remedy."""
     t = lambda minutes: (start + dt.timedelta(minutes=minutes)).isoformat()  # noqa: E731
+    step = lambda kind: {"step": f"{VM}:{kind}", "vm": VM, "kind": kind}  # noqa: E731
     lines = [
         {"seq": 1, "time": t(1), "event": "run", "mode": "execute"},
-        {"seq": 2, "time": t(2), "event": "start", "step": "copy-away", "vm": VM, "call": "VM.copy"},
-        {"seq": 3, "time": t(30), "event": "done", "step": "copy-away", "vm": VM, "call": "VM.copy",
+        {"seq": 2, "time": t(2), "event": "start", **step("copy-away"), "call": "VM.copy"},
+        {"seq": 3, "time": t(30), "event": "done", **step("copy-away"), "call": "VM.copy",
          "before": {SR: 40 * G, STAGING: 3000 * G}, "after": {SR: 40 * G, STAGING: 976 * G}},
-        {"seq": 4, "time": t(31), "event": "done", "step": "destroy-original", "vm": VM, "call": "VM.destroy"},
-        {"seq": 5, "time": t(32), "event": "done", "step": "scan", "call": "SR.scan"},
-        {"seq": 6, "time": t(50), "event": "done", "step": "wait-gc", "after": {SR: 2100 * G}},
-        {"seq": 7, "time": t(80), "event": "done", "step": "copy-back", "vm": VM, "call": "VM.copy",
+        {"seq": 4, "time": t(31), "event": "done", **step("destroy-original"), "call": "VM.destroy"},
+        {"seq": 5, "time": t(32), "event": "done", **step("scan"), "call": "SR.scan"},
+        {"seq": 6, "time": t(50), "event": "done", **step("wait-gc"), "after": {SR: 2100 * G}},
+        {"seq": 7, "time": t(60), "event": "start", **step("copy-back"), "call": "VM.copy"},
+        {"seq": 8, "time": t(80), "event": "done", **step("copy-back"), "call": "VM.copy",
          "after": {SR: 76 * G, STAGING: 3000 * G}},
-        {"seq": 8, "time": t(81), "event": "finished", "status": "done"},
+        {"seq": 9, "time": t(81), "event": "finished", "status": "done", "message": "remedy complete"},
     ]
-    text = "".join(json.dumps(line) + "\n" for line in lines) + '{"seq": 9, "time": "2026-11-\n'
+    text = "".join(json.dumps(line) + "\n" for line in lines) + '{"seq": 10, "time": "2026-11-\n'
     (folder / "transfer-journal.jsonl").write_text(text)
 
 
@@ -65,9 +67,10 @@ def test_the_timeline_shows_the_seed_case_in_order(seed_incident):
     runs = tl[tl["source"] == "run"]
     assert len(runs) == 4 and runs.iloc[0]["time"] == pd.Timestamp(diag.start)
     transfer = tl[tl["source"] == "transfer"]["event"].tolist()
-    assert transfer[0] == "run" and transfer[-1] == "finished"
-    assert transfer.index("done copy-away VM.copy") < transfer.index("done scan SR.scan") < transfer.index(
-        "done copy-back VM.copy")
+    vm = f"VM {VM[:8]}"
+    assert transfer == ["run", f"done copy-away {vm} (VM.copy)", f"done destroy-original {vm} (VM.destroy)",
+                        f"done scan {vm} (SR.scan)", f"done wait-gc {vm}", f"done copy-back {vm} (VM.copy)",
+                        "finished"]  # a step's start line is folded into its end line
 
 
 def test_impact_detection_root_cause_and_space(seed_incident):
@@ -153,3 +156,18 @@ def test_journals_are_read_tolerantly(tmp_path):
     records, torn = postmortem.read_journals(tmp_path)
     assert [r["event"] for r in records] == ["no time", "a", "b"] and torn == 1
     assert postmortem.read_journals(tmp_path / "missing") == ([], 0)
+
+
+def test_the_real_diagnosis_notebook_feeds_the_seed_timeline(tmp_path):
+    """Notebook 01 on the bundled sample (the seed excerpt inside a day of GC runs), then the postmortem."""
+    out = tmp_path / "outputs"
+    diag = run_notebook(notebooks_dir() / "01_diagnose_smlog.ipynb", "demo", {"year": 2018}, outputs=out)
+    assert diag.exit_code == 0, diag.error
+    pm = postmortem.build("demo", out)
+    assert pm.root_cause["verdict"] == "stuck-timeout"
+    assert pm.impact["srs"] == [f"{SR} (Local SATA Storage)"]
+    smlog = pm.timeline[pm.timeline["source"] == "SMlog"]
+    assert smlog["time"].max() == pd.Timestamp("2018-12-06 02:27:17", tz="UTC")  # the seed's Timed out
+    assert smlog["event"].str.startswith("stuck-timeout").all()
+    assert pm.detection["first_failure_in_log"] < pd.Timestamp("2018-12-06 02:27:17", tz="UTC")
+    assert pm.impact["failures"] > 1 and pm.impact["stuck_for_s"] > 0

@@ -27,6 +27,7 @@ DIAGNOSIS_SCHEMA = "runbook.smlog.diagnosis/1"
 PLAN_SCHEMA = "runbook.plan/1"
 STUCK = ("stuck-timeout", "stuck-no-space", "stuck-error")
 GIB = 1 << 30
+STEP_END_EVENTS = ("done", "failed", "rolled-back")
 
 SECTION_TITLES = ["Summary", "Impact", "Detection", "Timeline", "Root cause", "What was done",
                   "Space before and after", "Follow-ups", "Executed notebooks"]
@@ -152,7 +153,9 @@ def _plan_files(folder: Path) -> list[dict]:
 # ---- the sections ---------------------------------------------------------------------------
 
 def _gib(value: Any) -> str:
-    return f"{value / GIB:,.1f} GiB" if isinstance(value, (int, float)) else "unknown"
+    if not isinstance(value, (int, float)) or pd.isna(value):
+        return "unknown"
+    return f"{value / GIB:,.1f} GiB" if abs(value) >= GIB or value == 0 else f"{value / (1 << 20):,.0f} MiB"
 
 
 def _stuck_vdis(diagnosis: dict | None) -> list[dict]:
@@ -184,13 +187,12 @@ def _timeline(runs: list[dict], diagnosis: dict | None, journal: list[dict]) -> 
         rows.append((run.get("start"), "run", f"{name} started", f"run {str(run.get('run_id'))[:8]}"))
         detail = run.get("error") or f"exit {run.get('exit_code')}"
         rows.append((run.get("end"), "run", f"{name} {run.get('status')}", detail))
+    ended = {r.get("step") for r in journal if r.get("event") in STEP_END_EVENTS}
     for rec in journal:
         event = rec.get("event", "?")
-        what = " ".join(str(x) for x in (rec.get("step"), rec.get("call")) if x)
-        detail = rec.get("error") or rec.get("next_step") or rec.get("status") or ""
-        if isinstance(detail, (list, dict)):
-            detail = json.dumps(detail)[:200]
-        rows.append((rec.get("time"), "transfer", f"{event} {what}".strip(), str(detail)))
+        if event in ("start", "task") and rec.get("step") in ended:
+            continue  # the step's end line says it all; a start without an end stays visible
+        rows.append((rec.get("time"), "transfer", f"{event} {_step_name(rec)}".strip(), _outcome(rec, "")))
     frame = pd.DataFrame([(_ts(t), s, e, d) for t, s, e, d in rows], columns=TIMELINE_COLUMNS)
     frame = frame.dropna(subset=["time"]).sort_values("time", kind="stable").reset_index(drop=True)
     return frame
@@ -240,15 +242,36 @@ def _links(runs: list[dict], root: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=LINK_COLUMNS)
 
 
+def _step_name(rec: dict) -> str:
+    """`migrate-out:0 VM 9c2d4e6f (VDI.pool_migrate)` rather than the journal's long step id."""
+    step = str(rec.get("step") or "")
+    vm = str(rec.get("vm") or "")
+    if vm and step.startswith(vm + ":"):
+        step = f"{step[len(vm) + 1:]} VM {vm[:8]}"
+    call = rec.get("call")
+    return f"{step} ({call})" if step and call else step or (call or "")
+
+
+def _outcome(rec: dict, default: str) -> str:
+    detail = rec.get("error") or rec.get("next_step") or rec.get("message") or default
+    if isinstance(detail, (list, dict)):
+        detail = json.dumps(detail)[:200]
+    return str(detail)
+
+
 def _actions(runs: list[dict], journal: list[dict]) -> pd.DataFrame:
+    """Every run, every step outcome that was not a plain success, and one line of steps done."""
     rows = [(_ts(r.get("start")), Path(str(r.get("notebook"))).name, r.get("status"),
              r.get("error") or _params_line(r.get("parameters") or {})) for r in runs]
-    finished = [r for r in journal if r.get("event") in ("done", "failed", "rolled-back", "stopped", "finished",
-                                                         "refused")]
-    for rec in finished:
-        what = " ".join(str(x) for x in (rec.get("step"), rec.get("call")) if x) or rec.get("event")
-        outcome = rec.get("error") or rec.get("next_step") or rec.get("status") or rec.get("event")
-        rows.append((_ts(rec.get("time")), f"transfer: {what}", rec.get("event"), str(outcome)))
+    done = [r for r in journal if r.get("event") == "done"]
+    if done:
+        kinds = list(dict.fromkeys(str(r.get("kind") or _step_name(r)) for r in done))
+        rows.append((_ts(done[-1].get("time")), f"transfer: {len(done)} step(s) done", "done", ", ".join(kinds)))
+    for rec in journal:
+        if rec.get("event") in ("failed", "rolled-back", "stopped", "finished", "refused", "dry-run", "resumed"):
+            what = _step_name(rec) or rec.get("event")
+            rows.append((_ts(rec.get("time")), f"transfer: {what}", rec.get("event"),
+                         _outcome(rec, str(rec.get("status") or ""))))
     frame = pd.DataFrame(rows, columns=["time", "what", "outcome", "detail"])
     return frame.sort_values("time", kind="stable").reset_index(drop=True) if not frame.empty else frame
 
