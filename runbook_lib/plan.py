@@ -231,13 +231,28 @@ def _move(sizing: Sizing, sr: dict, *, staging_uuids: list[str], throughput: flo
     if not staging_uuids:
         return Remedy(kind="move-vms", sr=sr["sr"], feasible=False,
                       reason="no other SR to stage VMs on")
+    def downtime_of(subset, info) -> float:
+        total = 0.0
+        for c in subset:
+            mode = _mode(c.vm, info, export_path, allow_migrate)
+            if mode == "migrate":
+                total += 2 * MIGRATE_PAUSE_S
+            elif c.vm["power_state"] != "Halted":
+                total += 2 * c.bytes / throughput + POWER_CYCLE_S
+        return total
+
+    def score(subset, info, needs):
+        """Fewest bytes, then least downtime, then the most room left on the staging SR."""
+        need = sum(needs[c.vm["uuid"]] for c in subset)
+        return (sum(c.bytes for c in subset), downtime_of(subset, info), need - info["free"])
+
     best = None
-    # the smallest set on the roomiest staging SR that holds it, by that SR type's rules
-    for st_uuid in sorted(staging_uuids, key=lambda u: -int(look.srs[u]["free"])):
+    for st_uuid in staging_uuids:  # the smallest set, if some staging SR holds it by its own rules
         info, needs = staging(st_uuid)
         if sum(needs[c.vm["uuid"]] for c in unconstrained) <= info["free"]:
-            best = (unconstrained, info, needs)
-            break
+            key = score(unconstrained, info, needs)
+            if best is None or key < best[0]:
+                best = (key, unconstrained, info, needs)
     if best is None:  # no staging SR holds that set: search again within each one's room
         why_not = []
         for st_uuid in staging_uuids:
@@ -249,12 +264,13 @@ def _move(sizing: Sizing, sr: dict, *, staging_uuids: list[str], throughput: flo
                 why_not.append(f"{info['name']} ({info['free'] / GiB:.1f} GiB free, "
                                f"needs {sum(needs[c.vm['uuid']] for c in unconstrained) / GiB:.1f})")
                 continue
-            size = sum(c.bytes for c in found)
-            if best is None or size < sum(c.bytes for c in best[0]):
-                best = (found, info, needs)
+            key = score(found, info, needs)
+            if best is None or key < best[0]:
+                best = (key, found, info, needs)
         if best is None:
             return Remedy(kind="move-vms", sr=sr["sr"], feasible=False,
                           reason="no staging SR has room for the VMs: " + "; ".join(why_not[:3]))
+    best = best[1:]
 
     chosen, st_info, needs = best
     st_need = sum(needs[c.vm["uuid"]] for c in chosen)

@@ -219,3 +219,20 @@ def test_seed_scenario_is_short_and_the_plan_stages_the_vm_on_nfs(tmp_path):
     assert plan["pool"]["uuid"] == "5a0c7d2e-31f4-4b8e-9c61-0d2f7e8a9b13"
     P.write_plan(plan, tmp_path / "plan.json")
     assert json.loads((tmp_path / "plan.json").read_text())["remedy"]["kind"] == "move-vms"
+
+
+def test_staging_choice_prefers_less_downtime_and_more_room_left():
+    """Same free space: a shared NFS SR (live migration, thin copy) beats a local LVM SR."""
+    p = PoolRecords("two")
+    lvm = p.sr("Local SATA Storage", "lvm", 60 * GiB, 58 * GiB)
+    local = p.sr("Local LVM 2", "lvm", 1000 * GiB, 500 * GiB)
+    p.records["PBD"][p.records["SR"][local]["PBDs"][0]]["currently_attached"] = False  # not on this host
+    nfs = p.sr("NFS", "nfs", 1000 * GiB, 500 * GiB, shared=True)
+    base = p.vdi(lvm, 40 * GiB, 10762584064, managed=False)
+    leaf = p.vdi(lvm, 40 * GiB, 43041947648, parent=base)
+    p.vm("big", "Running", [leaf])
+    sz = size_pool(p.inventory())
+    best = P.choose(P.rank_remedies(sz))
+    assert best.staging_sr["uuid"] == p.uuid("SR", nfs) and best.vms[0]["mode"] == "migrate"
+    only_local = P.choose(P.rank_remedies(sz, staging_sr=p.uuid("SR", local)))
+    assert only_local.vms[0]["mode"] == "copy" and only_local.downtime_s > best.downtime_s
