@@ -227,10 +227,12 @@ def _move(sizing: Sizing, sr: dict, *, staging_uuids: list[str], throughput: flo
     if unconstrained is None:
         return Remedy(kind="move-vms", sr=sr["sr"], feasible=False,
                       reason="moving every VM off this SR would still not free enough")
-    staging_uuids = [u for u in staging_uuids if u in look.srs]
+    unplugged = [look.srs[u]["name"] for u in staging_uuids if u in look.srs and not look.srs[u]["hosts"]]
+    staging_uuids = [u for u in staging_uuids if u in look.srs and look.srs[u]["hosts"]]
     if not staging_uuids:
         return Remedy(kind="move-vms", sr=sr["sr"], feasible=False,
-                      reason="no other SR to stage VMs on")
+                      reason=("staging SR not attached to any host: " + ", ".join(unplugged))
+                      if unplugged else "no other SR to stage VMs on")
     def downtime_of(subset, info) -> float:
         total = 0.0
         for c in subset:

@@ -226,7 +226,9 @@ def test_staging_choice_prefers_less_downtime_and_more_room_left():
     p = PoolRecords("two")
     lvm = p.sr("Local SATA Storage", "lvm", 60 * GiB, 58 * GiB)
     local = p.sr("Local LVM 2", "lvm", 1000 * GiB, 500 * GiB)
-    p.records["PBD"][p.records["SR"][local]["PBDs"][0]]["currently_attached"] = False  # not on this host
+    host2 = p._add("host", {"name_label": "host2", "address": "10.0.0.2", "enabled": True,
+                            "PBDs": [], "resident_VMs": []})
+    p.records["PBD"][p.records["SR"][local]["PBDs"][0]]["host"] = host2  # local to the other host
     nfs = p.sr("NFS", "nfs", 1000 * GiB, 500 * GiB, shared=True)
     base = p.vdi(lvm, 40 * GiB, 10762584064, managed=False)
     leaf = p.vdi(lvm, 40 * GiB, 43041947648, parent=base)
@@ -236,3 +238,11 @@ def test_staging_choice_prefers_less_downtime_and_more_room_left():
     assert best.staging_sr["uuid"] == p.uuid("SR", nfs) and best.vms[0]["mode"] == "migrate"
     only_local = P.choose(P.rank_remedies(sz, staging_sr=p.uuid("SR", local)))
     assert only_local.vms[0]["mode"] == "copy" and only_local.downtime_s > best.downtime_s
+
+
+def test_an_unplugged_sr_is_no_staging_sr():
+    p, lvm, nfs, *_ = _seed_like()
+    p.records["PBD"][p.records["SR"][nfs]["PBDs"][0]]["currently_attached"] = False
+    move = next(r for r in P.rank_remedies(size_pool(p.inventory()), staging_sr=p.uuid("SR", nfs))
+                if r.kind == "move-vms")
+    assert not move.feasible and "not attached" in move.reason
