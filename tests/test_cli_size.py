@@ -111,3 +111,26 @@ def test_smlog_gives_the_measured_rate(inventory_file, tmp_path):
     assert move["duration_s"] == pytest.approx(2 * move["bytes_to_move"] / (3.25 * GiB / 23))
     res = run("size", "--inventory", str(path), "--throughput", "50", "--json")
     assert json.loads(res.output)["throughput_bps"] == 50 * 2**20
+
+
+def test_against_the_simulator_wrong_password_unreachable_and_right(tmp_path):
+    import socket
+
+    from runbook_lib.sim import Simulator
+
+    with Simulator("healthy") as sim:
+        res = run("size", "--url", sim.url, "--password-env", "RUNBOOK_TEST_PW",
+                  env={"RUNBOOK_TEST_PW": "Bad-Pw-42"})
+        assert res.exit_code == 2 and res.output.count("\n") == 1
+        assert res.output.startswith("error: login to ") and "Bad-Pw-42" not in res.output
+        res = run("inventory", "save", "--url", sim.url, "--password-env", "RUNBOOK_TEST_PW",
+                  "--out", str(tmp_path / "healthy.json"), env={"RUNBOOK_TEST_PW": sim.password})
+        assert res.exit_code == 0 and "saved" in res.output
+    out = json.loads(run("size", "--inventory", str(tmp_path / "healthy.json"), "--json").output)
+    assert out["remedies"] == [] and all(s["shortfall"] == 0 for s in out["srs"])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    res = run("size", "--url", f"http://127.0.0.1:{port}/", "--password-env", "RUNBOOK_TEST_PW",
+              env={"RUNBOOK_TEST_PW": "x"})
+    assert res.exit_code == 1 and "connection refused" in res.output and "Traceback" not in res.output
