@@ -219,3 +219,39 @@ def test_scan_and_plugin_errors(x):
     with pytest.raises(XenAPI.Failure) as e:
         x.host.call_plugin(host, "coalesce-leaf", "leaf-coalesce", {"vm_uuid": "missing"})
     assert e.value.details[0] == "UUID_INVALID"
+
+
+def test_operations_in_progress_block_others(sim, x):
+    db = _vm(x, "db")
+    assert "copy" in x.VM.get_allowed_operations(db)
+    assert "clean_shutdown" in x.VM.get_allowed_operations(_vm(x, "app"))
+    sim.pool.clock.speed = 1.0
+    task = x.Async.VM.copy(db, "in progress", x.SR.get_by_name_label("NFS backup")[0])
+    assert list(x.VM.get_current_operations(db).values()) == ["copy"]
+    assert x.VM.get_allowed_operations(db) == []
+    with pytest.raises(XenAPI.Failure) as e:
+        x.VM.destroy(db)
+    assert e.value.details == ["OTHER_OPERATION_IN_PROGRESS", "VM", db]
+    sim.pool.clock.speed = 100000.0
+    assert sim.wait_until(lambda s: s.state.get("task", task)["status"] == "success")
+    assert x.VM.get_current_operations(db) == {}
+
+
+def test_copy_keeps_userdevice_order_past_nine():
+    scenario = {
+        "srs": [{"uuid": "5a5a5a5a-0000-4000-8000-000000000001", "name_label": "s", "type": "ext",
+                 "physical_size": "1T"}],
+        "vdis": [{"uuid": f"d0000000-0000-4000-8000-0000000000{i:02d}", "sr": "s",
+                  "virtual_size": f"{i + 1}G", "allocated": "1G"} for i in range(12)],
+        "vms": [{"uuid": "e0000000-0000-4000-8000-000000000001", "name_label": "many",
+                 "vbds": [{"vdi": f"d0000000-0000-4000-8000-0000000000{i:02d}",
+                           "userdevice": str(i)} for i in range(12)]}],
+    }
+    with Simulator(scenario, speed=360000) as sim:
+        s = XenAPI.Session(sim.url)
+        s.xenapi.login_with_password(sim.user, sim.password, "1.0", "t")
+        x = s.xenapi
+        new = x.VM.copy(_vm(x, "many"), "copy", NULL)
+        sizes = {x.VBD.get_userdevice(b): int(x.VDI.get_virtual_size(x.VBD.get_VDI(b)))
+                 for b in x.VM.get_VBDs(new)}
+        assert sizes == {str(i): (i + 1) * GiB for i in range(12)}

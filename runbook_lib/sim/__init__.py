@@ -92,9 +92,34 @@ class Simulator:
             t.start()
         return self
 
+    def _restart(self, seconds: float) -> None:
+        """The restart fault: stop listening (connections refused), then listen again."""
+        server = self._server
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if self._stop.wait(seconds):
+            return
+        for _ in range(50):
+            try:
+                self._server = SimHTTPServer(self, self.host, self.port)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            return
+        thread = threading.Thread(target=self._server.serve_forever,
+                                  kwargs={"poll_interval": 0.1}, name="sim-http", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
     def _tick_loop(self) -> None:
         reported = False
         while not self._stop.wait(TICK_SECONDS):
+            if self.dispatcher.restart_requested:
+                seconds, self.dispatcher.restart_requested = self.dispatcher.restart_requested, 0.0
+                threading.Thread(target=self._restart, args=(seconds,), daemon=True).start()
             try:
                 self.pool.tick()
             except Exception as exc:  # noqa: BLE001 - the clock must keep running

@@ -69,6 +69,7 @@ class Dispatcher:
         self.calls_file = open(calls_path, "a", encoding="utf-8") if calls_path else None
         self.calls_lock = threading.Lock()
         self.outage_until = 0.0   # wall time until which the server plays dead (restart fault)
+        self.restart_requested = 0.0  # seconds; the Simulator closes its socket that long
         self._build()
 
     def close(self) -> None:
@@ -413,6 +414,7 @@ class Dispatcher:
             if outage:
                 self.pool.faults.restart_done = True
                 self.outage_until = time.monotonic() + outage
+                self.restart_requested = outage
             return value
 
     def _log_call(self, method, params, result, error):

@@ -154,6 +154,9 @@ class Store:
         for parent, fld, child, ref_field in BACKREFS:
             if parent == cls:
                 rec[fld] = sorted(self.back[(child, ref_field)].get(ref, ()))
+        decorate = self.decorators.get(cls)
+        if decorate is not None:
+            decorate(ref, rec)
         return rec
 
     def all_refs(self, cls: str) -> list[str]:
@@ -210,6 +213,7 @@ class Store:
                 self._event(parent, "mod", target)
 
     events_on: bool = True
+    decorators: dict = field(default_factory=dict)  # cls -> fn(ref, record) for derived fields
 
     def _event(self, cls, operation, ref, snapshot=...):
         if not self.events_on:
