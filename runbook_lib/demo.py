@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,7 +82,10 @@ def run_demo(incident: str | None = None, echo: Callable[[str], None] = print) -
                                hint=f"open {result.output} to see the failing cell")
         return result
 
-    with Simulator(SCENARIO, smlog=smlog, calls=folder / "pool-calls.jsonl") as sim:
+    # A fresh random password: the documented "simulator" is a plain word that the secret
+    # scan (runbook verify) would rightly find all over the outputs.
+    password = secrets.token_urlsafe(18)
+    with Simulator(SCENARIO, smlog=smlog, calls=folder / "pool-calls.jsonl", password=password) as sim:
         os.environ[PASSWORD_ENV] = sim.password
         echo(f"simulator: {SCENARIO} on {sim.url} (SMlog: {smlog})")
         sim.advance(HOURS_BEFORE * 3600)  # the GC fails for a while before anyone looks
