@@ -64,3 +64,12 @@ def test_round_trip_keeps_identity_but_ignores_the_pools_own_keys():
     assert any("other_config" in p and "owner" in p for p in problems)
     assert any("power state" in p for p in problems)
     assert any("description" in p for p in problems)
+
+
+def test_per_disk_expectation_for_live_migration():
+    moved = copy.deepcopy(ORIGINAL)
+    moved["disks"][1]["sr"] = "stg"  # only the data disk was migrated
+    expect = {"0": "src", "1": "stg"}
+    assert verify_copy(ORIGINAL, moved, expect_name="db01", expect_sr=expect, same_vm=True) == []
+    assert verify_copy(ORIGINAL, ORIGINAL, expect_name="db01", expect_sr=expect, same_vm=True) == [
+        "disk 1 is not on SR stg"]

@@ -367,12 +367,21 @@ def rollback_copy(ctx: Context, step: Step, st: dict) -> str:
 
 
 # --- verification ----------------------------------------------------------------------------
+def _expect(ctx: Context, step: Step, st: dict, dest: str) -> str | dict:
+    """Where the disks must be: all on dest, or for live migration the planned disks on dest."""
+    if _mode(ctx, step) != "migrate":
+        return dest
+    vm = next(v for v in ctx.plan["vms"] if v["uuid"] == step.vm)
+    planned = {str(d.get("userdevice")) for d in vm.get("disks") or []}
+    return {d["userdevice"]: (dest if d["userdevice"] in planned else d["sr"]) for d in st["original"]["disks"]}
+
+
 def _verify(ctx: Context, step: Step, st: dict, *, uuid: str, name: str, sr: str, what: str) -> list[str]:
     ref = _vm_ref(ctx, uuid)
     if ref is None:
         return [f"the {what} {uuid} is gone"]
-    return verify_copy(st["original"], ops.vm_identity(ctx.session, ref), expect_name=name, expect_sr=sr,
-                       same_vm=(uuid == step.vm))
+    return verify_copy(st["original"], ops.vm_identity(ctx.session, ref), expect_name=name,
+                       expect_sr=_expect(ctx, step, st, sr), same_vm=(uuid == step.vm))
 
 
 def verify_out(ctx: Context, step: Step, st: dict) -> dict:
@@ -698,7 +707,7 @@ def final_check(ctx: Context, step: Step, st: dict) -> dict:
     if ref is None:
         raise StepFailed(f"VM {uuid} is not there at the end", next_step="check the journal and the pool")
     identity = ops.vm_identity(ctx.session, ref)
-    problems = verify_round_trip(st["original"], identity, expect_sr=ctx.source)
+    problems = verify_round_trip(st["original"], identity, expect_sr=_expect(ctx, step, st, ctx.source))
     records = ops.vdi_records(ctx.session)
     source_ref = ctx.sr_ref(ctx.source)
     on_sr = {rec["uuid"]: rec for rec in records.values() if rec.get("SR") == source_ref}

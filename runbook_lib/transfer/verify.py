@@ -22,8 +22,9 @@ def _gib(value: int) -> str:
     return f"{int(value) / 2**30:.3f} GiB"
 
 
-def compare_disks(original: dict, copy: dict, *, expect_sr: str | None = None) -> list[str]:
-    """Disk count, virtual sizes and device order; with expect_sr, every disk must be on that SR."""
+def compare_disks(original: dict, copy: dict, *, expect_sr: str | dict | None = None) -> list[str]:
+    """Disk count, virtual sizes and device order; with expect_sr, every disk must be on that SR
+    (or, given {userdevice: SR uuid}, each listed disk on its SR)."""
     problems = []
     a, b = original.get("disks") or [], copy.get("disks") or []
     if len(a) != len(b):
@@ -37,7 +38,12 @@ def compare_disks(original: dict, copy: dict, *, expect_sr: str | None = None) -
                             f"on the original, {_gib(db.get('virtual_size') or 0)} on the copy")
         if bool(da.get("bootable")) != bool(db.get("bootable")) and "bootable" in da and "bootable" in db:
             problems.append(f"disk {da.get('userdevice')}: bootable flag differs")
-    if expect_sr:
+    if isinstance(expect_sr, dict):  # per userdevice (live migration moves only some disks)
+        for d in b:
+            want = expect_sr.get(str(d.get("userdevice")))
+            if want and d.get("sr") != want:
+                problems.append(f"disk {d.get('userdevice')} is not on SR {want}")
+    elif expect_sr:
         elsewhere = [d.get("userdevice") for d in b if d.get("sr") != expect_sr]
         if elsewhere:
             problems.append(f"disk(s) {', '.join(map(str, elsewhere))} of the copy are not on SR {expect_sr}")
@@ -67,7 +73,7 @@ def compare_other_config(original: dict, copy: dict) -> list[str]:
     return [f"other_config differs in {', '.join(changed)}"]
 
 
-def verify_copy(original: dict, copy: dict, *, expect_name: str, expect_sr: str | None = None,
+def verify_copy(original: dict, copy: dict, *, expect_name: str, expect_sr: str | dict | None = None,
                 same_vm: bool = False) -> list[str]:
     """What must hold before the original is destroyed: disks, VIFs/MACs and the copy's name.
 
@@ -81,7 +87,7 @@ def verify_copy(original: dict, copy: dict, *, expect_name: str, expect_sr: str 
     return problems
 
 
-def verify_round_trip(original: dict, final: dict, *, expect_sr: str | None = None,
+def verify_round_trip(original: dict, final: dict, *, expect_sr: str | dict | None = None,
                       checks: Iterable[str] = ("name", "description", "disks", "vifs", "other_config",
                                                "power_state")) -> list[str]:
     """What must hold at the end: the VM is the one the admin had, on its own SR."""

@@ -1,0 +1,51 @@
+"""`runbook transfer`: dry run by default, --execute needs --confirm with the VM's uuid."""
+
+import json
+
+from click.testing import CliRunner
+
+from runbook_lib.cli import main
+from runbook_lib.transfer import Journal
+from runbook_lib.transfer.journal import journal_path
+from tests.transfer_pool import VM, make_plan, simulated_pool
+
+SIM_URL = "sim:seed-stuck-leaf-coalesce"
+
+
+def write_plan(tmp_path, monkeypatch):
+    with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
+        plan = make_plan(session)
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    return path
+
+
+def test_dry_run_prints_every_step_and_exits_0(tmp_path, monkeypatch):
+    path = write_plan(tmp_path, monkeypatch)
+    result = CliRunner().invoke(main, ["transfer", "--plan", str(path), "--incident", "cli", "--url", SIM_URL])
+    assert result.exit_code == 0, result.output
+    assert "DRY RUN" in result.output and "Async.VM.copy" in result.output and "destroy-original" in result.output
+    assert "dry-run:" in result.output and f"confirm_vm_uuid={VM}" in result.output
+
+
+def test_execute_with_a_wrong_confirmation_exits_2_before_connecting(tmp_path, monkeypatch):
+    path = write_plan(tmp_path, monkeypatch)
+    result = CliRunner().invoke(main, ["transfer", "--plan", str(path), "--incident", "cli2", "--execute",
+                                       "--confirm", "not-the-vm", "--url", "https://pool.invalid"])
+    assert result.exit_code == 2
+    assert "error:" in result.output and "does not match" in result.output and "nothing was changed" in result.output
+    assert Journal(journal_path("cli2")).records()[-1]["event"] == "refused"
+
+
+def test_execute_without_confirmation_and_confirm_without_execute_are_usage_errors(tmp_path, monkeypatch):
+    path = write_plan(tmp_path, monkeypatch)
+    result = CliRunner().invoke(main, ["transfer", "--plan", str(path), "--incident", "c3", "--execute"])
+    assert result.exit_code == 2 and "confirm_vm_uuid" in result.output
+    result = CliRunner().invoke(main, ["transfer", "--plan", str(path), "--incident", "c3", "--confirm", VM])
+    assert result.exit_code == 2 and "--execute" in result.output
+
+
+def test_missing_plan_and_unknown_pool_are_one_line_errors(tmp_path):
+    result = CliRunner().invoke(main, ["transfer", "--plan", str(tmp_path / "nope.json"), "--incident", "c4"])
+    assert result.exit_code == 2 and result.output.startswith("error: plan file not found")
+    assert "Traceback" not in result.output
