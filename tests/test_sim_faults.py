@@ -123,6 +123,14 @@ def test_host_is_slave():
         with pytest.raises(XenAPI.Failure) as e:
             XenAPI.Session(sim.url).xenapi.login_with_password("root", "simulator", "1.0", "t")
         assert e.value.details == ["HOST_IS_SLAVE", "192.0.2.11"]
+    with Simulator("healthy", speed=1) as master, \
+            Simulator("healthy", speed=1, faults=[f"host-is-slave=127.0.0.1:{master.port}"]) as member:
+        with pytest.raises(XenAPI.Failure) as e:
+            XenAPI.Session(member.url).xenapi.login_with_password("root", "simulator", "1.0", "t")
+        address = e.value.details[1]
+        s = XenAPI.Session(f"http://{address}/")
+        s.xenapi.login_with_password("root", "simulator", "1.0", "t")   # the master answers
+        assert s.xenapi.pool.get_all()
 
 
 def test_faults_from_the_scenario():

@@ -180,7 +180,8 @@ class Dispatcher:
     # -- sessions ----------------------------------------------------------------------------------
     def login(self, user, password, version="1.0", originator=""):
         if "host-is-slave" in self.pool.faults:
-            raise ApiFailure("HOST_IS_SLAVE", self.pool.host_addresses.get(self.pool.master, ""))
+            raise ApiFailure("HOST_IS_SLAVE", self.pool.faults.active.get("host-is-slave")
+                             or self.pool.host_addresses.get(self.pool.master, ""))
         if user != self.pool.user or password != self.pool.password:
             raise ApiFailure("SESSION_AUTHENTICATION_FAILED", user,
                              "Authentication failure")

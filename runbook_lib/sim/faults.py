@@ -25,8 +25,10 @@ FAULTS: dict[str, tuple[str, str]] = {
                      "on that SR's GC until the simulator stops)"),
     "vm-wont-stop": ("VM name or uuid (optional)", "VM.clean_shutdown waits 1200 simulated "
                      "seconds and fails with VM_SHUTDOWN_TIMEOUT; hard_shutdown still works"),
-    "host-is-slave": ("", "the server answers as a pool member that is not the master: "
-                          "login gives HOST_IS_SLAVE [master address]"),
+    "host-is-slave": ("master address (optional)", "the server answers as a pool member "
+                      "that is not the master: login gives HOST_IS_SLAVE [master address] "
+                      "(the value, e.g. 127.0.0.1:PORT of another simulator, else the "
+                      "scenario master's address)"),
 }
 
 
