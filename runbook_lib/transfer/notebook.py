@@ -117,8 +117,51 @@ def final_state(session, plan: dict, outcome) -> tuple[Any, Any]:
 
 def outcome_record(outcome, plan: dict) -> dict:
     """What the notebook records for the audit trail and the postmortem (notebook 04)."""
+    samples = outcome.samples
+    free_before, free_after = {}, {}
+    if samples is not None and len(samples):
+        for sr, group in samples.sort_values("time").groupby("sr"):
+            free_before[sr] = int(group["free"].iloc[0])
+            free_after[sr] = int(group["free"].iloc[-1])
+    free_after.update({sr: int(v) for sr, v in (outcome.final.get("srs") or {}).items()})
+    depth = {uuid: {"before": v.get("depth_before"), "after": v.get("depth_after")}
+             for uuid, v in (outcome.final.get("vms") or {}).items()}
     return {**outcome.summary(), "plan_remedy": (plan.get("remedy") or {}).get("kind"),
             "vms": [{"uuid": v["uuid"], "name": v.get("name"), "mode": v["mode"]} for v in plan["vms"]],
-            "sr": plan["sr"]["uuid"], "staging_sr": (plan.get("staging_sr") or {}).get("uuid"),
+            "sr": plan["sr"]["uuid"], "sr_name": plan["sr"].get("name"),
+            "staging_sr": (plan.get("staging_sr") or {}).get("uuid"),
+            "free_before": free_before, "free_after": free_after, "chain_depth": depth,
             "steps": outcome.outcomes, "free_space": outcome.samples,
             "journal": str(Path(outcome.journal)) if outcome.journal else None}
+
+
+def demo_parameters(plan_path: str | Path, incident: str) -> dict:
+    """Parameters that make notebook 03 execute plan_path on the simulator (a rehearsal)."""
+    import json
+
+    plan = json.loads(Path(plan_path).read_text())
+    return {"plan_path": str(plan_path), "incident": incident, "dry_run": False,
+            "confirm_vm_uuid": ",".join(vm["uuid"] for vm in plan["vms"])}
+
+
+def demo_summary(executed_notebook: str | Path) -> list[str]:
+    """Lines for `make demo`: the SR's free space and the chain depth before and after."""
+    from runbook_lib.record import read_records
+
+    rec = read_records(executed_notebook).get("transfer")
+    if not rec:
+        return [f"notebook 03 recorded no transfer outcome ({executed_notebook})"]
+    lines = [f"transfer: {rec['status']} - {rec['message']}"]
+    sr = rec.get("sr")
+    before, after = (rec.get("free_before") or {}).get(sr), (rec.get("free_after") or {}).get(sr)
+    if before is not None and after is not None:
+        lines.append(f"SR '{rec.get('sr_name') or sr}': free {before / 2**30:,.1f} GiB before, "
+                     f"{after / 2**30:,.1f} GiB after")
+    for vm, depth in (rec.get("chain_depth") or {}).items():
+        b, a = depth.get("before") or {}, depth.get("after") or {}
+        if b and a:
+            lines.append(f"VM {vm[:8]}: deepest VHD chain {max(b.values())} before, {max(a.values())} after")
+    if rec.get("next_step"):
+        lines.append(f"next: {rec['next_step']}")
+    lines.append(f"journal: {rec.get('journal')}")
+    return lines

@@ -1,0 +1,42 @@
+"""Notebook 03 under papermill: defaults dry-run; executed on the simulator it frees the SR;
+a wrong confirmation is recorded as refused without failing the notebook."""
+
+import papermill
+
+from runbook_lib.record import read_records
+from runbook_lib.transfer.notebook import demo_parameters, demo_summary
+from tests.conftest import ROOT
+
+NOTEBOOK = ROOT / "notebooks" / "03_transfer_and_rescan.ipynb"
+VM = "9c2d4e6f-1a3b-4c5d-8e7f-0a1b2c3d4e5f"
+SOURCE = "db4c3909-4b61-e5f6-8548-16dc56780f61"
+
+
+def _run(tmp_path, monkeypatch, name, **parameters):
+    monkeypatch.setenv("RUNBOOK_OUTPUTS", str(tmp_path / "outputs"))  # the kernel inherits it
+    out = tmp_path / f"{name}.ipynb"
+    papermill.execute_notebook(str(NOTEBOOK), str(out), kernel_name="python3", progress_bar=False,
+                               cwd=str(NOTEBOOK.parent), parameters=parameters)
+    return read_records(out)["transfer"], out
+
+
+def test_defaults_dry_run_then_execute_the_kept_plan_then_resume_does_nothing(tmp_path, monkeypatch):
+    dry, _ = _run(tmp_path, monkeypatch, "dry", incident="nb", sim_speed=200000.0)
+    assert dry["status"] == "dry-run" and VM in dry["next_step"]
+    kept = tmp_path / "outputs" / "nb" / "plan.json"
+    assert kept.is_file()  # the same plan is used when the incident runs again
+    params = demo_parameters(kept, "nb")
+    assert params["confirm_vm_uuid"] == VM and params["dry_run"] is False
+    done, out = _run(tmp_path, monkeypatch, "exec", sim_speed=200000.0, **params)
+    assert done["status"] == "done", done["message"]
+    assert done["free_after"][SOURCE] > done["free_before"][SOURCE] + 1000 * 2**30
+    depth = done["chain_depth"][VM]
+    assert max(depth["before"].values()) == 2 and max(depth["after"].values()) == 1
+    lines = demo_summary(out)
+    assert lines[0].startswith("transfer: done") and any("chain 2 before, 1 after" in line for line in lines)
+
+
+def test_wrong_confirmation_is_recorded_as_refused(tmp_path, monkeypatch):
+    rec, _ = _run(tmp_path, monkeypatch, "wrong", incident="nb2", dry_run=False, confirm_vm_uuid="nope",
+                  sim_speed=200000.0)
+    assert rec["status"] == "refused" and "nothing was changed" in rec["message"]
