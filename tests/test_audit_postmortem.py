@@ -140,9 +140,11 @@ def test_notebook_04_on_the_seed_incident_exports_beside_itself(seed_incident):
     assert len(postmortem.build("demo", out).timeline.query("source == 'run'")) == 4  # it does not review itself
 
 
-def test_an_incident_without_runs_says_so(tmp_path):
+def test_an_incident_without_runs_says_so(tmp_path, seed_incident):
     pm = postmortem.build("demo", tmp_path)
     assert not pm.has_runs and "No runs are recorded for incident 'demo'" in pm.summary
+    assert "Incidents that do have runs" not in pm.summary
+    assert "Incidents that do have runs, newest first: demo (pass one" in postmortem.build("other", seed_incident[0]).summary
     assert pm.timeline.empty and pm.links.empty
     text = postmortem.sections(pm)
     assert list(text) == postmortem.SECTION_TITLES

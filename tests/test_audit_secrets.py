@@ -61,3 +61,21 @@ def test_the_audit_notebooks_leave_no_password_behind(tmp_path, password, stem):
     assert result.exit_code in (0, 3), result.error
     assert _files_holding(out, password) == []
     assert verify(out).ok
+
+
+def test_a_real_login_through_password_env_leaves_no_trace(tmp_path, password):
+    """Notebooks 02 and 05 log in to a simulated pool whose password is only in XEN_PASSWORD."""
+    from runbook_lib.sim import Simulator
+
+    out = tmp_path / "outputs"
+    with Simulator(password=password, speed=3600) as sim:
+        sized = run_notebook(notebooks_dir() / "02_size_space.ipynb", "sec",
+                             {"url": sim.url, "password_env": "XEN_PASSWORD"}, outputs=out)
+        checked = run_notebook(notebooks_dir() / "05_snapshot_hygiene.ipynb", "sec",
+                               {"url": sim.url, "password_env": "XEN_PASSWORD"}, outputs=out)
+    assert sized.exit_code == 0, sized.error
+    assert checked.exit_code == 3 and checked.records["hygiene"]["pool"]["name"] == "xen"  # it did log in
+    assert _files_holding(tmp_path, password) == []
+    report = verify(out)
+    assert report.ok, [str(p) for p in report.problems]
+    assert "XEN_PASSWORD" in report.secrets_scanned

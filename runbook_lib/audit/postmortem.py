@@ -377,9 +377,13 @@ def build(incident: str, outputs: Path | None = None) -> Postmortem:
                       "(docs/scheduling.md).")
 
     if not runs:
+        others = list(dict.fromkeys(r.get("incident") for r in reversed(index.read_index(root))
+                                    if r.get("incident") and r.get("incident") != incident))
+        known = (f" Incidents that do have runs, newest first: {', '.join(others[:5])}"
+                 f"{' ...' if len(others) > 5 else ''} (pass one as the incident parameter)." if others else "")
         summary = (f"No runs are recorded for incident '{incident}' in {index.index_path(root)} yet, so there is "
-                   f"nothing to review. Run the runbooks with `--incident {incident}` (or `make demo` for the demo "
-                   "incident) and run this notebook again.")
+                   f"nothing to review. Run the runbooks with `--incident {incident}` (or `make demo`) and run this "
+                   f"notebook again.{known}")
     else:
         outcome = ("the transfer finished" if last_stop and last_stop.get("event") == "finished" else
                    f"the transfer ended with '{last_stop.get('event')}'" if last_stop else "no transfer was run")
