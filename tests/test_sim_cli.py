@@ -54,13 +54,27 @@ def test_serve_refuses_other_addresses_and_bad_options():
 
 
 def test_snapshot_command(tmp_path, monkeypatch):
+    from runbook_lib.xapi.connect import connect
+    from runbook_lib.xapi.inventory import fetch_inventory
+
     out = tmp_path / "pool.yaml"
+    inv = tmp_path / "inv.json"
     with Simulator("nfs-only", speed=1) as sim:
         monkeypatch.setenv("XEN_PASSWORD", sim.password)
         result = CliRunner().invoke(main, ["sim", "snapshot", "--url", sim.url, "--out", str(out)])
+        with connect(sim.url, "root", "XEN_PASSWORD") as session:
+            fetch_inventory(session).save(inv)
     assert result.exit_code == 0, result.output
     assert "1 hosts, 1 SRs, 5 VDIs, 2 VMs" in result.output
     assert yaml.safe_load(out.read_text())["srs"][0]["name_label"] == "NFS VM store"
+    # a saved inventory gives the same scenario, offline
+    offline = tmp_path / "offline.yaml"
+    result = CliRunner().invoke(main, ["sim", "snapshot", "--inventory", str(inv),
+                                       "--out", str(offline)])
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load(offline.read_text())["vdis"] == yaml.safe_load(out.read_text())["vdis"]
+    result = CliRunner().invoke(main, ["sim", "snapshot", "--out", str(offline)])
+    assert result.exit_code == 2 and "--url" in result.output
     monkeypatch.delenv("XEN_PASSWORD")
     result = CliRunner().invoke(main, ["sim", "snapshot", "--url", "http://127.0.0.1:9/",
                                        "--out", str(out)])

@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from runbook_lib.cli.pool_options import pool_options
 from runbook_lib.errors import CredentialError, UsageError
 
 
@@ -67,16 +68,21 @@ def serve(scenario, host, port, smlog, calls, speed, faults, password_env, list_
 
 
 @sim.command("snapshot")
-@click.option("--url", required=True, help="pool master (or simulator) URL")
-@click.option("--user", default="root", show_default=True)
-@click.option("--password-env", default="XEN_PASSWORD", show_default=True, metavar="VAR",
-              help="name of the environment variable holding the password")
+@pool_options
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="scenario YAML to write")
-@click.option("--insecure", is_flag=True, help="do not verify the TLS certificate")
-def snapshot(url, user, password_env, out, insecure):
-    """Write a pool's inventory as a scenario, to rehearse a plan on a copy of it."""
-    from runbook_lib.sim.snapshot import snapshot_pool
+def snapshot(url, user, inventory, password_env, password_file, verify_tls, ca_bundle, out):
+    """Write a pool's inventory (live, or a saved one) as a scenario, to rehearse on a copy.
 
-    summary = snapshot_pool(url, user, password_env, out, verify_tls=not insecure)
+    Serve the result with `runbook sim serve --scenario FILE`.
+    """
+    from runbook_lib.sim.snapshot import snapshot_inventory, snapshot_pool
+
+    if bool(url) == bool(inventory):
+        raise UsageError("give either --url (a pool) or --inventory (a saved inventory file)")
+    if inventory:
+        summary = snapshot_inventory(inventory, out)
+    else:
+        summary = snapshot_pool(url, user, password_env, out, verify_tls=verify_tls,
+                                ca_bundle=ca_bundle, password_file=password_file)
     click.echo(f"wrote {out}: {summary}")

@@ -164,14 +164,29 @@ def write_scenario(scenario: dict, out) -> Path:
     return out
 
 
-def snapshot_pool(url: str, user: str, password_env: str, out, verify_tls: bool = True) -> str:
+def _summary(scenario: dict) -> str:
+    return (f"{len(scenario['hosts'])} hosts, {len(scenario['srs'])} SRs, "
+            f"{len(scenario['vdis'])} VDIs, {len(scenario['vms'])} VMs")
+
+
+def snapshot_pool(url: str, user: str, password_env: str | None, out, verify_tls: bool = True,
+                  ca_bundle=None, password_file=None) -> str:
     """Read the pool at url and write its scenario to out; returns a one-line summary."""
     from runbook_lib.xapi.connect import connect
     from runbook_lib.xapi.inventory import fetch_inventory
 
-    with connect(url, user=user, password_env=password_env, verify_tls=verify_tls) as session:
+    with connect(url, user=user, password_env=password_env, password_file=password_file,
+                 verify_tls=verify_tls, ca_bundle=ca_bundle) as session:
         inv = fetch_inventory(session, source_url=url)
     scenario = inventory_to_scenario(inv, name=Path(out).stem)
     write_scenario(scenario, out)
-    return (f"{len(scenario['hosts'])} hosts, {len(scenario['srs'])} SRs, "
-            f"{len(scenario['vdis'])} VDIs, {len(scenario['vms'])} VMs")
+    return _summary(scenario)
+
+
+def snapshot_inventory(path, out) -> str:
+    """A saved inventory file (runbook inventory save) as a scenario."""
+    from runbook_lib.xapi.inventory import Inventory
+
+    scenario = inventory_to_scenario(Inventory.load(path), name=Path(out).stem)
+    write_scenario(scenario, out)
+    return _summary(scenario)
