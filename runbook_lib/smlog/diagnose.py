@@ -40,6 +40,8 @@ _QUEUED = {"coalesce_candidate", "leaf_coalesce_config"}
 _GC_EVIDENCE = {"gc_start", "gc_exit", "sr_tree", "garbage_found", "gc_kick", "gc_already_running",
                 "gc_quiet_period", "vdi_delete", "relink", "sr_scan"} | _START | _DONE | _FAIL | _QUEUED
 EPISODE_SECONDS = 60
+_LOOP_COLUMNS = ["kind", "vdi", "sr", "time", "pid", "virtual_size", "size", "lv_size", "flags", "exc_type",
+                 "exc_message", "file", "line"]
 EVIDENCE_KEEP = 6
 
 
@@ -216,7 +218,8 @@ def diagnose(read: SMlogRead, sr: str | None = None) -> Diagnosis:
     states: dict[str, _VdiState] = {}
     failure_times: list[Any] = []
     sr_space: dict[str, str] = {}  # SR-level no-space / success, latest wins
-    for rec in records.itertuples(index=False):
+    relevant = records.loc[records["kind"].isin(_START | _DONE | _FAIL | _QUEUED), _LOOP_COLUMNS]
+    for rec in relevant.astype(object).itertuples(index=False):  # object columns iterate fast
         kind = rec.kind
         vdi = rec.vdi if isinstance(rec.vdi, str) else None
         if vdi is None:

@@ -29,7 +29,7 @@
 | `ignored_exception` | SM: `Ignoring exception for LV check: ...` (cbtlog noise, benign) |
 | `lock_contention` | SM: `lock: tried lock ..., acquired: False` (benign unless it never resolves) |
 | `sr_scan` | SM: `sr_scan {...}`; `Starting asynch srUpdate for SR <uuid>` |
-| `other` | anything else; counted, not kept as a record |
+| `other` | a GC line (or a picked `SM:` line) that is no event; counted, not kept. The bulk `SM:` traffic is never parsed, so it is not in this count |
 
 Every record carries the SR and VDI it is about: taken from the message when it names them,
 otherwise from what the same pid last named (a GC process works on one SR at a time, and the
@@ -96,53 +96,55 @@ def classify(message: str, process: str | None = None) -> str:
         if "EXCEPTION " in m:
             return "exception"
         return "other"
-    if m.startswith("SR ") and "VHD trees)" in m and SR_TREE_RE.match(m):
+    if c == "S" and m.startswith("SR ") and "VHD trees)" in m and SR_TREE_RE.match(m):
         return "sr_tree"
-    if m.startswith("Leaf-coalescing "):
-        return "leaf_coalesce_start"
-    if m.startswith("Coalescing "):
-        return "coalesce_start"
-    if m.startswith("Leaf-coalesce failed"):
-        return "leaf_coalesce_failed"
-    if m.startswith("Coalesce failed"):
-        return "coalesce_failed"
-    if m.startswith(("No space to coalesce", "No space to leaf-coalesce")) or "lack of space" in m:
+    for prefixes, kind in _BY_FIRST.get(c, ()):
+        if m.startswith(prefixes):
+            if kind == "?found":
+                return "garbage_found" if "for deletion" in m else "other"
+            if kind == "?lock":
+                return "lock_contention" if "acquired: False" in m else "other"
+            if kind == "?raise":
+                return "insufficient_space" if "insufficient space" in m else "exception"
+            return kind
+    if "lack of space" in m:
         return "insufficient_space"
-    if m.startswith(("Coalesced size", "Coalesce apparently already done")):
-        return "coalesce_done"
-    if m.startswith(("Leaf-coalesce candidate", "Coalesce candidate")) or m.endswith("is coalescable"):
+    if m.endswith("is coalescable"):
         return "coalesce_candidate"
-    if m.startswith(("Set leaf-coalesce", "Removed leaf-coalesce", "Leaf-coalesce disabled")):
-        return "leaf_coalesce_config"
-    if m.startswith("Relinking "):
-        return "relink"
-    if m.startswith("Deleting unlinked VDI") or m.startswith("vdi_delete"):
-        return "vdi_delete"
-    if m.startswith("Found ") and "for deletion" in m:
-        return "garbage_found"
     if "could not be coalesced" in m:
         return "no_progress"
-    if m.startswith("Kicking SMGC") or m.startswith("Kicking GC"):
-        return "gc_kick"
-    if m.startswith(("Another GC instance already active", "Unable to acquire GC running lock")):
-        return "gc_already_running"
-    if m.startswith("GC active, "):
-        return "gc_quiet_period"
-    if m.startswith(("GC process exiting", "No work, exiting", "In cleanup")):
-        return "gc_exit"
-    if m.startswith("Aborted coalesce"):
-        return "gc_abort"
-    if m.startswith("Ignoring exception for LV check"):
-        return "ignored_exception"
-    if m.startswith("lock: ") and "acquired: False" in m:
-        return "lock_contention"
-    if m.startswith(("sr_scan", "Starting asynch srUpdate")):
-        return "sr_scan"
-    if m.startswith("Raising exception"):
-        return "insufficient_space" if "insufficient space" in m else "exception"
     if "EXCEPTION " in m and _EXC_RE.match(m):
         return "exception"
     return "other"
+
+
+# Message starts -> kind, looked up by first character (classify runs on every GC line).
+_PREFIXES = [
+    (("Leaf-coalescing ",), "leaf_coalesce_start"),
+    (("Coalescing ",), "coalesce_start"),
+    (("Leaf-coalesce failed",), "leaf_coalesce_failed"),
+    (("Coalesce failed",), "coalesce_failed"),
+    (("No space to coalesce", "No space to leaf-coalesce"), "insufficient_space"),
+    (("Coalesced size", "Coalesce apparently already done"), "coalesce_done"),
+    (("Leaf-coalesce candidate", "Coalesce candidate"), "coalesce_candidate"),
+    (("Set leaf-coalesce", "Removed leaf-coalesce", "Leaf-coalesce disabled"), "leaf_coalesce_config"),
+    (("Relinking ",), "relink"),
+    (("Deleting unlinked VDI", "vdi_delete"), "vdi_delete"),
+    (("Found ",), "?found"),
+    (("Kicking SMGC", "Kicking GC"), "gc_kick"),
+    (("Another GC instance already active", "Unable to acquire GC running lock"), "gc_already_running"),
+    (("GC active, ",), "gc_quiet_period"),
+    (("GC process exiting", "No work, exiting", "In cleanup"), "gc_exit"),
+    (("Aborted coalesce",), "gc_abort"),
+    (("Ignoring exception for LV check",), "ignored_exception"),
+    (("lock: ",), "?lock"),
+    (("sr_scan", "Starting asynch srUpdate"), "sr_scan"),
+    (("Raising exception",), "?raise"),
+]
+_BY_FIRST: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+for _prefixes, _kind in _PREFIXES:
+    for _first in {p[0] for p in _prefixes}:
+        _BY_FIRST.setdefault(_first, []).append((tuple(p for p in _prefixes if p[0] == _first), _kind))
 
 
 def parse_exception_header(message: str) -> tuple[str, str, str] | None:
@@ -196,9 +198,6 @@ class EventBuilder:
         if state is None:
             state = self._pids[line.pid] = _PidState()
         msg = line.message
-        if "-" in msg:
-            for u in UUID_RE.findall(msg):
-                self.uuids.add(u)
         if state.block is not None and self._continue_block(state, msg):
             return
         kind = classify(msg, line.process)
@@ -211,6 +210,8 @@ class EventBuilder:
                 return
             self.counts["other"] = self.counts.get("other", 0) + 1
             return
+        if "-" in msg:
+            self.uuids.update(UUID_RE.findall(msg))
         rec = self._new(line, time, file, lineno, kind, state)
         if kind in ("exception",) and "EXCEPTION " in stripped:
             self._set_exception(rec, stripped)
@@ -319,7 +320,8 @@ class EventBuilder:
             if _BANNER_OPEN_RE.match(stripped):
                 self._close_block(state)
                 return True
-            if classify(msg) not in ("other", "exception", "timeout") or len(block["traceback"]) >= MAX_TRACEBACK_LINES:
+            if len(block["traceback"]) >= MAX_TRACEBACK_LINES or (
+                    not stripped.startswith('File "') and classify(msg) not in ("other", "exception", "timeout")):
                 self._close_block(state)
                 return False
             block["traceback"].append(stripped)

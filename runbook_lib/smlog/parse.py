@@ -23,8 +23,8 @@ MONTHS = {m: i for i, m in enumerate(
 _IDENT = r"(?P<process>[^\s:\[\]]+)(?:\[(?P<pid0>\d+)\])?:"
 _PID_MSG = r"(?: ?\[(?P<pid>\d+)\])?(?: (?P<msg>.*)|(?P<empty>))$"
 SYSLOG_RE = re.compile(
-    r"^(?P<mon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +(?P<day>\d{1,2}) "
-    r"(?P<H>\d\d):(?P<M>\d\d):(?P<S>\d\d)(?:\.(?P<frac>\d{1,6}))? (?P<host>\S+) " + _IDENT + _PID_MSG
+    r"^(?P<ts>(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +\d{1,2} \d\d:\d\d:\d\d(?:\.\d{1,6})?) "
+    r"(?P<host>\S+) " + _IDENT + _PID_MSG
 )
 ISO_RE = re.compile(
     r"^(?P<iso>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?) (?P<host>\S+) "
@@ -66,13 +66,31 @@ class ParsedLine(NamedTuple):
     shape: str  # syslog | iso | ident | bare
 
 
-def _pid(m: re.Match) -> int | None:
-    gd = m.groupdict()
-    raw = gd.get("pid") or gd.get("pid0")
+def _pid(raw: str | None) -> int | None:
     try:
         return int(raw) if raw else None
-    except ValueError:
+    except ValueError:  # absurdly long digit strings
         return None
+
+
+_TS_CACHE: dict[str, tuple | None] = {}
+
+
+def _syslog_fields(ts: str) -> tuple | None:
+    """`Dec  6 02:27:17[.123]` -> (month, day, hour, minute, second, microsecond); cached, lines share seconds."""
+    hit = _TS_CACHE.get(ts)
+    if hit is not None or ts in _TS_CACHE:
+        return hit
+    mon, day, clock = ts.split()
+    hms, _, frac = clock.partition(".")
+    hour, minute, second = (int(x) for x in hms.split(":"))
+    fields = (MONTHS[mon], int(day), hour, minute, second, int(frac.ljust(6, "0")) if frac else 0)
+    if not (1 <= fields[1] <= 31 and hour < 24 and minute < 60 and second < 61):
+        fields = None
+    if len(_TS_CACHE) > 4096:
+        _TS_CACHE.clear()
+    _TS_CACHE[ts] = fields
+    return fields
 
 
 def _msg(m: re.Match) -> str:
@@ -89,35 +107,36 @@ def parse_iso(text: str) -> dt.datetime | None:
     return stamp.astimezone(dt.timezone.utc)
 
 
-def parse_line(text: str, year_offset: int = 0) -> ParsedLine | None:
-    """Split one line (CR and forum quote marks allowed); None when no known shape fits."""
+def parse_line(text: str, tracker: YearTracker | None = None) -> ParsedLine | None:
+    """Split one line (CR and forum quote marks allowed); None when no known shape fits.
+
+    With a `tracker`, syslog times get their year offset from it (lines must come in order).
+    """
     text = text.rstrip("\r\n")
     if text.startswith((">", " >", "  >")):
         text = _QUOTE_RE.sub("", text, count=1)
     m = SYSLOG_RE.match(text)
     if m:
-        frac = m.group("frac")
-        try:
-            stamp = SyslogTime(year_offset, MONTHS[m.group("mon")], int(m.group("day")), int(m.group("H")),
-                               int(m.group("M")), int(m.group("S")), int(frac.ljust(6, "0")) if frac else 0)
-        except ValueError:
+        f = _syslog_fields(m.group("ts"))
+        if f is None:
             return None
-        if not (1 <= stamp.day <= 31 and stamp.hour < 24 and stamp.minute < 60 and stamp.second < 61):
-            return None
-        return ParsedLine(stamp, m.group("host"), m.group("process"), _pid(m), _msg(m), "syslog")
+        stamp = SyslogTime(tracker.see(f[0]) if tracker is not None else 0, *f)
+        host, process, pid, pid0, msg = m.group("host", "process", "pid", "pid0", "msg")
+        return ParsedLine(stamp, host, process, _pid(pid or pid0), msg or "", "syslog")
     m = ISO_RE.match(text)
     if m:
         stamp = parse_iso(m.group("iso"))
         if stamp is None:
             return None
-        return ParsedLine(stamp, m.group("host"), m.group("process"), _pid(m), _msg(m), "iso")
+        return ParsedLine(stamp, m.group("host"), m.group("process"), _pid(m.group("pid") or m.group("pid0")),
+                          _msg(m), "iso")
     stripped = text.lstrip()
     m = IDENT_ONLY_RE.match(stripped)
     if m:
-        return ParsedLine(None, None, m.group("process"), _pid(m), _msg(m), "ident")
+        return ParsedLine(None, None, m.group("process"), _pid(m.group("pid")), _msg(m), "ident")
     m = BARE_RE.match(stripped)
     if m:
-        return ParsedLine(None, None, None, _pid(m), _msg(m), "bare")
+        return ParsedLine(None, None, None, _pid(m.group("pid")), _msg(m), "bare")
     return None
 
 

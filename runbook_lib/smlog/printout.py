@@ -22,7 +22,7 @@ PRINTOUT_RE = re.compile(
     r"(?P<hidden>\*)?(?P<uuid8>[0-9a-f]{8})(?:\[(?P<type>[A-Za-z0-9]+)\])?\((?P<body>[^()\s]*)\)"
 )
 _SIZE_RE = re.compile(r"^(?P<num>\d+(?:\.\d+)?)(?P<unit>[KMGTP]?)(?:i?B)?$", re.IGNORECASE)
-_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
+_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,15 @@ class Printout:
 
 def parse_size(text: str) -> int | None:
     """`2023.953G` -> bytes (1024-based); `?`, empty or malformed -> None."""
-    m = _SIZE_RE.match(text.strip())
-    if not m:
+    text = text.strip()
+    if not text:
         return None
-    return round(float(m.group("num")) * _UNITS[m.group("unit").upper()])
+    unit = _UNITS.get(text[-1].upper())
+    number = text[:-1] if unit else text
+    if number[:1].isdigit() and number.isascii() and number.replace(".", "", 1).isdigit():
+        return round(float(number) * (unit or 1))  # the common case, without a regex
+    m = _SIZE_RE.match(text)  # rarer spellings: `12GiB`, `3.5kB`
+    return round(float(m.group("num")) * _UNITS.get(m.group("unit").upper(), 1)) if m else None
 
 
 def _fields(body: str) -> tuple[list[str], str | None]:

@@ -4,6 +4,13 @@ Memory does not grow with the log: the input is read in chunks of complete lines
 scan over each chunk's raw bytes picks the lines that can matter (ident `SMGC`, the few `SM:`
 messages with an event kind, and every line without a syslog/ISO prefix) and only those are
 decoded and parsed. The bulk `SM:` traffic (lock, lvchange, vdi calls) is counted, never kept.
+A plain file of 64 MB or more is scanned by two worker processes (`RUNBOOK_SMLOG_WORKERS`
+sets how many; 0 or 1 = none), each on whole-line byte ranges; the picked lines come back in
+file order and are turned into events here, so the answer is the same either way.
+
+Kept in `records`: events only (GC runs, coalesces, failures, exceptions with their
+traceback, tree printouts with their tree). Everything else is counted (`lines`, `parsed`,
+`unparsed`, `events`), so memory follows the number of events, not the size of the log.
 
 `SMlogRead.records` columns (one row per event; see `events.py` for the `kind` vocabulary):
 
@@ -27,12 +34,16 @@ from __future__ import annotations
 import bz2
 import contextlib
 import datetime as dt
+import itertools
+import multiprocessing
 import os
 import re
 import tarfile
 import zipfile
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -42,25 +53,21 @@ import pandas as pd
 from runbook_lib.errors import InputError
 from runbook_lib.smlog.events import EventBuilder
 from runbook_lib.smlog.parse import (
-    CONFORMING_START_BYTES_RE,
-    NONCONFORMING_BYTES_RE,
     SyslogTime,
     YearTracker,
     anchor_year,
-    parse_line,
     to_datetime,
 )
+from runbook_lib.smlog.scan import ChunkScan, plan_ranges, scan_chunk, scan_range
 from runbook_lib.smlog.tree import link_ids
 
 CHUNK = 8 << 20  # bytes of complete lines handed to the scanner at once
+PARALLEL_MIN = 64 << 20  # plain files this big are scanned by worker processes
+WORKERS = min(2, os.cpu_count() or 1) if os.environ.get("RUNBOOK_SMLOG_WORKERS") is None else int(
+    os.environ["RUNBOOK_SMLOG_WORKERS"] or 0)
 RAW_BLOCK = 1 << 20  # compressed bytes read at once
 MAX_LINE = 32 << 20  # a line longer than this is counted unparsed and skipped, not buffered
 
-# Lines worth parsing in a well-formed log: ident SMGC, or an SM message that starts like an event.
-_INTEREST_RE = re.compile(
-    rb": \[(?:(?<=GC: \[)|\d+\] (?:Kicking|sr_scan|vdi_|Raising|Ignoring|\*|lock: tried|Could not"
-    rb"|Starting asynch))"
-)
 _ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tbz", ".tar.xz", ".txz", ".zip")
 _SMLOG_NAME_RE = re.compile(r"(?:^|/)SMlog(?:[.-][^/]*)?$")
 
@@ -94,6 +101,7 @@ class _Source:
     opener: Callable[[], IO[bytes]]
     mtime: float | None
     size: int | None
+    plain_path: str | None = None  # a file on disk (not an archive member): may be scanned in parallel
 
 
 @dataclass
@@ -127,7 +135,7 @@ def _file_source(path: Path) -> _Source:
         raise InputError(f"{path}: no such file or directory") from None
     except OSError as err:
         raise InputError(f"{path}: cannot read ({err.strerror or err})") from None
-    return _Source(str(path), lambda: open(path, "rb"), st.st_mtime, st.st_size)
+    return _Source(str(path), lambda: open(path, "rb"), st.st_mtime, st.st_size, str(path))
 
 
 def _archive_sources(path: Path, stack: contextlib.ExitStack) -> list[_Source]:
@@ -296,7 +304,8 @@ def read_smlog(paths: Any, year: int | None = None,
     tracker = YearTracker()
     files: list[dict] = []
     total_lines = unparsed = 0
-    first_time = last_time = None
+    times: list = [None, None]  # first and last time seen
+    uuids: set[bytes] = set()
     with contextlib.ExitStack() as stack:
         sources = resolve_sources(paths, stack)
         for order, src in enumerate(sources):
@@ -307,26 +316,35 @@ def read_smlog(paths: Any, year: int | None = None,
             except (OSError, tarfile.TarError, zipfile.BadZipFile) as err:
                 raise InputError(f"{src.display}: cannot read ({err})") from None
             start_index = len(rows)
-            for buf, end, skipped in _chunks(_decompressed(raw, status)):
-                n_bytes += end
-                n_lines += skipped
-                unparsed += skipped
-                if end:
-                    lines, bad, t0, t1 = _scan(buf, end, n_lines, builder, tracker, src.display)
-                    n_lines += lines
-                    unparsed += bad
-                    if t0 is not None and first_time is None:
-                        first_time = t0
-                    if t1 is not None:
-                        last_time = t1
-                if progress is not None:
-                    progress(src.display, n_bytes, src.size)
+            if _parallel_ok(src):
+                raw.close()
+                for scan, done in _parallel_scans(src.plain_path, src.size):
+                    unparsed += _consume(scan, n_lines, builder, tracker, src.display, times)
+                    n_lines += scan.lines
+                    uuids.update(scan.uuids)
+                    n_bytes = done
+                    if progress is not None:
+                        progress(src.display, n_bytes, src.size)
+            else:
+                for buf, end, skipped in _chunks(_decompressed(raw, status)):
+                    n_bytes += end
+                    n_lines += skipped
+                    unparsed += skipped
+                    if end:
+                        scan = scan_chunk(buf, end)
+                        unparsed += _consume(scan, n_lines, builder, tracker, src.display, times)
+                        n_lines += scan.lines
+                        uuids.update(scan.uuids)
+                    if progress is not None:
+                        progress(src.display, n_bytes, src.size)
             builder.close()
             for rec in rows[start_index:]:
                 rec["_order"] = order
             files.append({"path": src.display, "lines": n_lines, "bytes": n_bytes,
                           "truncated": status.truncated, "note": status.note, "mtime": src.mtime})
             total_lines += n_lines
+    first_time, last_time = times
+    builder.uuids.update(u.decode() for u in uuids)
     newest_mtime = max((f["mtime"] for f in files if f["mtime"]), default=None)
     base = anchor_year(last_time if isinstance(last_time, SyslogTime) else None, newest_mtime, year)
     records = _to_frame(rows, base, builder.uuids)
@@ -340,47 +358,55 @@ def read_smlog(paths: Any, year: int | None = None,
     )
 
 
-def _scan(buf: bytes, end: int, line_base: int, builder: EventBuilder, tracker: YearTracker,
-          display: str) -> tuple[int, int, Any, Any]:
-    """Count the lines of buf[:end], parse the ones that matter; (lines, unparsed, first, last time)."""
-    starts: set[int] = set()
-    if not CONFORMING_START_BYTES_RE.match(buf, 0, end):
-        starts.add(0)
-    for m in NONCONFORMING_BYTES_RE.finditer(buf, 0, end - 1):
-        starts.add(m.start() + 1)
-    rfind = buf.rfind
-    for m in _INTEREST_RE.finditer(buf, 0, end):
-        starts.add(rfind(b"\n", 0, m.start()) + 1)
-    last_start = rfind(b"\n", 0, end - 1) + 1
-    ordered = sorted(starts | {0, last_start})
-    count, find = buf.count, buf.find
-    lineno = line_base  # lines before the previous start
-    prev = 0
-    unparsed = 0
-    first_time = last_time = None
-    for s in ordered:
-        lineno += count(b"\n", prev, s)
-        prev = s
-        e = find(b"\n", s, end)
-        if e < 0:
-            e = end
-        raw = buf[s:e]
-        parsed = parse_line(raw.decode("utf-8", "replace").replace("\x00", "\ufffd"))
+def _consume(scan: ChunkScan, line_base: int, builder: EventBuilder, tracker: YearTracker,
+             display: str, times: list) -> int:
+    """Parse the picked lines of one scanned chunk in order; returns how many did not parse."""
+    unparsed = scan.long_lines
+    feed, see = builder.feed, tracker.see
+    for index, parsed, flagged in scan.picks:
         if parsed is None:
-            if s in starts:
+            if flagged:
                 unparsed += 1
             continue
         stamp = parsed.time
-        if isinstance(stamp, SyslogTime):
-            stamp = stamp._replace(year_offset=tracker.see(stamp.month))
         if stamp is not None:
-            if first_time is None:
-                first_time = stamp
-            last_time = stamp
-        if s in starts:
-            builder.feed(parsed._replace(time=stamp), stamp, display, lineno + 1)
-    lines = count(b"\n", 0, end) + (0 if buf[end - 1:end] == b"\n" else 1)
-    return lines, unparsed, first_time, last_time
+            if stamp.__class__ is SyslogTime:  # the year offset is known only here, in file order
+                stamp = SyslogTime(see(stamp.month), *stamp[1:])
+            if times[0] is None:
+                times[0] = stamp
+            times[1] = stamp
+        if flagged:
+            feed(parsed, stamp, display, line_base + index + 1)
+    return unparsed
+
+
+def _parallel_ok(src: _Source) -> bool:
+    if not src.plain_path or (src.size or 0) < PARALLEL_MIN or WORKERS < 2:
+        return False
+    try:
+        with open(src.plain_path, "rb") as fh:
+            magic = fh.read(3)
+    except OSError:
+        return False
+    return magic[:2] != b"\x1f\x8b" and magic != b"BZh"
+
+
+def _parallel_scans(path: str, size: int) -> Iterator[tuple[ChunkScan, int]]:
+    """Scan a big plain file in worker processes, yielding (scan, bytes done) in file order."""
+    ctx = multiprocessing.get_context("fork")
+    ranges = plan_ranges(size, CHUNK)
+    with ProcessPoolExecutor(max_workers=WORKERS, mp_context=ctx) as pool:
+        pending: deque = deque()
+        queued = iter(ranges)
+        for start, stop in itertools.islice(queued, 2 * WORKERS):
+            pending.append((pool.submit(scan_range, path, start, stop, MAX_LINE), stop))
+        while pending:
+            future, stop = pending.popleft()
+            scan = future.result()
+            nxt = next(queued, None)
+            if nxt is not None:
+                pending.append((pool.submit(scan_range, path, nxt[0], nxt[1], MAX_LINE), nxt[1]))
+            yield scan, stop
 
 
 def _to_frame(rows: list[dict], base_year: int, uuids: set[str]) -> pd.DataFrame:
