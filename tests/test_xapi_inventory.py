@@ -161,3 +161,44 @@ def test_saved_and_loaded_inventory_gives_identical_sizing(seed_inventory, tmp_p
     a, b = assess(inv).to_json(), assess(again).to_json()
     assert a == b
     assert any(s["shortfall"] > 0 for s in a["srs"])
+
+
+# ---- never crash on input --------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from runbook_lib.errors import RunbookError  # noqa: E402
+
+_scalar = st.one_of(st.none(), st.booleans(), st.integers(-2**62, 2**62), st.text(max_size=12),
+                    st.floats(allow_nan=True))
+_value = st.one_of(_scalar, st.lists(_scalar, max_size=3), st.dictionaries(st.text(max_size=8), _scalar, max_size=3))
+
+
+@st.composite
+def _messy_pools(draw):
+    """A real little pool, then random fields overwritten with random values."""
+    p, _ = _pool()
+    data = p.inventory().to_json()
+    for _ in range(draw(st.integers(0, 12))):
+        cls = draw(st.sampled_from(sorted(data["records"])))
+        refs = sorted(data["records"][cls])
+        if not refs:
+            continue
+        rec = data["records"][cls][draw(st.sampled_from(refs))]
+        field = draw(st.sampled_from(sorted(rec) + ["uuid", "virtual_size", "sm_config"]))
+        rec[field] = draw(_value)
+    return data
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_messy_pools())
+def test_messy_inventory_files_size_or_fail_in_one_line(data):
+    from runbook_lib.plan import assess
+
+    try:
+        result = assess(Inventory.from_json(json.loads(json.dumps(data, default=str))))
+        json.dumps(result.to_json())
+        if result.chosen is not None:
+            json.dumps(result.plan())
+    except RunbookError as err:
+        assert "\n" not in str(err)

@@ -63,6 +63,10 @@ FIELDS: dict[str, tuple[str, ...]] = {
 }
 CLASSES = tuple(FIELDS)
 INT_FIELDS = {"physical_size", "physical_utilisation", "virtual_allocation", "virtual_size"}
+BOOL_FIELDS = {"shared", "enabled", "currently_attached", "is_a_snapshot", "managed", "missing",
+               "read_only", "is_a_template", "is_control_domain", "bootable", "empty"}
+MAP_FIELDS = {"sm_config", "other_config"}
+LIST_FIELDS = {"PBDs", "VDIs", "VBDs", "VIFs", "snapshots", "resident_VMs", "allowed_operations"}
 DATE_FIELDS = {"snapshot_time"}
 # only these keys of a map survive; other keys may carry site data nobody asked us to copy
 MAP_KEYS = {
@@ -72,10 +76,13 @@ MAP_KEYS = {
 }
 
 
-def _as_int(value: Any) -> int:
+def _as_int(value: Any, where: str = "") -> int:
     if value in (None, ""):
         return 0
-    return int(value)
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{where or 'a size field'} is not a whole number: {str(value)[:40]!r}") from None
 
 
 def _as_iso(value: Any) -> str | None:
@@ -92,8 +99,10 @@ def _as_iso(value: Any) -> str | None:
         except ValueError:
             try:
                 stamp = pd.Timestamp(text)
-            except ValueError:
-                return None
+            except (ValueError, TypeError, OverflowError):
+                return None  # an unreadable snapshot time is shown as unknown, not fatal
+    if stamp is pd.NaT or pd.isna(stamp):
+        return None
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     if stamp.year <= 1970:
         return None
@@ -108,17 +117,18 @@ def normalise_record(cls: str, record: dict[str, Any]) -> dict[str, Any]:
             continue
         value = record[field]
         if field in INT_FIELDS:
-            value = _as_int(value)
+            value = _as_int(value, f"{cls} {record.get('uuid', '?')} {field}")
         elif field in DATE_FIELDS:
             value = _as_iso(value)
-        elif isinstance(value, dict):
+        elif field in BOOL_FIELDS:
+            value = value if isinstance(value, bool) else str(value).strip().lower() in ("true", "1", "yes")
+        elif field in MAP_FIELDS:
             keep = MAP_KEYS.get((cls, field))
-            value = {str(k): str(v) for k, v in value.items() if keep is None or k in keep}
-        elif isinstance(value, (list, tuple)):
-            value = [str(v) for v in value]
-        elif isinstance(value, bool) or value is None:
-            pass
-        else:
+            value = ({str(k): str(v) for k, v in value.items() if keep is None or k in keep}
+                     if isinstance(value, dict) else {})
+        elif field in LIST_FIELDS:
+            value = [str(v) for v in value] if isinstance(value, (list, tuple)) else []
+        elif value is not None:
             value = str(value)
         out[field] = value
     return out
@@ -154,6 +164,10 @@ class Inventory:
                  source: dict[str, Any] | None = None):
         # sorted by reference, so a live read and its saved file give the same row order
         self.records = {cls: dict(sorted((records.get(cls) or {}).items())) for cls in CLASSES}
+        for recs in self.records.values():
+            for ref, rec in recs.items():
+                if not isinstance(rec.get("uuid"), str) or not rec["uuid"]:
+                    rec["uuid"] = ref.split(":", 1)[-1] or ref  # a record without uuid: name it by ref
         self.captured = captured
         self.source = dict(source or {})
 
@@ -182,7 +196,11 @@ class Inventory:
             found = data.get("schema") if isinstance(data, dict) else type(data).__name__
             raise InputError(f"{origin} is not a {SCHEMA} file (schema: {found!r})")
         records = data.get("records") or {}
-        clean = {c: {ref: normalise_record(c, rec) for ref, rec in (records.get(c) or {}).items()}
+        if not isinstance(records, dict) or not all(
+                isinstance(records.get(c) or {}, dict)
+                and all(isinstance(r, dict) for r in (records.get(c) or {}).values()) for c in CLASSES):
+            raise InputError(f"{origin}: 'records' must map each class to {{ref: record}}")
+        clean = {c: {str(ref): normalise_record(c, rec) for ref, rec in (records.get(c) or {}).items()}
                  for c in CLASSES}
         return cls(clean, captured=data.get("captured") or "", source=data.get("source"))
 
