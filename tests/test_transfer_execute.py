@@ -213,3 +213,12 @@ def test_offline_coalesce_whose_gc_never_finishes_times_out_and_restarts_the_vm(
         assert "started again" in outcome.message and "nothing is at risk" in outcome.next_step
         vm = assert_vm_intact_on_one_sr(session, original)
         assert vm["uuid"] == SIM_VM and vm["power_state"] == "Running"
+
+
+def test_a_journal_belongs_to_one_plan(plan):
+    journal = Journal(journal_path("INC-9"))
+    journal.append("run", plan_digest="0123456789abcdef")
+    journal.append("start", step=f"{VM}:shutdown", vm=VM)
+    outcome = run_transfer(plan, None, incident="INC-9", dry_run=False, confirm_vm_uuid=VM)
+    assert outcome.status == "refused" and "another plan" in outcome.message
+    assert "new incident" in outcome.next_step

@@ -80,7 +80,7 @@ class ConsoleReporter(Reporter):
         super().__init__(sr_names)
         self.echo = echo
         self.every_s = every_s
-        self._last = 0.0
+        self._last = float("-inf")
 
     def show_progress(self, text: str) -> None:
         now = time.monotonic()
