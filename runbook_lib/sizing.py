@@ -207,6 +207,8 @@ def findings_by_vdi(findings: dict[str, Any] | None, uuids: list[str]) -> dict[s
         by_prefix.setdefault(u[:8], []).append(u)
     out: dict[str, dict] = {}
     for item in findings.get("vdis") or []:
+        if not isinstance(item, dict):
+            continue
         key = str(item.get("vdi") or "").lower()
         if not key:
             continue
@@ -223,6 +225,8 @@ def findings_by_sr(findings: dict[str, Any] | None, uuids: list[str]) -> dict[st
     """Notebook 01's per-SR findings (short or full SR ids) by inventory SR uuid."""
     out: dict[str, dict] = {}
     for item in (findings or {}).get("srs") or []:
+        if not isinstance(item, dict):
+            continue
         key = str(item.get("sr") or "").lower()
         match = [u for u in uuids if key and u.startswith(key)]
         if len(match) == 1:
@@ -230,18 +234,28 @@ def findings_by_sr(findings: dict[str, Any] | None, uuids: list[str]) -> dict[st
     return out
 
 
+def _rate(value: Any) -> float | None:
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        return None
+    return rate if math.isfinite(rate) and rate > 0 else None
+
+
 def measured_rate(findings: dict[str, Any] | None, sr: str | None = None) -> float | None:
-    """Coalesce throughput (bytes/s) the SMlog shows, if the findings carry one."""
+    """Coalesce throughput (bytes/s) that the SMlog showed, if the findings carry one."""
     if not findings:
         return None
     for item in findings.get("srs") or []:
-        if sr and str(item.get("sr", "")).lower() and sr.startswith(str(item.get("sr")).lower()):
+        if not isinstance(item, dict) or not sr or not item.get("sr"):
+            continue
+        if sr.startswith(str(item["sr"]).lower()):
             for key in ("coalesce_rate_bps", "rate_bps", "speed_bps"):
-                if item.get(key):
-                    return float(item[key])
+                if _rate(item.get(key)):
+                    return _rate(item[key])
     for key in ("coalesce_rate_bps", "rate_bps", "gc_speed_bps"):
-        if findings.get(key):
-            return float(findings[key])
+        if _rate(findings.get(key)):
+            return _rate(findings[key])
     return None
 
 
@@ -292,6 +306,8 @@ def _vhd_sizes(vdis: pd.DataFrame, known: dict[str, dict]) -> pd.DataFrame:
         inflated = family == "lvm" and not raw and (attached or phys >= lvhd_lv_size(vsize))
         hint = known.get(uuid) or {}
         hinted = hint.get("size")
+        if isinstance(hinted, bool) or (isinstance(hinted, float) and not math.isfinite(hinted)):
+            hinted = None
         if raw:
             vhd, size_known = vsize, True
         elif isinstance(hinted, (int, float)) and hinted > 0:
@@ -434,7 +450,8 @@ def load_findings(source) -> dict[str, Any] | None:
         raise InputError(f"findings file not found: {path}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InputError(f"cannot read findings file {path}: {err}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("vdis", []), list):
+    if not isinstance(data, dict) or not isinstance(data.get("vdis", []), list) \
+            or not isinstance(data.get("srs", []), list):
         raise InputError(f"{path} is not SMlog findings (runbook smlog diagnose --json)")
     return data
 

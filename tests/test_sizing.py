@@ -241,3 +241,18 @@ def test_rate_measured_in_smlog(tmp_path):
     empty = tmp_path / "empty"
     empty.write_text("")
     assert s.rate_from_smlog(read_smlog([str(empty)]).records) is None
+
+
+_junk = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**62), st.floats(), st.text(max_size=10),
+                  st.lists(st.integers(), max_size=2))
+
+
+@given(st.lists(st.dictionaries(st.sampled_from(["vdi", "verdict", "size", "sr", "rate_bps"]), _junk,
+                                max_size=5) | _junk, max_size=4),
+       st.dictionaries(st.sampled_from(["coalesce_rate_bps", "rate_bps", "gc_speed_bps"]), _junk, max_size=2))
+def test_any_findings_shape_is_survived(items, top):
+    p, sr, base, leaf = _lvm_pool(free=1 * GiB)
+    leaf_uuid = p.uuid("VDI", leaf)
+    items = [dict(i, vdi=leaf_uuid[:8]) if isinstance(i, dict) and "vdi" in i else i for i in items]
+    sz = s.size_pool(p.inventory(), findings={"vdis": items, "srs": items, **top})
+    assert len(sz.coalesces) == 1 and sz.coalesces.iloc[0]["needed"] >= 0
