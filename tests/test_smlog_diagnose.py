@@ -100,3 +100,20 @@ def test_json_schema_keys_and_types(data_dir):
                           "first_failure", "last_failure", "evidence", "next_step"}
     for s in j["srs"]:
         assert {"sr", "name", "verdict", "vdis", "trees"} <= set(s)
+
+
+def test_coalesce_rate_from_finished_coalesces(data_dir):
+    # filesr.log: a 3.000G VHD coalesced from 07:07:07 to 07:07:30 (23 s)
+    j = run(data_dir, "filesr.log").to_json()
+    assert j["srs"] == []  # the excerpt names no SR
+    d = diagnose(read_smlog([sample_path()]))
+    nfs = next(s for s in d.to_json()["srs"] if s["name"] == "NFS VM store")
+    assert nfs["coalesce_rate_bps"] == round(1.211 * 2**30 / 95)
+    lvm = next(s for s in d.to_json()["srs"] if s["name"] == "Local SATA Storage")
+    assert lvm["coalesce_rate_bps"] is None
+
+
+def test_sr_level_no_space_echo_is_not_a_second_failure(data_dir):
+    d = run(data_dir, "nospace.log")
+    # 08:00:02 the VDI's no-space, 09:00:00 the SR-level line an hour later: two failures in the timeline
+    assert d.timeline["failures"].sum() == 2

@@ -11,6 +11,10 @@ Verdicts (fixed vocabulary, worst first):
 | `healthy` | the GC runs and its coalesces finish |
 | `unknown` | no GC evidence in the log for this SR |
 
+Per SR, `coalesce_rate_bps` is the merge rate the log shows: the VHD size of each finished
+coalesce over the time from its start to its end (None when none finished); notebook 02 uses
+it for durations.
+
 A failure is one *episode*: the exception block, `Leaf-coalesce failed, skipping` and any
 `No space ...` line of the same VDI and GC process within a minute count once. A later
 success clears a VDI. Benign noise never counts: `Ignoring exception for LV check` (cbtlog),
@@ -40,7 +44,7 @@ _QUEUED = {"coalesce_candidate", "leaf_coalesce_config"}
 _GC_EVIDENCE = {"gc_start", "gc_exit", "sr_tree", "garbage_found", "gc_kick", "gc_already_running",
                 "gc_quiet_period", "vdi_delete", "relink", "sr_scan"} | _START | _DONE | _FAIL | _QUEUED
 EPISODE_SECONDS = 60
-_LOOP_COLUMNS = ["kind", "vdi", "sr", "time", "pid", "virtual_size", "size", "lv_size", "flags", "exc_type",
+_LOOP_COLUMNS = ["kind", "vdi", "sr", "time", "pid", "virtual_size", "size", "allocated", "lv_size", "flags", "exc_type",
                  "exc_message", "file", "line"]
 EVIDENCE_KEEP = 6
 
@@ -108,6 +112,7 @@ class _VdiState:
     first_failure: Any = None
     last_failure: Any = None
     episode: tuple | None = None  # (pid, time) of the current failure episode
+    started: tuple | None = None  # (time, bytes to merge) of the open attempt
     evidence: list[str] = field(default_factory=list)
     sizes: dict = field(default_factory=dict)
 
@@ -140,7 +145,8 @@ class Diagnosis:
 
     @property
     def srs(self) -> pd.DataFrame:
-        return pd.DataFrame(self.sr_rows, columns=["sr", "name", "verdict", "vdis", "trees", "next_step"])
+        return pd.DataFrame(self.sr_rows, columns=["sr", "name", "verdict", "vdis", "trees", "coalesce_rate_bps",
+                                                   "next_step"])
 
     @property
     def exceptions(self) -> pd.DataFrame:
@@ -201,7 +207,8 @@ class Diagnosis:
                             "count": int(e.count), "first": _iso(e.first), "last": _iso(e.last)}
                            for e in exc.itertuples(index=False)],
             "srs": [{"sr": s["sr"], "name": s["name"], "verdict": s["verdict"], "vdis": s["vdis"],
-                     "trees": s["trees"], "next_step": s["next_step"]} for s in self.sr_rows],
+                     "trees": s["trees"], "next_step": s["next_step"],
+                     "coalesce_rate_bps": s.get("coalesce_rate_bps")} for s in self.sr_rows],
             "vdis": [dict(v) for v in self.vdi_rows],
             "verdict": self.verdict,
             "next_step": self.next_step,
@@ -218,6 +225,8 @@ def diagnose(read: SMlogRead, sr: str | None = None) -> Diagnosis:
     states: dict[str, _VdiState] = {}
     failure_times: list[Any] = []
     sr_space: dict[str, str] = {}  # SR-level no-space / success, latest wins
+    last_failure_at: dict[str, Any] = {}
+    rates: dict[str, list[float]] = {}  # sr -> [bytes, seconds] of finished coalesces
     relevant = records.loc[records["kind"].isin(_START | _DONE | _FAIL | _QUEUED), _LOOP_COLUMNS]
     for rec in relevant.astype(object).itertuples(index=False):  # object columns iterate fast
         kind = rec.kind
@@ -225,7 +234,10 @@ def diagnose(read: SMlogRead, sr: str | None = None) -> Diagnosis:
         if vdi is None:
             if kind == "insufficient_space" and isinstance(rec.sr, str):
                 sr_space[rec.sr] = "fail"
-                failure_times.append(rec.time)
+                last = last_failure_at.get(rec.sr)
+                if last is None or pd.isna(rec.time) or pd.isna(last) or (rec.time - last).total_seconds() > EPISODE_SECONDS:
+                    failure_times.append(rec.time)  # not the SR-level echo of a failure just counted
+                last_failure_at[rec.sr] = rec.time
             elif kind in _DONE and isinstance(rec.sr, str):
                 sr_space[rec.sr] = "ok"
             continue
@@ -245,8 +257,11 @@ def diagnose(read: SMlogRead, sr: str | None = None) -> Diagnosis:
             st.attempts += 1
             st.open, st.outcome, st.episode = True, None, None
             st.evidence.append(_where(rec))
+            st.started = (rec.time, _first_int(rec.size, rec.allocated, rec.lv_size))
             continue
         if kind in _DONE:
+            if st.open and st.started and isinstance(rec.sr, str):
+                _add_rate(rates, rec.sr, st.started, rec.time)
             st.open, st.outcome, st.cause, st.episode = False, "ok", None, None
             st.evidence.append(_where(rec))
             if isinstance(rec.sr, str):
@@ -268,6 +283,8 @@ def diagnose(read: SMlogRead, sr: str | None = None) -> Diagnosis:
         if not pd.isna(t):
             st.last_failure = t
         st.episode = (rec.pid, t)
+        if isinstance(st.sr, str):
+            last_failure_at[st.sr] = t
         st.open, st.outcome = False, "fail"
         if cause and (st.cause is None or st.cause == "error" and cause != "error"):
             st.cause = cause
@@ -296,6 +313,9 @@ def diagnose(read: SMlogRead, sr: str | None = None) -> Diagnosis:
     vdi_rows.sort(key=lambda v: (-SEVERITY[v["verdict"]], -v["failures"], v["vdi"]))
 
     sr_rows = _sr_rows(records, vdi_rows, sr_space)
+    for row in sr_rows:
+        done = rates.get(row["sr"])
+        row["coalesce_rate_bps"] = round(done[0] / done[1]) if done and done[1] > 0 else None
     if sr and not sr_rows:
         sr_rows = [{"sr": sr, "name": None, "verdict": "unknown", "vdis": None, "trees": None,
                     "next_step": next_step("unknown", sr)}]
@@ -310,6 +330,22 @@ def diagnose(read: SMlogRead, sr: str | None = None) -> Diagnosis:
         verdict, step = "unknown", next_step("unknown", None)
     return Diagnosis(read=read, sr_filter=sr or None, vdi_rows=vdi_rows, sr_rows=sr_rows,
                      failure_times=failure_times, verdict=verdict, next_step=step, records=records)
+
+
+def _first_int(*values: Any) -> int | None:
+    return next((int(v) for v in values if v is not None and not pd.isna(v)), None)
+
+
+def _add_rate(rates: dict, sr: str, started: tuple, finished: Any) -> None:
+    """Count a finished coalesce toward its SR's merge rate (bytes of the merged VHD per second)."""
+    t0, nbytes = started
+    if nbytes is None or pd.isna(t0) or pd.isna(finished):
+        return
+    seconds = (finished - t0).total_seconds()
+    if seconds > 0:
+        acc = rates.setdefault(sr, [0.0, 0.0])
+        acc[0] += nbytes
+        acc[1] += seconds
 
 
 def _int(value: Any) -> int | None:
