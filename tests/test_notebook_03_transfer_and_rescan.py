@@ -20,7 +20,7 @@ def _run(tmp_path, monkeypatch, name, **parameters):
     return read_records(out)["transfer"], out
 
 
-def test_defaults_dry_run_then_execute_the_kept_plan_then_resume_does_nothing(tmp_path, monkeypatch):
+def test_defaults_dry_run_then_execute_the_kept_plan(tmp_path, monkeypatch):
     dry, _ = _run(tmp_path, monkeypatch, "dry", incident="nb", sim_speed=200000.0)
     assert dry["status"] == "dry-run" and VM in dry["next_step"]
     kept = tmp_path / "outputs" / "nb" / "plan.json"

@@ -33,6 +33,7 @@ from runbook_lib.xapi import operations as ops
 DEFAULT_WAIT_TIMEOUT_S = 3600.0
 DEFAULT_RECONNECT_S = 300.0
 TRANSIENT_CODES = {"SESSION_INVALID", "FAULT"}
+MAX_LOSSES_PER_STEP = 10
 
 
 class ConfirmationError(UsageError):
@@ -302,6 +303,7 @@ class _StepRunner:
         ctx.reporter.step_started(step)
         attempt_resume = resumed
         deadline = None
+        losses = 0
         while True:
             try:
                 st = ctx.journal.vm_state(step.vm)
@@ -333,6 +335,9 @@ class _StepRunner:
                     raise
                 ctx.journal.append("note", step=step.id, vm=step.vm, kind=step.kind,
                                    message=f"lost the pool ({exc}); waiting for it, then checking the step")
+                losses += 1
+                if losses > MAX_LOSSES_PER_STEP:
+                    raise _PoolGone(f"{losses} connection losses in one step; last: {exc}") from None
                 deadline = deadline or time.monotonic() + self.reconnect_timeout_s
                 self._wait_for_pool(deadline, str(exc))
                 attempt_resume = ctx.journal.step_status(step.id) == "started"

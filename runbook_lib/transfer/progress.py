@@ -108,7 +108,7 @@ class NotebookReporter(Reporter):
         self._table = display({"text/plain": "no step run yet"}, raw=True, display_id=True)
         self._plot = display({"text/plain": "free space: no samples yet"}, raw=True, display_id=True)
         self.plot_every_s = plot_every_s
-        self._plotted = 0.0
+        self._plotted = float("-inf")
 
     def show_progress(self, text: str) -> None:
         self._line.update({"text/plain": text}, raw=True)
