@@ -53,3 +53,9 @@ def test_damaged_input_still_exits_0(tmp_path):
     res = invoke(tmp_path / "SMlog", "--json")
     data = json.loads(res.output)
     assert res.exit_code == 0 and data["verdict"] == "unknown" and data["unparsed"] == 2
+
+
+def test_year_zero_means_from_the_files_and_bad_years_are_usage_errors(data_dir):
+    assert invoke(data_dir / "smlog" / "seed_excerpt.log", "--year", "0").exit_code == 0
+    res = invoke(data_dir / "smlog" / "seed_excerpt.log", "--year", "20")
+    assert res.exit_code == 2 and "not a plausible year" in res.output

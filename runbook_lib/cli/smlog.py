@@ -20,7 +20,7 @@ def _gib(value) -> str:
 
 @smlog.command("diagnose")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--year", type=int, default=None, help="Year of the first line (default: date the last line by the newest file's mtime).")
+@click.option("--year", type=int, default=None, help="Year of the first line; 0 or unset: date the last line by the newest file's mtime.")
 @click.option("--sr", "sr", default=None, metavar="UUID", help="Only this SR (full UUID or a prefix).")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object (schema runbook.smlog.diagnosis/1).")
 def diagnose_cmd(paths, year, sr, as_json):
@@ -32,6 +32,7 @@ def diagnose_cmd(paths, year, sr, as_json):
     """
     from runbook_lib.smlog import diagnose, read_smlog
 
+    year = year or None  # 0, as in notebook 01, means "from the files' dates"
     if year is not None and not 1970 <= year <= 9999:
         raise UsageError(f"--year {year} is not a plausible year")
     found = diagnose(read_smlog(list(paths), year=year), sr=sr)

@@ -383,6 +383,8 @@ def _consume(scan: ChunkScan, line_base: int, builder: EventBuilder, tracker: Ye
 def _parallel_ok(src: _Source) -> bool:
     if not src.plain_path or (src.size or 0) < PARALLEL_MIN or WORKERS < 2:
         return False
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return False  # workers are forked: nothing to re-import, nothing to pickle but results
     try:
         with open(src.plain_path, "rb") as fh:
             magic = fh.read(3)
