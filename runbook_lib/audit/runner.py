@@ -24,6 +24,9 @@ from runbook_lib.locations import notebooks_dir, outputs_dir, project_root
 from runbook_lib.record import read_records
 
 KERNEL = "python3"
+# The kernel's own log (not the cells' output) goes to our stderr; keep it to real errors so a
+# cron mail or a terminal shows the one-line result, not ipykernel's start-up warnings.
+KERNEL_LOG_LEVEL = "ERROR"
 # A notebook reports a breach by recording a truthy value under this name:
 # record("breach", [...what is wrong...]). `runbook run` then exits 3.
 BREACH_RECORD = "breach"
@@ -284,6 +287,7 @@ def _execute(run: PreparedRun) -> tuple[str | None, int | None]:
             str(run.notebook), str(run.output), parameters=run.parameters, kernel_name=KERNEL,
             progress_bar=False, log_output=False, cwd=str(run.notebook.parent),
             execution_timeout=run.timeout, interrupt_on_timeout=True,
+            extra_arguments=[f"--IPKernelApp.log_level={KERNEL_LOG_LEVEL}"],
         )
     except KeyboardInterrupt:
         raise

@@ -9,6 +9,7 @@ reported by variable name and file path only, never by value.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import os
@@ -67,7 +68,7 @@ def _check_chain(path: Path, report: Report) -> list[dict]:
         where = f"{path}:{number}"
         if rec is None:
             report.problems.append(Problem("index-unreadable", where, "not a JSON record (edited or truncated)"))
-            expected_prev = index.hashlib.sha256(lines[number - 1]).hexdigest()
+            expected_prev = hashlib.sha256(lines[number - 1]).hexdigest()
             prev_number = number
             continue
         records.append(rec)
