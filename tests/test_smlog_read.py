@@ -173,3 +173,28 @@ def test_arbitrary_bytes_never_raise(tmp_path, blob, prefix):
     assert r.parsed + r.unparsed == r.lines and r.lines >= (prefix + blob).count(b"\n")
     path.write_bytes(gzip.compress(prefix + blob)[:-3])  # truncated gzip of the same
     assert read_smlog([path], year=2026).files[0]["truncated"]
+
+
+def test_bz2_and_xz_rotations_and_truncation(tmp_path, seed_bytes):
+    import bz2
+    import lzma
+
+    (tmp_path / "SMlog.2.bz2").write_bytes(bz2.compress(seed_bytes))
+    (tmp_path / "SMlog.1.xz").write_bytes(lzma.compress(seed_bytes)[:-20])
+    r = read_smlog([tmp_path / "SMlog.1.xz", tmp_path / "SMlog.2.bz2"], year=2026)
+    assert [f["path"].rsplit("/", 1)[-1] for f in r.files] == ["SMlog.2.bz2", "SMlog.1.xz"]
+    assert [f["truncated"] for f in r.files] == [False, True]
+    assert (r.records["kind"] == "timeout").sum() == 2
+
+
+def test_pool_report_members_stay_grouped_by_host(tmp_path):
+    archive = tmp_path / "pool.tar"
+    with tarfile.open(archive, "w") as tf:
+        for name, pid in [("h2/var/log/SMlog", 4), ("h1/var/log/SMlog", 2), ("h2/var/log/SMlog.1", 3),
+                          ("h1/var/log/SMlog.1", 1)]:
+            data = _gc_line(pid, pid, "No work, exiting")
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    r = read_smlog([archive], year=2026)
+    assert list(r.records["pid"]) == [1, 2, 3, 4]

@@ -277,7 +277,7 @@ class EventBuilder:
         printouts = find_printouts(stripped) if "(" in stripped else []
         if printouts:
             p = printouts[0]
-            rec.update(vdi=p.uuid8, hidden=p.hidden, virtual_size=p.virtual_size, size=p.size,
+            rec.update(vdi=p.uuid8, hidden=p.hidden, vdi_type=p.vdi_type, virtual_size=p.virtual_size, size=p.size,
                        allocated=p.allocated, lv_size=p.lv_size, flags=p.flags)
             if len(printouts) > 1:
                 rec["target_vdi"] = printouts[1].uuid8

@@ -35,6 +35,7 @@ import bz2
 import contextlib
 import datetime as dt
 import itertools
+import lzma
 import multiprocessing
 import os
 import re
@@ -63,8 +64,14 @@ from runbook_lib.smlog.tree import link_ids
 
 CHUNK = 8 << 20  # bytes of complete lines handed to the scanner at once
 PARALLEL_MIN = 64 << 20  # plain files this big are scanned by worker processes
-WORKERS = min(2, os.cpu_count() or 1) if os.environ.get("RUNBOOK_SMLOG_WORKERS") is None else int(
-    os.environ["RUNBOOK_SMLOG_WORKERS"] or 0)
+
+
+def _workers() -> int:
+    raw = os.environ.get("RUNBOOK_SMLOG_WORKERS", "").strip()
+    return int(raw) if raw.isdigit() else min(2, os.cpu_count() or 1)
+
+
+WORKERS = _workers()
 RAW_BLOCK = 1 << 20  # compressed bytes read at once
 MAX_LINE = 32 << 20  # a line longer than this is counted unparsed and skipped, not buffered
 
@@ -122,6 +129,12 @@ def rotation_key(name: str) -> tuple[int, int]:
     return (0, 0)
 
 
+def _member_key(name: str) -> tuple:
+    """Archive members grouped by folder (one per host in a pool report), oldest rotation first."""
+    folder, _, base = name.rpartition("/")
+    return (folder, rotation_key(base))
+
+
 def _is_archive(path: Path) -> bool:
     return path.name.lower().endswith(_ARCHIVE_SUFFIXES)
 
@@ -144,7 +157,7 @@ def _archive_sources(path: Path, stack: contextlib.ExitStack) -> list[_Source]:
         if path.name.lower().endswith(".zip"):
             zf = stack.enter_context(zipfile.ZipFile(path))
             members = [i for i in zf.infolist() if not i.is_dir() and _SMLOG_NAME_RE.search(i.filename)]
-            members.sort(key=lambda i: rotation_key(i.filename))
+            members.sort(key=lambda i: _member_key(i.filename))
             return [_Source(f"{path}!{i.filename}", (lambda i=i: zf.open(i)),
                             dt.datetime(*i.date_time, tzinfo=dt.timezone.utc).timestamp(), i.file_size)
                     for i in members]
@@ -154,7 +167,7 @@ def _archive_sources(path: Path, stack: contextlib.ExitStack) -> list[_Source]:
         raise InputError(f"{path}: no such file or directory") from None
     except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error) as err:
         raise InputError(f"{path}: cannot read the archive ({err})") from None
-    members.sort(key=lambda m: rotation_key(m.name))
+    members.sort(key=lambda m: _member_key(m.name))
     return [_Source(f"{path}!{m.name}", (lambda m=m: tf.extractfile(m)), float(m.mtime), m.size) for m in members]
 
 
@@ -198,7 +211,9 @@ def _decompressed(raw: IO[bytes], status: _FileStatus) -> Iterator[bytes]:
     if first[:2] == b"\x1f\x8b":
         yield from _gunzip(first, raw, status)
     elif first[:3] == b"BZh":
-        yield from _bunzip(first, raw, status)
+        yield from _unpack(bz2.BZ2Decompressor, b"BZh", "bzip2", first, raw, status)
+    elif first[:6] == b"\xfd7zXZ\x00":
+        yield from _unpack(lzma.LZMADecompressor, b"\xfd7zXZ\x00", "xz", first, raw, status)
     else:
         yield first
         while True:
@@ -235,8 +250,10 @@ def _gunzip(data: bytes, raw: IO[bytes], status: _FileStatus) -> Iterator[bytes]
         status.truncated, status.note = True, "gzip stream ends early"
 
 
-def _bunzip(data: bytes, raw: IO[bytes], status: _FileStatus) -> Iterator[bytes]:
-    d = bz2.BZ2Decompressor()
+def _unpack(factory: Callable, magic: bytes, name: str, data: bytes, raw: IO[bytes],
+            status: _FileStatus) -> Iterator[bytes]:
+    """bzip2 / xz streams (concatenated ones too), stopping cleanly at damage."""
+    d = factory()
     while data:
         try:
             out = d.decompress(data)
@@ -244,17 +261,17 @@ def _bunzip(data: bytes, raw: IO[bytes], status: _FileStatus) -> Iterator[bytes]
                 yield out
             if d.eof:
                 rest = d.unused_data
-                if rest[:3] != b"BZh":
+                if not rest.startswith(magic):
                     return
-                d = bz2.BZ2Decompressor()
+                d = factory()
                 data = rest
                 continue
             data = raw.read(RAW_BLOCK)
-        except (OSError, EOFError, ValueError) as err:
-            status.truncated, status.note = True, f"damaged bzip2 data ({err})"
+        except (OSError, EOFError, ValueError, lzma.LZMAError) as err:
+            status.truncated, status.note = True, f"damaged {name} data ({err})"
             return
     if not d.eof:
-        status.truncated, status.note = True, "bzip2 stream ends early"
+        status.truncated, status.note = True, f"{name} stream ends early"
 
 
 def _chunks(blocks: Iterator[bytes]) -> Iterator[tuple[bytes, int, int]]:
