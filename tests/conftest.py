@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 
 DATA = Path(__file__).parent / "data"
+# Fixture notebooks under tests/data are inputs to tests, not notebooks for nbval to run.
+collect_ignore = ["data"]
 ROOT = Path(__file__).resolve().parent.parent
 
 
