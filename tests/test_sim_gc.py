@@ -3,6 +3,7 @@
 import re
 
 import pytest
+import XenAPI
 
 from runbook_lib.sim import Simulator
 from runbook_lib.sim.gc import LIVE_MAX_SIZE
@@ -66,11 +67,17 @@ def test_deleting_a_snapshot_coalesces_and_frees_space(tmp_path):
         used_before = sim.storage.used(sr)
         snap_vdi = _vdi(sim, "e2a4c6e8")
         leaf = _vdi(sim, "c5e7a9b1")
-        snap_vm = next(r for r, rec in sim.state.tables["VM"].items() if rec["is_a_snapshot"])
-        with sim.pool.lock:
-            sim.pool.op_VM_destroy(snap_vm)
-            sim.pool.op_VDI_destroy(snap_vdi)
+        session = XenAPI.Session(sim.url)
+        x = session.xenapi
+        x.login_with_password(sim.user, sim.password, "1.0", "tests")
+        snap_vm = x.VM.get_by_name_label("app before upgrade")[0]
+        assert x.VM.get_is_a_snapshot(snap_vm)
+        x.VM.destroy(snap_vm)
+        x.VDI.destroy(snap_vdi)
+        x.SR.scan(sr)
         sim.run_gc(sr)
+        assert int(x.SR.get_physical_utilisation(sr)) < used_before
+        session.xenapi.session.logout()
         v = sim.storage.vhds[leaf]
         assert v.parent is None                      # the leaf now holds the merged data
         assert sim.storage.used(sr) < used_before

@@ -125,6 +125,9 @@ def test_snapshot_keeps_macs_and_builds_a_chain(sim, x):
     parent = x.VDI.get_sm_config(disk)["vhd-parent"]
     assert x.VDI.get_sm_config(snap_vdi)["vhd-parent"] == parent
     assert x.VDI.get_managed(x.VDI.get_by_uuid(parent)) is False
+    with pytest.raises(XenAPI.Failure) as e:
+        x.VDI.destroy(x.VDI.get_by_uuid(parent))
+    assert e.value.details[0] == "VDI_NOT_MANAGED"
     # the running disk stays inflated
     assert x.VDI.get_physical_utilisation(disk) == str(lvhd_lv_size(40 * GiB))
 

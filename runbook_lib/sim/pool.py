@@ -340,6 +340,8 @@ class SimPool:
     def op_VDI_destroy(self, vdi: str) -> str:
         st, storage = self.store, self.storage
         rec = st.get("VDI", vdi)
+        if not rec["managed"]:
+            raise ApiFailure("VDI_NOT_MANAGED", vdi)
         for vbd in st.children("VBD", "VDI", vdi):
             if st.get("VBD", vbd)["currently_attached"]:
                 raise ApiFailure("VDI_IN_USE", vdi, "destroy")
