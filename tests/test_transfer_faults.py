@@ -159,3 +159,31 @@ def test_a_vm_that_refuses_to_shut_down_is_left_running_untouched(tmp_path, monk
         assert outcome.status == "done", outcome.message
         vm = assert_vm_intact_on_one_sr(session, original)
         assert {d["sr"] for d in vm["disks"]} == {SOURCE} and depth_of_data_disk(session, vm) == 1
+
+
+@pytest.mark.parametrize("kind", ["copy-out", "copy-back"])
+def test_killed_while_a_copy_task_runs_picks_the_task_up_on_resume(tmp_path, monkeypatch, kind):
+    from runbook_lib.transfer.actions import Context
+
+    with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
+        plan = make_plan(session)
+        original = vms_holding(session, "fileserver")[0]
+        real = Context.task_started
+
+        def die(self, step, task_ref):
+            real(self, step, task_ref)  # the task ref is journaled, then the process dies
+            if step.kind == kind:
+                raise KilledForTest(task_ref)
+
+        monkeypatch.setattr(Context, "task_started", die)
+        with pytest.raises(KilledForTest):
+            execute(plan, session, "killcopy")
+        monkeypatch.setattr(Context, "task_started", real)
+        outcome = execute(plan, session, "killcopy")
+        finished_ok(outcome, session, original)
+        resumed = [r for r in Journal(journal_path("killcopy")).records() if r["event"] == "resumed"]
+        assert [(r["kind"], r["pool_shows"]) for r in resumed] == [(kind, "done")]
+        done = [k for k, e in events("killcopy") if e == "done"]
+        assert done.count(kind) == 1
+        copies = [c for c in changing_calls(calls) if c == "Async.VM.copy"]
+        assert len(copies) == 2  # one out, one back: the interrupted copy was not started again

@@ -346,9 +346,10 @@ def probe_copy(ctx: Context, step: Step, st: dict):
     if task and ops.exists(ctx.session, "task", task):
         try:
             new_ref = ops.wait_task(ctx.session, task, timeout_s=ctx.task_timeout_s)
-            return "done", {args["key"]: ctx.session.xenapi.VM.get_uuid(new_ref)}
         except ops.TaskFailed:
             return "partial", None
+        macs = _match_vifs(ctx, new_ref, st["original"])
+        return "done", {args["key"]: ctx.session.xenapi.VM.get_uuid(new_ref), "macs_restored": macs}
     found = _leftovers(ctx, args["name"], _keep_for(step, st))
     if not found:
         return "not-started", None

@@ -235,9 +235,10 @@ def run_transfer(plan: dict | str | Path, session, *, incident: str, dry_run: bo
             return finish("stopped", *stop, final=final)
     final["srs"] = _safe_free(ctx)
     differences = [d for v in final["vms"].values() for d in v.get("differences") or []]
-    moved = any(vm["mode"] != "offline" for vm in plan["vms"])
-    message = ("remedy complete; " + ("every copy verified before anything was destroyed" if moved else
-                                      "the VM checked against what it was")
+    modes = {vm["mode"] for vm in plan["vms"]}
+    message = ("remedy complete; " + ("the VM checked against what it was" if modes == {"offline"} else
+                                      "every disk verified on each side of each move" if modes == {"migrate"} else
+                                      "every copy verified before anything was destroyed")
                + (f"; differences: {'; '.join(differences)}" if differences else ""))
     return finish("done", message, "" if not differences else "check the differences listed", final=final)
 
