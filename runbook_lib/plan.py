@@ -36,6 +36,7 @@ PLAN_SCHEMA = "runbook.plan/1"
 DEFAULT_THROUGHPUT_BPS = 100 * 1024 * 1024   # assumed copy / coalesce rate when nothing is known
 MIGRATE_PAUSE_S = 10.0      # storage migration: the VM pauses briefly at the switch-over, each way
 POWER_CYCLE_S = 120.0       # clean shutdown + start of a VM
+PLUGIN_PAUSE_S = 10.0       # suspend + resume around the coalesce-leaf plugin
 EXHAUSTIVE_LIMIT = 12       # VMs on an SR up to which move-vms tries every subset
 KINDS = ("grow-sr", "move-vms", "offline-coalesce", "delete-snapshots")
 
@@ -336,34 +337,38 @@ def _offline(sizing: Sizing, sr: dict, *, gc_speed: float) -> Remedy:
     if blocking.empty:
         return Remedy(kind="offline-coalesce", sr=sr["sr"], feasible=False,
                       reason="every pending coalesce already fits")
-    if not bool(blocking["fits_offline"].all()) or (blocking["kind"] == "non-leaf").any():
+    if not bool(blocking["fits_offline"].all()) or (blocking["kind"] == "non-leaf").any() \
+            or any(not vms for vms in blocking["vms"]):
         return Remedy(kind="offline-coalesce", sr=sr["sr"], feasible=False,
                       reason="even with the VM shut down the coalesce does not fit")
     look = _lookups(sizing)
     entries, data, downtime, frees = [], 0, 0.0, 0
     for vm_uuid in sorted({vm for row in blocking["vms"] for vm in row}):
         vm = look.vms[vm_uuid]
+        mine = blocking[blocking["vms"].apply(lambda v: vm_uuid in v)]
         on_sr = [d for d in look.disks_of.get(vm_uuid, []) if d["sr"] == sr["sr"]]
-        vm_data = int(blocking[blocking["vms"].apply(lambda v: vm_uuid in v)]["work"].sum())
+        vm_data = int(mine["work"].sum())
         data += vm_data
+        # the GC's own way once the VM is down, else the host's coalesce-leaf plugin
+        plugin = bool((mine["offline_via"] == "plugin").any())
         if vm["power_state"] != "Halted":
-            downtime += vm_data / gc_speed + POWER_CYCLE_S
-        if sr["family"] == "lvm":
+            downtime += vm_data / gc_speed + (PLUGIN_PAUSE_S if plugin else POWER_CYCLE_S)
+        if sr["family"] == "lvm" and not plugin:
             frees += sum(max(0, d["physical_utilisation"] - lv_size(look.vhd_size[d["vdi"]]))
                          for d in on_sr if look.inflated.get(d["vdi"]))
-        leaves = blocking[blocking["vms"].apply(lambda v: vm_uuid in v)]["vdi"]
-        # the host plugin coalesce-leaf works on LVM SRs for a leaf over a single base only
-        plugin = sr["family"] == "lvm" and all(
-            look.parent.get(look.parent.get(leaf)) is None for leaf in leaves)
         entries.append({"uuid": vm_uuid, "name": vm["name"], "power_state": vm["power_state"],
-                        "mode": "offline", "bytes": 0, "coalesce_plugin": bool(plugin),
+                        "mode": "offline", "bytes": 0, "coalesce_plugin": plugin,
                         "disks": [{k: d[k] for k in ("vdi", "userdevice", "virtual_size",
                                                      "physical_utilisation")} for d in on_sr]})
     names = ", ".join(e["name"] or e["uuid"][:8] for e in entries)
+    if all(e["coalesce_plugin"] for e in entries):
+        how = (f"call the host's coalesce-leaf plugin for {names} (suspends the VM, forces the "
+               "leaf-coalesce, resumes it)")
+    else:
+        how = (f"shut down {names} (its disks deflate, the leaf-coalesce is no longer live), "
+               "SR.scan, wait for the GC, start again")
     return Remedy(kind="offline-coalesce", sr=sr["sr"], vms=entries, frees=frees,
-                  duration_s=data / gc_speed, downtime_s=downtime,
-                  reason=(f"shut down {names}, SR.scan, wait for the leaf-coalesce (no 10 s "
-                          f"limit once it is not live), start again"))
+                  duration_s=data / gc_speed, downtime_s=downtime, reason=how)
 
 
 def _snapshot_vdis(inv, names: list[str]) -> tuple[list[str], list[str]]:

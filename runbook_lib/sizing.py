@@ -18,8 +18,10 @@ coalesces  vdi, sr, sr_type, kind ("non-leaf" | "snapshot-coalesce" | "live-leaf
            merged VHD will hold, an upper bound), work (bytes the coalesce copies: the
            child's blocks), needed (what the GC needs for the kind it
            will try), needed_snapshot, needed_live, live_ok (a live leaf-coalesce can finish
-           within the limit), attached, fits (needed <= free + garbage), fits_offline (would
-           fit with the VM shut down), size_known, diagnosis (notebook 01 verdict or None)
+           within the limit), attached, fits (the GC can do it now: needed <= free + garbage,
+           and not parked as leaf-coalesce=offline while attached), fits_offline (it would
+           with the VM shut down, or via the host's coalesce-leaf plugin), offline_via
+           ("shutdown" | "plugin" | None), size_known, diagnosis (notebook 01 verdict or None)
 srs        sr, name, type, family ("lvm" | "file" | None), size, used, free, garbage (bytes of
            hidden VHDs nobody needs: the GC deletes them first), needed (largest pending
            need: the GC does one coalesce at a time), shortfall, verdict ("healthy" | "fits" |
@@ -263,7 +265,7 @@ def measured_rate(findings: dict[str, Any] | None, sr: str | None = None) -> flo
 
 COALESCE_COLUMNS = ["vdi", "sr", "sr_type", "kind", "parent", "vms", "virtual_size", "data",
                     "work", "needed", "needed_snapshot", "needed_live", "live_ok", "attached", "fits",
-                    "fits_offline", "size_known", "diagnosis"]
+                    "fits_offline", "offline_via", "size_known", "diagnosis"]
 SR_COLUMNS = ["sr", "name", "type", "family", "size", "used", "free", "garbage", "needed",
               "shortfall", "verdict", "coalesces", "diagnosis"]
 
@@ -321,6 +323,37 @@ def _vhd_sizes(vdis: pd.DataFrame, known: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["uuid", "vhd_size", "data", "size_known", "inflated", "raw"])
 
 
+def _deflation_by_vm(inventory, size: dict[str, dict]) -> dict[tuple[str, str], int]:
+    """(VM, SR) -> bytes its inflated LVs there give back when the VM shuts down."""
+    out: dict[tuple[str, str], int] = {}
+    vdis = inventory.vdis
+    for uuid, sr, phys, vms in vdis[["uuid", "sr", "physical_utilisation", "vms"]].itertuples(
+            index=False, name=None):
+        s = size.get(uuid)
+        if not s or not s["inflated"] or not vms:
+            continue
+        back = max(0, int(phys) - lv_size(s["vhd_size"]))
+        for vm in vms:
+            out[(vm, sr)] = out.get((vm, sr), 0) + back
+    return out
+
+
+def _plugin_eligible(inventory, chains) -> dict[str, bool]:
+    """VM -> can the coalesce-leaf plugin take it: each of its disks with a parent sits on a
+    single base (chain of two) that has no other child."""
+    parent = {u: (p if isinstance(p, str) else None)
+              for u, p in zip(chains.nodes["uuid"], chains.nodes["parent"])}
+    out: dict[str, bool] = {}
+    for vm_uuid, vdis in inventory.vms[["uuid", "vdis"]].itertuples(index=False, name=None):
+        ok = True
+        for vdi in vdis:
+            p = parent.get(vdi)
+            if p is not None and (parent.get(p) is not None or len(chains.children.get(p, [])) != 1):
+                ok = False
+        out[vm_uuid] = ok
+    return out
+
+
 def size_pool(inventory, *, srs: list[str] | None = None, findings: dict[str, Any] | None = None,
               gc_speed_bps: float | None = None, chains=None) -> Sizing:
     """Size every pending coalesce of the inventory and judge each SR's free space.
@@ -340,22 +373,30 @@ def size_pool(inventory, *, srs: list[str] | None = None, findings: dict[str, An
     size = {r["uuid"]: r for r in vhd.to_dict("records")}
     sr_rows = {r["uuid"]: r for r in inventory.srs.to_dict("records")}
 
+    nodes = chains.nodes.to_dict("records")
     garbage: dict[str, int] = {}
+    for node in nodes:  # the GC deletes these first, so their space counts as free
+        me = info[node["uuid"]]
+        if node["is_leaf"] and me["hidden"]:
+            garbage[me["sr"]] = garbage.get(me["sr"], 0) + me["physical_utilisation"]
+    room = {u: r["free"] + garbage.get(u, 0) for u, r in sr_rows.items()}
+    gain = _deflation_by_vm(inventory, size)
+    plugin_ok = _plugin_eligible(inventory, chains)
+
     coalesce_rows = []
-    for node in chains.nodes.to_dict("records"):
+    for node in nodes:
         uuid, parent = node["uuid"], node["parent"]
         me = info[uuid]
         family = sr_family(me["sr_type"])
-        if node["is_leaf"] and me["hidden"]:
-            garbage[me["sr"]] = garbage.get(me["sr"], 0) + me["physical_utilisation"]
+        if family is None or parent is None or me["sr"] not in room:
             continue
-        if family is None or parent is None:
+        if len(chains.children.get(parent, [])) != 1:
             continue
-        if len(chains.children.get(parent, [])) != 1 or not info[parent]["hidden"]:
-            continue
-        if node["is_leaf"] and (me["is_a_snapshot"] or not me["managed"]):
-            continue
-        if not node["is_leaf"] and not me["hidden"]:
+        if node["is_leaf"]:
+            # a visible leaf over a hidden parent that has no other child
+            if not me["managed"] or not info[parent]["hidden"] or me["leaf_coalesce"] == "false":
+                continue
+        elif not me["hidden"]:
             continue
         p = size[parent]
         c = size[uuid]
@@ -365,8 +406,12 @@ def size_pool(inventory, *, srs: list[str] | None = None, findings: dict[str, An
         need = coalesce_need(family, data=data, virtual_size=vsize, parent_size=parent_size,
                              parent_raw=p["raw"])
         diag = known.get(uuid, {}).get("verdict")
+        r = room[me["sr"]]
+        via = None
         if not node["is_leaf"]:
             kind, needed, snap, live, live_ok = "non-leaf", need, need, need, True
+            fits = needed <= r
+            fits_offline = fits
         else:
             live = live_leaf_need(family, need, leaf_size=me["physical_utilisation"],
                                   leaf_vhd_size=c["vhd_size"])
@@ -376,28 +421,37 @@ def size_pool(inventory, *, srs: list[str] | None = None, findings: dict[str, An
             live_ok = can_live_coalesce(c["data"], sr_speed, force=me["leaf_coalesce"] == "force")
             if diag == "stuck-timeout":
                 live_ok = False  # the log shows it does not finish in time, whatever the estimate
-            free_now = sr_rows[me["sr"]]["free"]
-            if not me["attached"]:
-                kind, needed, live_ok = "offline-leaf", (snap if snap <= free_now else live), True
-            elif snap <= free_now:
+            # the GC: snapshot-coalesce if it fits, else the live path if the leaf is small
+            # enough for the pause; a detached leaf's "live" path pauses nothing
+            if snap <= r:
                 kind, needed = "snapshot-coalesce", snap
             elif live_ok:
-                kind, needed = "live-leaf", live
+                kind, needed = ("live-leaf" if me["attached"] else "offline-leaf"), live
             else:
                 kind, needed = "snapshot-coalesce", snap
+            fits = needed <= r
+            if me["attached"] and me["leaf_coalesce"] == "offline":
+                fits = False  # the GC leaves it alone while the VM runs
+            fits_offline = fits
+            if not fits and me["attached"]:
+                # shut down: every inflated LV of the VM(s) on this SR deflates first
+                freed = sum(gain.get((vm, me["sr"]), 0) for vm in me["vms"])
+                if snap <= r + freed or (live_ok and need <= r + freed):
+                    fits_offline, via = True, "shutdown"
+                # the host's coalesce-leaf plugin: forced live coalesce, VM suspended meanwhile
+                elif (family == "lvm" and all(plugin_ok.get(vm) for vm in me["vms"])
+                      and live <= sr_rows[me["sr"]]["free"]):
+                    fits_offline, via = True, "plugin"
         coalesce_rows.append({
             "vdi": uuid, "sr": me["sr"], "sr_type": me["sr_type"], "kind": kind,
             "parent": parent, "vms": me["vms"], "virtual_size": vsize, "data": data,
-            "work": int(c["data"]), "needed": needed, "needed_snapshot": snap, "needed_live": live, "live_ok": live_ok,
-            "attached": me["attached"], "fits": None, "fits_offline": None,
+            "work": int(c["data"]), "needed": needed, "needed_snapshot": snap,
+            "needed_live": live, "live_ok": live_ok, "attached": me["attached"],
+            "fits": bool(fits), "fits_offline": bool(fits_offline), "offline_via": via,
             "size_known": bool(c["size_known"] and p["size_known"]), "diagnosis": diag,
         })
 
     coalesces = pd.DataFrame(coalesce_rows, columns=COALESCE_COLUMNS)
-    for i, row in coalesces.iterrows():
-        room = sr_rows[row["sr"]]["free"] + garbage.get(row["sr"], 0)
-        coalesces.at[i, "fits"] = bool(row["needed"] <= room)
-        coalesces.at[i, "fits_offline"] = bool(row["needed_live"] <= room)
     coalesces["fits"] = coalesces["fits"].astype(bool)
     coalesces["fits_offline"] = coalesces["fits_offline"].astype(bool)
 
@@ -409,14 +463,13 @@ def size_pool(inventory, *, srs: list[str] | None = None, findings: dict[str, An
             continue
         family = sr_family(sr["type"])
         mine = coalesces[coalesces["sr"] == sr["uuid"]]
-        room = sr["free"] + garbage.get(sr["uuid"], 0)
         needed = int(mine["needed"].max()) if len(mine) else 0
-        shortfall = max(0, needed - room)
+        shortfall = max(0, needed - room.get(sr["uuid"], sr["free"]))
         if family is None or sr.get("content_type") == "iso":
             verdict = "not-sized"
         elif not len(mine):
             verdict = "healthy"
-        elif shortfall == 0:
+        elif bool(mine["fits"].all()):
             verdict = "fits"
         elif bool(mine["fits_offline"].all()):
             verdict = "offline-only"

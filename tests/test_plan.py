@@ -112,33 +112,37 @@ def test_staging_sr_is_checked_with_its_own_type():
     assert on_nfs.feasible and on_nfs.staging_sr["type"] == "nfs"
 
 
-def test_offline_coalesce_when_only_the_live_need_fits():
+def test_offline_coalesce_is_not_offered_on_a_file_sr_where_shutting_down_frees_nothing():
     p = PoolRecords()
     ext = p.sr("ext", "ext", 100 * GiB, 100 * GiB - 1075900000)  # live need 1075838976 fits
     base = p.vdi(ext, 40 * GiB, _vhd(40, 5120), managed=False)
     leaf = p.vdi(ext, 40 * GiB, _vhd(40, 512), parent=base)
-    vm = p.vm("app", "Running", [leaf])
+    p.vm("app", "Running", [leaf])
     sz = size_pool(p.inventory(), gc_speed_bps=50 * MiB)
-    assert sz.sr(p.uuid("SR", ext))["verdict"] == "offline-only"
+    assert sz.sr(p.uuid("SR", ext))["verdict"] == "short"
+    off = next(r for r in P.rank_remedies(sz) if r.kind == "offline-coalesce")
+    assert not off.feasible
+
+
+def _lvm_offline_pool(free):
+    """LVM, a running VM's leaf over a single base, 1 GiB written (known from SMlog)."""
+    p = PoolRecords()
+    lvm = p.sr("lvm", "lvm", 200 * GiB, 200 * GiB - free)
+    base = p.vdi(lvm, 40 * GiB, 10762584064, managed=False)
+    leaf = p.vdi(lvm, 40 * GiB, 43041947648, parent=base)
+    vm = p.vm("db", "Running", [leaf])
+    findings = {"vdis": [{"vdi": p.uuid("VDI", leaf), "verdict": "stuck-timeout", "size": 1075929088}]}
+    return p, vm, size_pool(p.inventory(), findings=findings, gc_speed_bps=50 * MiB)
+
+
+def test_offline_coalesce_by_shutdown_on_lvm():
+    p, vm, sz = _lvm_offline_pool(free=1 * GiB)
     off = next(r for r in P.rank_remedies(sz) if r.kind == "offline-coalesce")
     assert off.feasible and off.vms[0]["mode"] == "offline" and off.vms[0]["uuid"] == p.uuid("VM", vm)
+    assert off.vms[0]["coalesce_plugin"] is False and "shut down db" in off.reason
     assert off.bytes_to_move == 0
     assert off.duration_s == pytest.approx(512 * 2 * MiB / (50 * MiB))  # the leaf's 1 GiB is copied
     assert off.downtime_s == pytest.approx(off.duration_s + P.POWER_CYCLE_S)
-    assert off.vms[0]["coalesce_plugin"] is False  # the host plugin is for LVM SRs only
-
-
-def test_offline_on_lvm_may_use_the_coalesce_leaf_plugin():
-    """LVM, leaf over a single base, 1 GiB written (from SMlog): only the live need fits."""
-    p = PoolRecords()
-    lvm = p.sr("lvm", "lvm", 200 * GiB, 199 * GiB)
-    base = p.vdi(lvm, 40 * GiB, 10762584064, managed=False)
-    leaf = p.vdi(lvm, 40 * GiB, 43041947648, parent=base)
-    p.vm("db", "Running", [leaf])
-    findings = {"vdis": [{"vdi": p.uuid("VDI", leaf), "verdict": "stuck-timeout", "size": 1075929088}]}
-    sz = size_pool(p.inventory(), findings=findings)
-    off = next(r for r in P.rank_remedies(sz) if r.kind == "offline-coalesce")
-    assert off.feasible and off.vms[0]["coalesce_plugin"] is True
     # shutting down deflates the 40 GiB leaf to the LV of its 1 GiB VHD
     assert off.frees == 43041947648 - 1077936128
 
@@ -246,3 +250,27 @@ def test_an_unplugged_sr_is_no_staging_sr():
     move = next(r for r in P.rank_remedies(size_pool(p.inventory()), staging_sr=p.uuid("SR", nfs))
                 if r.kind == "move-vms")
     assert not move.feasible and "not attached" in move.reason
+
+
+def test_offline_coalesce_by_the_host_plugin_when_a_shutdown_is_not_enough():
+    """A mostly written leaf: shutting down gives back little, so the snapshot-coalesce still does
+    not fit; the plugin's forced live coalesce needs only the live need (leaf deflated first)."""
+    from runbook_lib.sizing import lv_size, lvhd_lv_size, vhd_size_for_data
+
+    leaf_vhd = vhd_size_for_data(40 * GiB, 35 * GiB)
+    need = lvhd_lv_size(40 * GiB) - 10762584064          # data: min(40 GiB, 35 + 10 GiB)
+    live = need - (43041947648 - lv_size(leaf_vhd))
+    free = live + 4 * MiB                                  # the live need fits, barely
+    assert need + lv_size(leaf_vhd) > free + (43041947648 - lv_size(leaf_vhd))  # snapshot does not
+    p = PoolRecords()
+    lvm = p.sr("lvm", "lvm", 200 * GiB, 200 * GiB - free)
+    base = p.vdi(lvm, 40 * GiB, 10762584064, managed=False)
+    leaf = p.vdi(lvm, 40 * GiB, 43041947648, parent=base)
+    p.vm("db", "Running", [leaf])
+    findings = {"vdis": [{"vdi": p.uuid("VDI", leaf), "verdict": "stuck-timeout", "size": leaf_vhd}]}
+    sz = size_pool(p.inventory(), findings=findings, gc_speed_bps=50 * MiB)
+    (c,) = sz.coalesces.to_dict("records")
+    assert c["needed_live"] == live and c["offline_via"] == "plugin"
+    off = next(r for r in P.rank_remedies(sz) if r.kind == "offline-coalesce")
+    assert off.feasible and off.vms[0]["coalesce_plugin"] is True and "coalesce-leaf" in off.reason
+    assert off.downtime_s == pytest.approx(off.duration_s + P.PLUGIN_PAUSE_S)
