@@ -274,3 +274,33 @@ def test_offline_coalesce_by_the_host_plugin_when_a_shutdown_is_not_enough():
     off = next(r for r in P.rank_remedies(sz) if r.kind == "offline-coalesce")
     assert off.feasible and off.vms[0]["coalesce_plugin"] is True and "coalesce-leaf" in off.reason
     assert off.downtime_s == pytest.approx(off.duration_s + P.PLUGIN_PAUSE_S)
+
+
+def test_seed_plan_carried_out_on_the_simulator_leaves_no_shortfall(tmp_path, monkeypatch):
+    """Rehearsal: the plan made here, executed by `runbook transfer`, gets the SR healthy."""
+    from click.testing import CliRunner
+
+    from runbook_lib.cli import main
+    from runbook_lib.sim import Simulator
+    from runbook_lib.xapi.inventory import open_inventory
+
+    monkeypatch.setenv("RUNBOOK_OUTPUTS", str(tmp_path / "outputs"))
+    with Simulator("seed-stuck-leaf-coalesce", speed=100_000) as sim:  # fast simulated clock
+        monkeypatch.setenv("RUNBOOK_TEST_PW", sim.password)
+        def inventory():
+            return open_inventory(url=sim.url, password_env="RUNBOOK_TEST_PW")
+        before = P.assess(inventory())
+        plan = before.plan(url=sim.url)
+        P.write_plan(plan, tmp_path / "plan.json")
+        vm = plan["vms"][0]["uuid"]
+        res = CliRunner().invoke(main, ["transfer", "--plan", str(tmp_path / "plan.json"), "--incident", "rehearsal",
+                                        "--url", sim.url, "--password-env", "RUNBOOK_TEST_PW",
+                                        "--execute", "--confirm", vm], catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+        after = P.assess(inventory())
+    sr = plan["sr"]["uuid"]
+    assert before.sizing.sr(sr)["shortfall"] > 0
+    row = after.sizing.sr(sr)
+    assert row["shortfall"] == 0 and row["verdict"] in ("healthy", "fits") and after.chosen is None
+    # the space the plan said the move would give back was really there at the low point
+    assert row["free"] >= before.sizing.sr(sr)["free"]
