@@ -2,7 +2,6 @@
 
 import re
 
-import pytest
 import XenAPI
 
 from runbook_lib.sim import Simulator

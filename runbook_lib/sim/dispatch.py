@@ -13,7 +13,7 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from runbook_lib.sim.clock import Int32, XDate
+from runbook_lib.sim.clock import Int32
 from runbook_lib.sim.model import BACKREFS, FIELDS, LOWER, NULL_REF, ApiFailure, new_ref
 
 SETTABLE = ("name_label", "name_description", "other_config", "tags")
@@ -440,10 +440,6 @@ class Dispatcher:
             if self.calls_file:
                 self.calls_file.write(line + "\n")
                 self.calls_file.flush()
-
-
-def is_date(value) -> bool:
-    return isinstance(value, XDate)
 
 
 __all__ = ["Dispatcher", "ApiFailure", "NULL_REF"]

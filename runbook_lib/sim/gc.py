@@ -382,6 +382,9 @@ class GcManager:
             break
         if nospace and self.style == "modern":
             self._no_space_message(g, sr_uuid)
+        elif not nospace:
+            with pool.lock:
+                self._clear_no_space(g)
         log("GC process exiting, no work left")
         with pool.lock:
             pool.storage.refresh(g.ref)
@@ -407,6 +410,13 @@ class GcManager:
                                           "free up space or the VDI chain will keep growing."))
         st.set("SR", g.ref, sm_config={**rec["sm_config"],
                                        "gc_no_space": st.get("message", msg)["uuid"]})
+
+    def _clear_no_space(self, g):
+        """Space problem gone: the SR's gc_no_space key goes, as the storage manager clears it."""
+        st = self.pool.store
+        sm = dict(st.get("SR", g.ref)["sm_config"])
+        if sm.pop("gc_no_space", None) is not None:
+            st.set("SR", g.ref, sm_config=sm)
 
     def _coalesce(self, g, child: str, log):
         """Non-leaf coalesce of child into its parent; the child becomes garbage."""

@@ -9,7 +9,6 @@ runs as tasks.
 from __future__ import annotations
 
 import random
-import threading
 import uuid as uuidlib
 
 from runbook_lib.errors import InputError
@@ -49,7 +48,6 @@ class SimPool:
         self.rng = random.Random(int(scenario.get("seed", 1)))
         self.smlog = smlog
         self.gc = None          # set by the Simulator (gc.GcManager)
-        self.done = threading.Condition(self.lock)
         self.clock.on_elapse = self._elapse
         self.store.decorators = {"VM": self._vm_allowed, "VDI": self._vdi_allowed}
         self.master = NULL_REF

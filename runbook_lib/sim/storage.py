@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from runbook_lib.sizing import (
-    FILE_TYPES, LVM_TYPES, MiB, VHD_BLOCK_SIZE, lv_size, lvhd_lv_size, overhead_empty, roundup,
+from runbook_lib.sim.model import ApiFailure, Store
+from runbook_lib.sizing import (  # noqa: F401 - LVM_TYPES/FILE_TYPES re-exported for the GC
+    FILE_TYPES, LVM_TYPES, MiB, VHD_BLOCK_SIZE, lv_size, lvhd_lv_size, overhead_empty,
 )
-from runbook_lib.sim.model import NULL_REF, ApiFailure, Store
 
 LVM_MGT_BYTES = 4 * MiB  # the SR's metadata LV
 
@@ -201,6 +201,3 @@ def fmt_bytes(n: int) -> str:
             return f"{n / unit:.3f}{suffix}"
     return str(n)
 
-
-__all__ = ["Storage", "SrState", "Vhd", "fmt_bytes", "insufficient_space", "LVM_TYPES",
-           "FILE_TYPES", "NULL_REF", "roundup"]
