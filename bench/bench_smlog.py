@@ -298,9 +298,12 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     grep_s, grep, _ = _timed(["grep", "-c", "SMGC", str(path)])
     runbook = [sys.executable, "-m", "runbook_lib", "smlog", "diagnose", "--json", "--year", str(YEAR), str(path)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = usage0.ru_maxrss
     ours_s, ours, tree_peak = _timed(runbook)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # KiB on Linux
+    usage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak = usage1.ru_maxrss * 1024  # KiB on Linux
+    cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
     if ours.returncode != 0:
         raise RuntimeError(f"runbook smlog diagnose exited {ours.returncode}: {ours.stderr.decode()[-500:]}")
     found = json.loads(ours.stdout)
@@ -311,6 +314,8 @@ def main() -> None:
     print(f"   grep -c SMGC:             {grep_s:6.2f} s  {size / 1e6 / grep_s:8,.0f} MB/s")
     print(f"   runbook smlog diagnose:   {ours_s:6.2f} s  {mbs:8,.0f} MB/s  "
           f"({ours_s / grep_s:.1f} x grep)  [{'PASS' if mbs >= TARGET_MBS else 'MISS'} >= {TARGET_MBS:.0f} MB/s]")
+    print(f"   CPU time, all processes:  {cpu:6.2f} s  ({size / 1e6 / cpu:,.0f} MB per CPU-second; on an idle "
+          f"{os.cpu_count()}-CPU machine the wall time is about {cpu / (os.cpu_count() or 1):.1f} s)")
     note = "" if before < peak else " (an earlier child was larger)"
     print(f"   peak RSS, one process:    {peak / 2**20:6.0f} MiB  (getrusage RUSAGE_CHILDREN){note}")
     print(f"   peak RSS, with workers:   {tree_peak / 2**20:6.0f} MiB  "

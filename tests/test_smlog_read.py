@@ -46,9 +46,9 @@ def test_rotation_key_orders_oldest_first():
 
 
 def test_gz_rotations_read_in_chronological_order(tmp_path):
-    (tmp_path / "SMlog").write_bytes(_gc_line(3, 3, "No work, exiting"))
-    (tmp_path / "SMlog.1").write_bytes(_gc_line(2, 2, "No work, exiting"))
-    (tmp_path / "SMlog.2.gz").write_bytes(gzip.compress(_gc_line(1, 1, "No work, exiting")))
+    (tmp_path / "SMlog").write_bytes(_gc_line(3, 3, "Coalesce failed, skipping"))
+    (tmp_path / "SMlog.1").write_bytes(_gc_line(2, 2, "Coalesce failed, skipping"))
+    (tmp_path / "SMlog.2.gz").write_bytes(gzip.compress(_gc_line(1, 1, "Coalesce failed, skipping")))
     r = read_smlog([tmp_path / "SMlog", tmp_path / "SMlog.2.gz", tmp_path / "SMlog.1"], year=2026)
     assert [f["path"].rsplit("/", 1)[-1] for f in r.files] == ["SMlog.2.gz", "SMlog.1", "SMlog"]
     assert list(r.records["pid"]) == [1, 2, 3]
@@ -192,9 +192,26 @@ def test_pool_report_members_stay_grouped_by_host(tmp_path):
     with tarfile.open(archive, "w") as tf:
         for name, pid in [("h2/var/log/SMlog", 4), ("h1/var/log/SMlog", 2), ("h2/var/log/SMlog.1", 3),
                           ("h1/var/log/SMlog.1", 1)]:
-            data = _gc_line(pid, pid, "No work, exiting")
+            data = _gc_line(pid, pid, "Coalesce failed, skipping")
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
     r = read_smlog([archive], year=2026)
     assert list(r.records["pid"]) == [1, 2, 3, 4]
+
+
+def test_routine_events_are_counted_but_collapsed(tmp_path):
+    sr = "7c1e5d2a-0b3f-4a6e-9d8c-1f2e3a4b5c6d"
+    lines = []
+    for i in range(100):
+        lines.append(f"Nov  1 {i // 60:02d}:{i % 60:02d}:00 xs01 SM: [{i}] Kicking SMGC@{sr}...")
+        lines.append(f"Nov  1 {i // 60:02d}:{i % 60:02d}:01 xs01 SMGC: [{i + 1000}] === SR {sr}: gc ===")
+        lines.append(f"Nov  1 {i // 60:02d}:{i % 60:02d}:01 xs01 SMGC: [{i + 1000}] SR 7c1e ('x') (2 VDIs in 1 VHD trees): no changes")
+        lines.append(f"Nov  1 {i // 60:02d}:{i % 60:02d}:02 xs01 SMGC: [{i + 1000}] GC process exiting, no work left")
+    (tmp_path / "SMlog").write_text("\n".join(lines) + "\n")
+    r = read_smlog([tmp_path / "SMlog"], year=2026)
+    assert r.events == {"gc_exit": 100, "gc_kick": 100, "gc_start": 100, "sr_tree": 100}
+    kinds = r.records["kind"].value_counts().to_dict()
+    assert kinds == {"gc_start": 100, "gc_kick": 2, "sr_tree": 2, "gc_exit": 2}
+    assert list(r.records.loc[r.records["kind"] == "gc_exit", "line"]) == [4, 400]
+    assert r.records["line"].is_monotonic_increasing

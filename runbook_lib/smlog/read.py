@@ -9,8 +9,10 @@ sets how many; 0 or 1 = none), each on whole-line byte ranges; the picked lines 
 file order and are turned into events here, so the answer is the same either way.
 
 Kept in `records`: events only (GC runs, coalesces, failures, exceptions with their
-traceback, tree printouts with their tree). Everything else is counted (`lines`, `parsed`,
-`unparsed`, `events`), so memory follows the number of events, not the size of the log.
+traceback, tree printouts with their tree). Routine events that repeat with every GC run
+(`ROUTINE_KINDS`, and tree headers saying `no changes`) are kept as the first and the last of
+each kind per SR. Everything is counted (`lines`, `parsed`, `unparsed`, `events`), so memory
+follows the events that matter (about 1 KB each), not the size of the log.
 
 `SMlogRead.records` columns (one row per event; see `events.py` for the `kind` vocabulary):
 
@@ -316,8 +318,8 @@ def read_smlog(paths: Any, year: int | None = None,
 
     Raises InputError when a path is missing or unreadable; damaged content never raises.
     """
-    rows: list[dict] = []
-    builder = EventBuilder(rows.append)
+    store = _RecordStore()
+    builder = EventBuilder(store.append)
     tracker = YearTracker()
     files: list[dict] = []
     total_lines = unparsed = 0
@@ -332,7 +334,7 @@ def read_smlog(paths: Any, year: int | None = None,
                 raw = stack.enter_context(src.opener())
             except (OSError, tarfile.TarError, zipfile.BadZipFile) as err:
                 raise InputError(f"{src.display}: cannot read ({err})") from None
-            start_index = len(rows)
+            store.order = order
             if _parallel_ok(src):
                 raw.close()
                 for scan, done in _parallel_scans(src.plain_path, src.size):
@@ -355,8 +357,6 @@ def read_smlog(paths: Any, year: int | None = None,
                     if progress is not None:
                         progress(src.display, n_bytes, src.size)
             builder.close()
-            for rec in rows[start_index:]:
-                rec["_order"] = order
             files.append({"path": src.display, "lines": n_lines, "bytes": n_bytes,
                           "truncated": status.truncated, "note": status.note, "mtime": src.mtime})
             total_lines += n_lines
@@ -364,7 +364,8 @@ def read_smlog(paths: Any, year: int | None = None,
     builder.uuids.update(u.decode() for u in uuids)
     newest_mtime = max((f["mtime"] for f in files if f["mtime"]), default=None)
     base = anchor_year(last_time if isinstance(last_time, SyslogTime) else None, newest_mtime, year)
-    records = _to_frame(rows, base, builder.uuids)
+    store.finish()
+    records = _to_frame(store, base, builder.uuids)
     conv = lambda t: pd.Timestamp(to_datetime(t, base)) if t is not None else None  # noqa: E731
     for f in files:
         f.pop("mtime", None)
@@ -428,16 +429,70 @@ def _parallel_scans(path: str, size: int) -> Iterator[tuple[ChunkScan, int]]:
             yield scan, stop
 
 
-def _to_frame(rows: list[dict], base_year: int, uuids: set[str]) -> pd.DataFrame:
-    rows.sort(key=lambda r: (r.get("_order", 0), r["line"]))
-    df = pd.DataFrame(rows, columns=RECORD_COLUMNS)
+# Routine events: only the first and the last of each (kind, SR) become records; every one is
+# counted in `events`. They repeat with every GC run and say nothing the first and last do not.
+ROUTINE_KINDS = frozenset({"gc_exit", "gc_kick", "sr_scan", "lock_contention", "gc_quiet_period",
+                           "gc_already_running", "ignored_exception"})
+
+
+class _RecordStore:
+    """Events kept column by column, repeated strings shared: a long log repeats the same
+    messages, tracebacks and trees thousands of times, and a dict per event costs ~1 KB.
+    Routine events and unchanged tree headers (`... VHD trees): no changes`) are collapsed to
+    the first and last of their kind per SR, so memory follows what changes in the log."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list] = {c: [] for c in RECORD_COLUMNS}
+        self.orders: list[int] = []
+        self.order = 0
+        self._shared: dict[str, str] = {}
+        self._last: dict[tuple, tuple[dict, int]] = {}  # collapsed key -> (latest record, its file order)
+
+    def append(self, rec: dict) -> None:
+        kind = rec["kind"]
+        if kind in ROUTINE_KINDS or (kind == "sr_tree" and not rec.get("tree")):
+            key = (kind, rec.get("sr"), rec.get("sr_name"), rec.get("n_vdis"), rec.get("n_trees"))
+            if key in self._last:
+                self._last[key] = (rec, self.order)
+                return
+            self._last[key] = (None, self.order)  # the first is stored now, the last at the end
+        self._store(rec, self.order)
+
+    def finish(self) -> None:
+        for rec, order in self._last.values():
+            if rec is not None:
+                self._store(rec, order)
+        self._last.clear()
+
+    def _store(self, rec: dict, order: int) -> None:
+        shared = self._shared
+        if len(shared) > 200_000:
+            shared.clear()
+        for name, column in self.columns.items():
+            value = rec.get(name)
+            if value.__class__ is str:
+                value = shared.setdefault(value, value)
+            column.append(value)
+        self.orders.append(order)
+
+    def __len__(self) -> int:
+        return len(self.orders)
+
+
+def _to_frame(store: _RecordStore, base_year: int, uuids: set[str]) -> pd.DataFrame:
+    df = pd.DataFrame(store.columns, columns=RECORD_COLUMNS)
+    if len(store):  # blocks are emitted when they close: put every event back in file order
+        order = sorted(range(len(store)), key=lambda i: (store.orders[i], store.columns["line"][i]))
+        df = df.iloc[order].reset_index(drop=True)
     if df.empty:
         df["time"] = pd.to_datetime(df["time"], utc=True)
         for col in _INT_COLUMNS:
             df[col] = df[col].astype("Int64")
         df.attrs["links"] = {}
         return df
-    df["time"] = pd.to_datetime([to_datetime(t, base_year) for t in df["time"]], utc=True)
+    stamps: dict = {}  # many events share a second
+    df["time"] = pd.to_datetime([stamps[t] if t in stamps else stamps.setdefault(t, to_datetime(t, base_year))
+                                 for t in df["time"]], utc=True)
     for col in _INT_COLUMNS:
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
     df["hidden"] = df["hidden"].astype("boolean")
