@@ -4,8 +4,9 @@
     found = diagnose(read, sr=None)                              # verdicts + next steps
     found.to_json()                                              # runbook.smlog.diagnosis/1
 
-Modules: `read` (opening and streaming), `parse` (one line), `events` (kinds, folding),
-`printout` (VDI sizes), `tree` (chains), `diagnose` (verdicts), `plots` (notebook figures).
+Modules: `read` (opening and streaming), `scan` (the byte-level pass, run in worker
+processes for big files), `parse` (one line), `events` (kinds, folding), `printout` (VDI
+sizes), `tree` (chains), `diagnose` (verdicts), `show` and `plots` (what notebook 01 shows).
 """
 
 from __future__ import annotations
