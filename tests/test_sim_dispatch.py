@@ -110,3 +110,15 @@ def test_wrong_credentials_and_arity_in_calls_log(sim, tmp_path):
     assert entries[-1]["error"] == ["SESSION_AUTHENTICATION_FAILED", "admin",
                                     "Authentication failure"]
     assert "simulator" not in (tmp_path / "calls.jsonl").read_text()
+
+
+def test_long_calls_work_without_the_server():
+    """In-process use: a blocking call drives the simulated clock itself."""
+    sim = Simulator("healthy", speed=1)
+    d = sim.dispatcher
+    session = d.call("session.login_with_password", ["root", "simulator"])
+    app = d.call("VM.get_by_name_label", [session, "app"])[0]
+    before = sim.now
+    assert d.call("VM.clean_shutdown", [session, app]) == ""
+    assert d.call("VM.get_power_state", [session, app]) == "Halted"
+    assert sim.now - before >= 30          # a clean shutdown takes 30 simulated seconds

@@ -133,6 +133,13 @@ def test_no_space_to_leaf_coalesce_sets_offline(tmp_path):
         assert msg["name"] == "SM_GC_NO_SPACE" and msg["priority"] == 3
         sr = sim.state.get("SR", sim.sr_ref("full"))
         assert sr["sm_config"]["gc_no_space"] == msg["uuid"]
+        # shut the VM down: its leaf deflates, the offline leaf-coalesce fits and runs
+        vm = next(r for r, rec in sim.state.tables["VM"].items() if rec["name_label"] == "vm")
+        with sim.pool.lock:
+            sim.pool._halt(vm)
+        sim.run_gc("full")
+        assert sim.storage.vhds[leaf].parent is None
+        assert "gc_no_space" not in sim.state.get("SR", sim.sr_ref("full"))["sm_config"]
     text = log.read_text()
     assert re.search(r"No space to leaf-coalesce bbbbbbbb\[VHD\]\(10\.000G/2\.\d+G/2\.000G/"
                      r"10\.0\d\dG\|ao\) \(free space: \d+\)", text)

@@ -51,6 +51,7 @@ class Simulator:
         self.gc = GcManager(self.pool)
         self.pool.gc = self.gc
         self.dispatcher = Dispatcher(self.pool, calls)
+        self.dispatcher.clock_driven = lambda: bool(self._threads) and not self._stop.is_set()
         self._server = None
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
