@@ -222,3 +222,19 @@ def test_a_journal_belongs_to_one_plan(plan):
     outcome = run_transfer(plan, None, incident="INC-9", dry_run=False, confirm_vm_uuid=VM)
     assert outcome.status == "refused" and "another plan" in outcome.message
     assert "new incident" in outcome.next_step
+
+
+def test_two_vms_leave_together_and_both_come_back(tmp_path, monkeypatch):
+    mail = "1e3f5a7c-9b2d-4f6e-8a0c-2d4f6b8a0c1e"
+    with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
+        plan = make_plan(session)
+        plan["vms"].append(dict(plan["vms"][0], uuid=mail, name="mail", bytes=64 << 30, disks=[]))
+        originals = {n: vms_holding(session, n)[0] for n in ("fileserver", "mail")}
+        outcome = run_transfer(plan, session, incident="two", dry_run=False, confirm_vm_uuid=f"{SIM_VM},{mail}",
+                               wait_timeout_s=60)
+        assert outcome.status == "done", outcome.message
+        for original in originals.values():
+            vm = assert_vm_intact_on_one_sr(session, original)
+            assert {d["sr"] for d in vm["disks"]} == {SOURCE} and vm["power_state"] == "Running"
+    order = [(r["vm"][:8], r["kind"]) for r in Journal(journal_path("two")).records() if r["event"] == "done"]
+    assert order.index((mail[:8], "destroy-original")) < order.index((SIM_VM[:8], "copy-back"))

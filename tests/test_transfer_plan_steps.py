@@ -107,3 +107,17 @@ def test_table_has_one_row_per_step_and_readable_effects(plan):
     row = table[table.step == "copy-out"].iloc[0]
     assert row["free space (expected)"] == "NFS staging -1000.0 GiB"
     assert row["changes pool"]
+
+
+def test_several_vms_leave_together_and_come_back_after_the_gc(plan):
+    second = dict(plan["vms"][0], uuid="second-vm", name="mail", power_state="Halted")
+    plan["vms"].append(second)
+    steps = plan_steps(plan)
+    order = [(s.vm[:6], s.kind) for s in steps]
+    last_out = max(i for i, (_, k) in enumerate(order) if k in ("destroy-original", "rename-copy"))
+    first_gc = min(i for i, (_, k) in enumerate(order) if k == "scan-source")
+    first_back = min(i for i, (_, k) in enumerate(order) if k == "copy-back")
+    assert last_out < first_gc < first_back
+    assert [k for v, k in order if v == "second"] == [
+        "check-pool", "record-original", "copy-out", "verify-out", "destroy-original", "rename-copy",
+        "scan-source", "wait-gc", "copy-back", "verify-back", "destroy-staging", "rename-back", "final-check"]

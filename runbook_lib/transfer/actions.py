@@ -536,7 +536,14 @@ def wait_gc(ctx: Context, step: Step, st: dict) -> dict:
             return {"wait": {"status": "done", "reason": "chains already flat"}}
         condition = chains_shorter(depth)
     else:
-        need = _need_back(ctx, st, step)
+        # every VM still away must fit back, not just this one (several VMs leave together)
+        need = 0
+        for vm in ctx.plan["vms"]:
+            if vm["mode"] == "offline":
+                continue
+            other = st if vm["uuid"] == step.vm else ctx.journal.vm_state(vm["uuid"])
+            if other.get("original") and not other.get("verified_back"):
+                need += _need_back(ctx, other)
         condition = chain_gone(set(st.get("old_chain") or []), need)
     result = wait_for_gc(ctx.session, ctx.source, condition, timeout_s=ctx.wait_timeout_s, reporter=ctx.reporter,
                          smlog=ctx.smlog, label=ctx.sr_label(ctx.source))
@@ -551,7 +558,7 @@ def wait_gc(ctx: Context, step: Step, st: dict) -> dict:
     return {"wait": summary}
 
 
-def _need_back(ctx: Context, st: dict, step: Step) -> int:
+def _need_back(ctx: Context, st: dict) -> int:
     """Free space the way back needs on the source SR (LVM: a fully inflated LV per disk)."""
     original = st["original"]
     if (st.get("source_type") or "") in LVM_TYPES:

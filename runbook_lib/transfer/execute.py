@@ -223,17 +223,14 @@ def run_transfer(plan: dict | str | Path, session, *, incident: str, dry_run: bo
                                        (plan.get("wait") or {}).get("timeout_s") or DEFAULT_WAIT_TIMEOUT_S),
                   smlog=str(smlog) if smlog else None, task_timeout_s=task_timeout_s)
     runner = _StepRunner(ctx, reconnect_timeout_s, crash_after)
-    final: dict = {"vms": {}, "srs": {}}
+    stop = runner.run_steps(steps)
+    final: dict = {"vms": {}, "srs": _safe_free(ctx)}
     for vm in plan["vms"]:
-        vm_steps = [s for s in steps if s.vm == vm["uuid"]]
-        stop = runner.run_vm(vm_steps)
         st = journal.vm_state(vm["uuid"])
         final["vms"][vm["uuid"]] = {k: st.get(k) for k in ("final_uuid", "differences", "depth_before",
                                                             "depth_after", "wait") if k in st}
-        if stop is not None:
-            final["srs"] = _safe_free(ctx)
-            return finish("stopped", *stop, final=final)
-    final["srs"] = _safe_free(ctx)
+    if stop is not None:
+        return finish("stopped", *stop, final=final)
     differences = [d for v in final["vms"].values() for d in v.get("differences") or []]
     modes = {vm["mode"] for vm in plan["vms"]}
     message = ("remedy complete; " + ("the VM checked against what it was" if modes == {"offline"} else
@@ -256,8 +253,8 @@ class _StepRunner:
         self.reconnect_timeout_s = reconnect_timeout_s
         self.crash_after = crash_after
 
-    def run_vm(self, steps: list[Step]) -> tuple[str, str] | None:
-        """Run one VM's steps; None when all are done, else (message, next step)."""
+    def run_steps(self, steps: list[Step]) -> tuple[str, str] | None:
+        """Run the steps in order; None when all are done, else (message, next step)."""
         ctx = self.ctx
         for step in steps:
             if step.kind == "check-pool":

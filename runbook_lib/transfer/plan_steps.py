@@ -127,7 +127,14 @@ def plan_steps(plan: dict, *, staging_sr_uuid: str = "") -> list[Step]:
     vms = plan["vms"]
     for vm in vms:
         steps += _vm_steps(plan, vm, source, staging, names, remedy_frees // len(vms))
-    return steps
+    # Several VMs leave together, the GC works while all are away, then they come back: moving
+    # them one after the other would never free what the plan counted on.
+    return sorted(steps, key=lambda s: PHASES.get(s.kind, 2))
+
+
+PHASES = {kind: 0 for kind in ("check-pool", "record-original", "shutdown", "copy-out", "migrate-out", "export-out",
+                               "verify-out", "destroy-original", "rename-copy", "coalesce-plugin")}
+PHASES.update({"scan-source": 1, "wait-gc": 1})
 
 
 def sr_names(plan: dict, *, staging_sr_uuid: str = "") -> dict[str, str]:
