@@ -91,7 +91,12 @@ class GcManager:
         uuid = self.pool.store.get("SR", sr_ref)["uuid"]
         self.pool.sm_log(f"Kicking SMGC@{uuid}..." if self.style == "modern" else "Kicking GC")
         if g.running:
+            # the kicked process finds the running one and leaves; the running one picks up
+            # the new work on its next pass
             g.again = True
+            if self.pool.smlog is not None:
+                self.pool.smlog.gc("Another GC instance already active, exiting",
+                                   self.pool.clock.now, next(self._pids))
             return
         g.running = True
         self.pool.clock.spawn(self._run(g), on_done=lambda _: self._finished(g),
