@@ -100,8 +100,14 @@ def plot_sr_space(sizing: Sizing, ax=None):
     ax.set_yticks(list(y), labels)
     ax.set_xlabel("GiB")
     ax.set_title("Space per SR: what the pending coalesces need")
-    ax.legend(loc="lower right", fontsize="small")
+    ends = used + needed_in_free + rest + short
+    for i, (end, verdict, gap) in enumerate(zip(ends, t["verdict"], short)):
+        note = f" {gap:,.1f} GiB short" if gap > 0 else f" {verdict}"
+        ax.text(end, i, note, va="center", fontsize="small")
+    ax.set_xlim(0, max(float(ends.max()) if len(t) else 1.0, 1.0) * 1.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
     ax.invert_yaxis()
+    ax.figure.tight_layout()
     return ax
 
 
