@@ -258,3 +258,14 @@ def test_copy_keeps_userdevice_order_past_nine():
         sizes = {x.VBD.get_userdevice(b): int(x.VDI.get_virtual_size(x.VBD.get_VDI(b)))
                  for b in x.VM.get_VBDs(new)}
         assert sizes == {str(i): (i + 1) * GiB for i in range(12)}
+
+
+def test_snapshot_refused_at_the_chain_limit():
+    sim = Simulator("large-pool")
+    d = sim.dispatcher
+    session = d.call("session.login_with_password", ["root", "simulator"])
+    deepest = max(sim.storage.vhds, key=lambda r: len(sim.storage.chain(r)))
+    assert len(sim.storage.chain(deepest)) == 30
+    with pytest.raises(Exception) as e:
+        d.call("VDI.snapshot", [session, deepest, {}])
+    assert e.value.description == ["SR_BACKEND_FAILURE_109", "", "The snapshot chain is too long", ""]

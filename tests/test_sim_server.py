@@ -155,3 +155,20 @@ def test_password_never_logged(tmp_path, monkeypatch):
     assert secret not in smlog.read_text()
     lines = [json.loads(line) for line in text.splitlines()]
     assert any(entry.get("error", [""])[0] == "SESSION_AUTHENTICATION_FAILED" for entry in lines)
+
+
+def test_jsonrpc_event_from_all_classes(sim):
+    url = sim.url + "jsonrpc"
+    call = lambda method, params: json.loads(_post(  # noqa: E731
+        url, json.dumps({"jsonrpc": "2.0", "method": method, "params": params, "id": 7}).encode(),
+        "application/json"))
+    session = call("session.login_with_password", ["root", "simulator"])["result"]
+    out = call("event.from", [session, ["*"], "", 1.0])["result"]
+    counts = out["valid_ref_counts"]
+    assert counts["vdi"] == 5 and counts["sr"] == 3 and isinstance(counts["vm"], int)
+    assert {e["class"] for e in out["events"]} >= {"vm", "vdi", "sr", "host", "pool"}
+    assert all(e["operation"] == "add" for e in out["events"])
+    sr = next(e["ref"] for e in out["events"] if e["class"] == "sr")
+    call("event.inject", [session, "sr", sr])
+    later = call("event.from", [session, ["*"], out["token"], 5.0])["result"]
+    assert [e["ref"] for e in later["events"]] == [sr]

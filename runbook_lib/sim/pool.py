@@ -17,7 +17,7 @@ from runbook_lib.sim.clock import Clock, parse_date
 from runbook_lib.sim.faults import Faults
 from runbook_lib.sim.model import NEVER, NULL_REF, ApiFailure, Store, new_ref
 from runbook_lib.sim.storage import Storage, SrState, Vhd, insufficient_space
-from runbook_lib.sizing import VHD_BLOCK_SIZE
+from runbook_lib.sizing import VHD_BLOCK_SIZE, VHD_MAX_CHAIN
 
 DEFAULT_USER = "root"
 DEFAULT_PASSWORD = "simulator"
@@ -312,6 +312,8 @@ class SimPool:
         rec = st.get("VDI", vdi)
         if v.raw:
             raise ApiFailure("SR_OPERATION_NOT_SUPPORTED", rec["SR"])
+        if len(storage.chain(vdi)) >= VHD_MAX_CHAIN:
+            raise ApiFailure("SR_BACKEND_FAILURE_109", "", "The snapshot chain is too long", "")
         if sr_state.is_lvm:
             from runbook_lib.sizing import lv_size, lvhd_lv_size, overhead_empty
             need = lv_size(overhead_empty(v.virtual)) + (lvhd_lv_size(v.virtual) if v.attached else 0)
@@ -574,6 +576,8 @@ class SimPool:
         need: dict[str, int] = {}
         for _, b in disks:
             v = self.storage.vhds[b["VDI"]]
+            if len(self.storage.chain(b["VDI"])) >= VHD_MAX_CHAIN:
+                raise ApiFailure("SR_BACKEND_FAILURE_109", "", "The snapshot chain is too long", "")
             if self.storage.srs[v.sr].is_lvm:
                 need[v.sr] = need.get(v.sr, 0) + lv_size(overhead_empty(v.virtual)) + \
                     (lvhd_lv_size(v.virtual) if v.attached else 0)
