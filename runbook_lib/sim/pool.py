@@ -22,6 +22,7 @@ from runbook_lib.sizing import VHD_BLOCK_SIZE, VHD_MAX_CHAIN
 DEFAULT_USER = "root"
 DEFAULT_PASSWORD = "simulator"
 PROGRESS_STEPS = 20
+BASE_COPY = "base copy"   # the name the storage manager gives hidden VHDs it finds
 
 
 def _mac(rng: random.Random) -> str:
@@ -167,7 +168,7 @@ class SimPool:
         overlap = -(-sc.size(v.get("overlap", 0), "overlap") // VHD_BLOCK_SIZE)
         snap_time = v.get("snapshot_time")
         ref = self.store.add("VDI", dict(
-            uuid=v["uuid"], name_label=v.get("name_label", "" if hidden else "disk"),
+            uuid=v["uuid"], name_label=v.get("name_label") or (BASE_COPY if hidden else "disk"),
             name_description=v.get("name_description", ""), SR=sr,
             type=v.get("type", "user"), managed=not hidden, virtual_size=virtual,
             read_only=bool(v.get("read_only", False)),
@@ -318,7 +319,8 @@ class SimPool:
             from runbook_lib.sizing import lv_size, lvhd_lv_size, overhead_empty
             need = lv_size(overhead_empty(v.virtual)) + (lvhd_lv_size(v.virtual) if v.attached else 0)
             storage.require(v.sr, need)
-        base = self.new_vdi(v.sr, v.virtual, v.blocks, parent=v.parent, hidden=True)
+        base = self.new_vdi(v.sr, v.virtual, v.blocks, parent=v.parent, hidden=True,
+                            name_label=BASE_COPY)
         storage.vhds[base].overlap = v.overlap
         v.parent, v.blocks, v.overlap = base, 0, 0
         for child in storage.vhd_children(vdi):
@@ -357,7 +359,7 @@ class SimPool:
             # the next scan reintroduces it unmanaged
             v = storage.vhds.pop(vdi)
             st.delete("VDI", vdi)
-            ref = st.add("VDI", dict(uuid=rec["uuid"], SR=sr, managed=False,
+            ref = st.add("VDI", dict(uuid=rec["uuid"], SR=sr, managed=False, name_label=BASE_COPY,
                                      virtual_size=rec["virtual_size"], location=rec["uuid"]))
             storage.vhds[ref] = v
             for other in storage.vhds.values():
