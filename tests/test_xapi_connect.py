@@ -217,3 +217,21 @@ def test_tls_with_ca_bundle_or_explicit_opt_out(tls_proxy, monkeypatch):
         assert session.xenapi.pool.get_all()
     with connect(url, password_env=VAR, verify_tls=False) as session:
         assert session.xenapi.pool.get_all()
+
+
+def test_reads_survive_a_server_restart_but_changes_are_not_repeated(monkeypatch):
+    """Fault restart=2: after the first change the server drops connections for 2 s."""
+    from runbook_lib.xapi.connect import PoolUnreachable as Unreachable
+
+    with Simulator("healthy", password=SECRET, faults=["restart=2"]) as s:
+        monkeypatch.setenv(VAR, SECRET)
+        with connect(s.url, password_env=VAR, retry_refused_s=10) as session:
+            sr = session.xenapi.SR.get_all()[0]
+            session.xenapi.SR.scan(sr)  # the change that triggers the outage
+            assert session.xenapi.VM.get_all_records()  # a read waits the outage out
+    with Simulator("healthy", password=SECRET, faults=["restart=2"]) as s:
+        with connect(s.url, password_env=VAR) as session:  # no retry window by default
+            session.xenapi.SR.scan(session.xenapi.SR.get_all()[0])
+            with pytest.raises(Unreachable) as err:
+                session.xenapi.VM.get_all_records()
+            assert "\n" not in str(err.value)

@@ -164,6 +164,12 @@ def _failure(err, method: str) -> PoolCallFailed:
                           code=code, details=details)
 
 
+def _is_read(method: str) -> bool:
+    """Calls that change nothing, so repeating them after a lost connection is harmless."""
+    last = method.rsplit(".", 1)[-1]
+    return last.startswith("get_") or method in ("event.from", "system.listMethods")
+
+
 class _Api:
     """`session.xenapi` with our errors; the client re-logs in itself on SESSION_INVALID."""
 
@@ -236,7 +242,9 @@ class PoolSession:
         return urlsplit(url).netloc or url
 
     def call(self, method: str, *args) -> Any:
-        """One XenAPI call; connection refusals are retried for `retry_refused_s` seconds."""
+        """One XenAPI call. Within `retry_refused_s` seconds, a refused connection is retried
+        (the call never arrived), and so is any lost connection during a read (get_*,
+        event.from); a change whose answer was lost is reported, never repeated blindly."""
         deadline = time.monotonic() + self.retry_refused_s
         while True:
             client = self._session
@@ -253,9 +261,11 @@ class PoolSession:
                 return result
             except self._XenAPI.Failure as err:
                 raise _failure(err, method) from None
-            except ConnectionRefusedError as err:
-                # refused = never delivered, so retrying cannot run a call twice
-                if time.monotonic() < deadline:
+            except (ConnectionError, http.client.HTTPException) as err:
+                # refused = never delivered, so retrying cannot run a call twice; a read may be
+                # repeated whatever happened to the first try
+                if (isinstance(err, ConnectionRefusedError) or _is_read(method)) \
+                        and time.monotonic() < deadline:
                     time.sleep(0.5)
                     continue
                 raise _explain(err, self.url) from None
