@@ -99,10 +99,13 @@ def _where(ctx: Context, st: dict, step: Step) -> str:
     """One line: where the VM's data is now, for every next-step message."""
     original = _vm_ref(ctx, step.vm)
     name = _vm_name(st, step)
-    if st.get("back_uuid") and _vm_ref(ctx, st["back_uuid"]):
-        return f"VM '{name}' is on {ctx.sr_label(ctx.source)} as {st['back_uuid']}"
+    for uuid in (st.get("back_uuid"), st.get("imported_uuid")):
+        if uuid and _vm_ref(ctx, uuid):
+            return f"VM '{name}' is on {ctx.sr_label(ctx.source)} as {uuid}"
     if original:
-        return f"the original VM '{name}' ({step.vm}) is untouched on {ctx.sr_label(ctx.source)}"
+        identity = ops.vm_identity(ctx.session, original)
+        srs = ", ".join(sorted({ctx.sr_label(d["sr"]) for d in identity["disks"]})) or "no SR"
+        return f"VM '{name}' ({step.vm}) is {identity['power_state']} with its disks on {srs}"
     if st.get("copy_uuid") and _vm_ref(ctx, st["copy_uuid"]):
         return f"VM '{name}' is safe on {ctx.sr_label(ctx.staging)} as {st['copy_uuid']} (verified copy)"
     if st.get("export_file"):

@@ -22,13 +22,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from runbook_lib.errors import InputError, PoolError, RunbookError, UsageError
+from runbook_lib.errors import InputError, RunbookError, UsageError
 from runbook_lib.transfer import actions
 from runbook_lib.transfer.actions import Context, StepFailed
 from runbook_lib.transfer.journal import Journal, journal_path
 from runbook_lib.transfer.plan_steps import Step, plan_steps, sr_names, steps_table, validate_plan
 from runbook_lib.transfer.progress import ConsoleReporter, Reporter
 from runbook_lib.xapi import operations as ops
+from runbook_lib.xapi.connect import PoolUnreachable
 
 DEFAULT_WAIT_TIMEOUT_S = 3600.0
 DEFAULT_RECONNECT_S = 300.0
@@ -107,7 +108,7 @@ def check_confirmation(plan: dict, *, dry_run: bool, confirm_vm_uuid: str) -> No
 
 def is_transient(exc: BaseException) -> bool:
     """A lost connection or session: wait for the pool and check the step again."""
-    if isinstance(exc, PoolError) and type(exc).__name__ == "PoolUnreachable":
+    if isinstance(exc, PoolUnreachable):
         return True
     code = getattr(exc, "code", None)
     if code in TRANSIENT_CODES:
