@@ -67,6 +67,12 @@ def test_bad_scenarios(tmp_path):
     unknown_sr = {"vdis": [{"uuid": "a", "sr": "nowhere"}]}
     with pytest.raises(InputError):
         Simulator(unknown_sr)
+    for broken in ({"srs": [{"name_label": "x", "type": "ext", "physical_size": "lots"}]},
+                   {"srs": [{"uuid": "s", "type": "ext"}], "vdis": [{"sr": "s"}]},
+                   {"hosts": ["not a mapping"]},
+                   {"vms": [{"name_label": "v", "vbds": [{"vdi": "missing"}]}]}):
+        with pytest.raises(InputError):
+            Simulator(broken)
 
 
 def test_scenario_file_round_trip(tmp_path):

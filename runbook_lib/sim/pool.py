@@ -53,7 +53,13 @@ class SimPool:
         self.store.decorators = {"VM": self._vm_allowed, "VDI": self._vdi_allowed}
         self.master = NULL_REF
         self.host_addresses = {}
-        self._build(scenario)
+        try:
+            self._build(scenario)
+        except InputError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InputError(f"scenario {scenario.get('name', '')!r} has a malformed entry "
+                             f"({type(exc).__name__}: {exc})") from None
 
     # -- building ---------------------------------------------------------------------------------
     def _build(self, s: dict) -> None:
