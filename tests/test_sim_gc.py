@@ -180,3 +180,35 @@ def test_plugin_forces_the_leaf_coalesce_after_space_is_made(tmp_path):
         assert sim.storage.vhds[leaf].parent is None
         assert sim.state.get("VM", vm)["power_state"] == "Running"
     assert "Leaf-coalesce forced, will not use timeout" in (tmp_path / "SMlog").read_text()
+
+
+def test_snapshot_coalesce_then_live(tmp_path):
+    """A leaf too big to pause for: snapshot-coalesce first, then a short live one."""
+    log = tmp_path / "SMlog"
+    scenario = {
+        "name": "snapco", "smlog": {"style": "modern"},
+        "srs": [{"uuid": "22222222-2222-4333-8444-555555555555", "name_label": "roomy",
+                 "type": "lvm", "free": "50G", "coalesce_speed": "100M"}],
+        "vdis": [{"uuid": "aaaaaaaa-0000-4000-8000-00000000000a", "sr": "roomy", "hidden": True,
+                  "virtual_size": "10G", "allocated": "5G"},
+                 {"uuid": "bbbbbbbb-0000-4000-8000-00000000000b", "sr": "roomy",
+                  "parent": "aaaaaaaa-0000-4000-8000-00000000000a", "virtual_size": "10G",
+                  "allocated": "2G", "growth": "100K"}],
+        "vms": [{"uuid": "cccccccc-0000-4000-8000-00000000000c", "name_label": "busy",
+                 "power_state": "Running",
+                 "vbds": [{"vdi": "bbbbbbbb-0000-4000-8000-00000000000b"}]}],
+    }
+    with Simulator(scenario, smlog=log, speed=1) as sim:
+        leaf = _vdi(sim, "bbbbbbbb")
+        data = sim.storage.union_blocks(leaf)
+        sim.run_gc("roomy")
+        assert sim.storage.chain(leaf) == [leaf]
+        assert sim.storage.vhds[leaf].blocks >= data
+        assert sim.storage.srs[sim.sr_ref("roomy")].speed_log      # speeds were measured
+    text = log.read_text()
+    order = [text.index(s) for s in ("Leaf-coalesce candidate: bbbbbbbb",
+                                     "Single-snapshotting bbbbbbbb",
+                                     "Leaf-coalescing bbbbbbbb",
+                                     "*** finished leaf-coalesce successfully")]
+    assert order == sorted(order)
+    assert "Timed out" not in text

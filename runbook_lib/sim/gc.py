@@ -471,6 +471,10 @@ class GcManager:
                     if snap_need > s.free(g.ref):
                         raise GcFailure("No space to snapshot-coalesce")
                     log(f"Single-snapshotting {self.vdi_str(leaf, g)}")
+                    # the leaf's data goes into a temporary snapshot that is coalesced into the
+                    # parent while the VM writes to a fresh leaf
+                    log(f"Coalescing {self.vdi_str(leaf, g)} -> {self.vdi_str(v.parent, g)}")
+                    log(f"  Running VHD coalesce on {self.vdi_str(leaf, g)}")
                     prev = v.vhd_size
                     seconds = self.duration(g.ref, v.allocated, v.virtual)
                     s.srs[g.ref].reserved += snap_need
