@@ -30,8 +30,8 @@ class OpenPool:
         self._stack.close()
 
 
-def open_pool(url: str, user: str, password_env: str, *, incident: str, verify_tls: bool = True,
-              sim_speed: float | None = None) -> OpenPool:
+def open_pool(url: str, user: str, password_env: str, *, incident: str, password_file: str = "",
+              verify_tls: bool = True, sim_speed: float | None = None) -> OpenPool:
     """Log in to url; "" starts the bundled simulator (seed scenario) with its SMlog under outputs/<incident>/."""
     from runbook_lib.xapi import connect
 
@@ -45,7 +45,8 @@ def open_pool(url: str, user: str, password_env: str, *, incident: str, verify_t
         options = {"smlog": smlog}
         if sim_speed:
             options["speed"] = float(sim_speed)
-    session = stack.enter_context(connect(url, user, password_env=password_env, verify_tls=verify_tls,
+    session = stack.enter_context(connect(url, user, password_env=password_env, password_file=password_file or None,
+                                          verify_tls=verify_tls,
                                           retry_refused_s=60.0, sim_options=options))
     return OpenPool(session=session, url=url, smlog=smlog, _stack=stack)
 

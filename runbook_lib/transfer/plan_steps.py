@@ -151,7 +151,9 @@ def _vm_steps(plan: dict, vm: dict, source: str, staging: str, names: dict, free
     uuid, mode, name = vm["uuid"], vm["mode"], vm.get("name") or vm["uuid"][:8]
     running = vm.get("power_state") == "Running"
     moved = _moved_bytes(vm)
+    on_staging = int(vm.get("staging_bytes") or 0) or moved  # by the staging SR type's rules, if the plan says
     at_once = _freed_at_once(vm)
+    disk_total = sum(int(d.get("physical_utilisation") or 0) for d in vm.get("disks") or []) or 1
     after_gc = max(frees - at_once, 0)
     vm_label = f"VM '{name}' ({uuid})"
     src_label = f"SR '{names[source]}' ({source})"
@@ -187,8 +189,9 @@ def _vm_steps(plan: dict, vm: dict, source: str, staging: str, names: dict, free
     if mode == "migrate":
         for disk in _disks(vm):
             size = int(disk.get("physical_utilisation") or 0)
+            there = on_staging * size // disk_total
             add("migrate-out", "VDI.pool_migrate", f"disk {disk.get('userdevice')} of {vm_label} -> {stg_label}",
-                True, {staging: -size, source: size}, disk=str(disk.get("userdevice")),
+                True, {staging: -there, source: size}, disk=str(disk.get("userdevice")),
                 note="live storage migration; the VM keeps running")
         add("verify-out", "VM/VBD/VDI.get_record", vm_label, False,
             note="every disk now on the staging SR with the same size and order")
@@ -197,8 +200,9 @@ def _vm_steps(plan: dict, vm: dict, source: str, staging: str, names: dict, free
             note="until the old chain is gone and the VM's disks fit back")
         for disk in _disks(vm):
             size = int(disk.get("physical_utilisation") or 0)
+            there = on_staging * size // disk_total
             add("migrate-back", "VDI.pool_migrate", f"disk {disk.get('userdevice')} of {vm_label} -> {src_label}",
-                True, {source: -size, staging: size}, disk=str(disk.get("userdevice")))
+                True, {source: -size, staging: there}, disk=str(disk.get("userdevice")))
         add("verify-back", "VM/VBD/VDI.get_record", vm_label, False)
         add("final-check", "VM/VBD/VDI/VIF.get_record", vm_label, False,
             note="name, description, MACs, VBD order, other_config, power state as before")
@@ -207,7 +211,7 @@ def _vm_steps(plan: dict, vm: dict, source: str, staging: str, names: dict, free
     if running:
         add("shutdown", "VM.clean_shutdown", vm_label, True, note="a consistent copy needs a halted VM")
     if mode == "copy":
-        add("copy-out", "Async.VM.copy + VIF.create", f"{vm_label} -> {stg_label}", True, {staging: -moved},
+        add("copy-out", "Async.VM.copy + VIF.create", f"{vm_label} -> {stg_label}", True, {staging: -on_staging},
             note=f"copy named '{name}{COPY_SUFFIX}' (flat VHDs); its VIFs get the original MACs")
     else:
         add("export-out", "HTTP GET /export?uuid=", f"{vm_label} -> {plan['export_path']}", True,
@@ -226,7 +230,7 @@ def _vm_steps(plan: dict, vm: dict, source: str, staging: str, names: dict, free
         add("copy-back", "Async.VM.copy + VIF.create", f"staging copy -> {src_label}", True, {source: -moved},
             note=f"named '{name}{BACK_SUFFIX}' until verified; original MACs")
         add("verify-back", "VM/VBD/VDI/VIF.get_record", f"copy of {vm_label} on {src_label}", False)
-        add("destroy-staging", "VM.destroy + VDI.destroy", f"staging copy on {stg_label}", True, {staging: moved},
+        add("destroy-staging", "VM.destroy + VDI.destroy", f"staging copy on {stg_label}", True, {staging: on_staging},
             note="only after verify-back passed")
         add("rename-back", "VM.set_name_label", f"copy on {src_label} -> '{name}'", True)
     else:
