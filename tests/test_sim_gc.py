@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 import XenAPI
 
 from runbook_lib.sim import Simulator
@@ -212,3 +213,35 @@ def test_snapshot_coalesce_then_live(tmp_path):
                                      "*** finished leaf-coalesce successfully")]
     assert order == sorted(order)
     assert "Timed out" not in text
+
+
+@pytest.mark.parametrize("style", ["modern", "legacy"])
+def test_leaf_growing_faster_than_it_coalesces(tmp_path, style):
+    """Snapshot-coalescing a leaf that grows faster than the disk merges makes no progress."""
+    log = tmp_path / "SMlog"
+    scenario = {
+        "name": "runaway", "smlog": {"style": style},
+        "srs": [{"uuid": "33333333-2222-4333-8444-555555555555", "name_label": "busy",
+                 "type": "ext", "physical_size": "100G", "coalesce_speed": "10M"}],
+        "vdis": [{"uuid": "aaaaaaaa-0000-4000-8000-0000000000aa", "sr": "busy", "hidden": True,
+                  "virtual_size": "20G", "allocated": "5G"},
+                 {"uuid": "bbbbbbbb-0000-4000-8000-0000000000bb", "sr": "busy",
+                  "parent": "aaaaaaaa-0000-4000-8000-0000000000aa", "virtual_size": "20G",
+                  "allocated": "100M", "growth": "20M"}],
+        "vms": [{"uuid": "cccccccc-0000-4000-8000-0000000000cc", "name_label": "writer",
+                 "power_state": "Running",
+                 "vbds": [{"vdi": "bbbbbbbb-0000-4000-8000-0000000000bb"}]}],
+    }
+    with Simulator(scenario, smlog=log, speed=1) as sim:
+        sim.run_gc("busy")
+        leaf = _vdi(sim, "bbbbbbbb")
+        assert sim.storage.vhds[leaf].parent is not None
+    text = log.read_text()
+    assert "Single-snapshotting bbbbbbbb" in text
+    if style == "modern":
+        assert ("leaf-coalesce: EXCEPTION <class 'util.SMException'>, VDI "
+                "bbbbbbbb-0000-4000-8000-0000000000bb could not be coalesced") in text
+        assert "Leaf-coalesce failed on bbbbbbbb" in text
+    else:
+        assert "Snapshot-coalesce did not help, abandoning attempts" in text
+        assert "Set leaf-coalesce = offline for bbbbbbbb" in text

@@ -45,8 +45,19 @@ _TRACE = {
 }
 
 
+# the modern storage manager gives up on a leaf that snapshot-coalescing does not shrink
+_TRACE_NO_PROGRESS = [
+    (2398, "coalesceLeaf", "self._coalesceLeaf(vdi)"),
+    (2677, "_coalesceLeaf", 'raise util.SMException("VDI {uuid} could not be coalesced"'),
+]
+
+
 class GcFailure(Exception):
     """An SMException inside a GC step: logged with the banner, the candidate is skipped."""
+
+    def __init__(self, message: str, trace: list | None = None):
+        super().__init__(message)
+        self.trace = trace
 
 
 class SrGc:
@@ -179,12 +190,12 @@ class GcManager:
             log("\n".join(lines))
         g.last_trees = trees
 
-    def log_exception(self, log, tag: str, message: str) -> None:
+    def log_exception(self, log, tag: str, message: str, trace: list | None = None) -> None:
         kind = "util.SMException" if self.style == "legacy" else "<class 'util.SMException'>"
         lines = [STAR_LINE, "         ***********************",
                  "         *  E X C E P T I O N  *", "         ***********************",
                  f"{tag}: EXCEPTION {kind}, {message}"]
-        for line, func, code in _TRACE[self.style]:
+        for line, func, code in trace or _TRACE[self.style]:
             lines.append(f'  File "/opt/xensource/sm/cleanup.py", line {line}, in {func}')
             lines.append(f"    {code}")
         lines += ["", STAR_LINE]
@@ -373,7 +384,7 @@ class GcManager:
                 try:
                     yield from self._leaf_coalesce(g, leaf, log)
                 except GcFailure as exc:
-                    self.log_exception(log, "leaf-coalesce", str(exc))
+                    self.log_exception(log, "leaf-coalesce", str(exc), exc.trace)
                     if self.style == "legacy":
                         log("Leaf-coalesce failed, skipping")
                     else:
@@ -469,7 +480,9 @@ class GcManager:
                         break
                     snap_need, _ = self.leaf_needs(leaf)
                     if snap_need > s.free(g.ref):
-                        raise GcFailure("No space to snapshot-coalesce")
+                        log(f"No space to leaf-coalesce {self.vdi_str(leaf, g)} "
+                            f"(free space: {s.free(g.ref)})")
+                        return
                     log(f"Single-snapshotting {self.vdi_str(leaf, g)}")
                     # the leaf's data goes into a temporary snapshot that is coalesced into the
                     # parent while the VM writes to a fresh leaf
@@ -492,7 +505,9 @@ class GcManager:
                             log("Snapshot-coalesce did not help, abandoning attempts")
                             self._set_leaf_config(leaf, "offline", log)
                             return
-                        raise GcFailure(f"VDI {pool.store.get('VDI', leaf)['uuid']} could not be coalesced")
+                        uuid = pool.store.get("VDI", leaf)["uuid"]
+                        raise GcFailure(f"VDI {uuid} could not be coalesced",
+                                        _TRACE_NO_PROGRESS)
             yield from self._live(g, leaf, log)
         finally:
             with pool.lock:
