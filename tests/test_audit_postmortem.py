@@ -93,6 +93,7 @@ def test_impact_detection_root_cause_and_space(seed_incident):
     assert space.loc[SR, "before"] == 40 * G and space.loc[SR, "after"] == 76 * G
     assert space.loc[SR, "change"] == 36 * G and space.loc[SR, "name"] == "Local SATA Storage"
     assert space.loc[STAGING, "after"] == 3000 * G
+    assert pm.impact["space_recovered"] == 36 * G  # only the affected SR counts, not the staging SR
     assert "stuck-timeout on" in pm.summary and "the transfer finished" in pm.summary
     assert not any("not carried out" in f for f in pm.follow_ups)
     assert pm.notes == ["1 torn journal line(s) skipped (a write cut short)"]

@@ -335,6 +335,7 @@ def build(incident: str, outputs: Path | None = None) -> Postmortem:
         "space_needed": (plan.get("sr") or {}).get("needed"),
         "shortfall": (plan.get("sr") or {}).get("shortfall"),
         "space_held_by_stuck_vdis": sum(int(v.get("size") or 0) for v in stuck) or None,
+        "space_recovered": None,  # filled from the space table below
         "failures": sum(int(v.get("failures") or 0) for v in stuck),
         "stuck_for_s": stuck_for,
         "stuck_for": (_duration(stuck_for) if stuck_for else
@@ -392,9 +393,12 @@ def build(incident: str, outputs: Path | None = None) -> Postmortem:
                    f"{' from ' + _when(first_failure) if first_failure is not None else ''}; {len(runs)} runbook "
                    f"run(s) from {_when(min(_ts(r.get('start')) for r in runs))} to "
                    f"{_when(max(_ts(r.get('end') or r.get('start')) for r in runs))}; {outcome}.")
+    space = _space(diagnosis, plans, journal)
+    gained = space[space["sr"].isin(affected_srs)]["change"].dropna()
+    impact["space_recovered"] = int(gained.max()) if len(gained) and gained.max() > 0 else None
     return Postmortem(incident=incident, generated=now, has_runs=bool(runs), summary=summary, impact=impact,
                       detection=detection, timeline=_timeline(runs, diagnosis, journal), root_cause=root_cause,
-                      actions=_actions(runs, journal), space=_space(diagnosis, plans, journal),
+                      actions=_actions(runs, journal), space=space,
                       follow_ups=follow_ups, links=links, notes=notes)
 
 
@@ -480,6 +484,8 @@ def sections(pm: Postmortem, timeline_image: str | None = None) -> dict[str, str
             f"- SRs affected: {', '.join(imp['srs']) or 'none recorded'}",
             f"- VDIs whose coalesce was stuck: {', '.join(imp['vdis_stuck']) or 'none recorded'}",
             f"- VMs involved: {', '.join(imp['vms']) or 'none recorded'}",
+            f"- Space the stuck coalesce kept from the SR (freed on the affected SR by the remedy): "
+            f"{_gib(imp['space_recovered']) if imp['space_recovered'] else 'not measured'}",
             f"- Space held by the stuck VDIs: {_gib(imp['space_held_by_stuck_vdis'])}; space the coalesce needs: "
             f"{_gib(imp['space_needed'])}; shortfall: {_gib(imp['shortfall'])}",
             f"- Coalesce stuck for (SMlog, first to last failure): {imp['stuck_for']}; "
