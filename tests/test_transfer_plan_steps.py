@@ -121,3 +121,33 @@ def test_several_vms_leave_together_and_come_back_after_the_gc(plan):
     assert [k for v, k in order if v == "second"] == [
         "check-pool", "record-original", "copy-out", "verify-out", "destroy-original", "rename-copy",
         "scan-source", "wait-gc", "copy-back", "verify-back", "destroy-staging", "rename-back", "final-check"]
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                     max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.sampled_from(["schema", "pool", "sr", "vms", "staging_sr", "export_path", "remedy", "wait"]),
+       value=_json, vm_key=st.sampled_from(["uuid", "mode", "power_state", "disks", "bytes", "name"]), vm_value=_json)
+def test_any_damaged_plan_is_refused_in_one_line_or_planned(plan_file_text, key, value, vm_key, vm_value):
+    plan = json.loads(plan_file_text)
+    plan[key] = value
+    if isinstance(plan.get("vms"), list) and plan["vms"] and isinstance(plan["vms"][0], dict):
+        plan["vms"][0][vm_key] = vm_value
+    try:
+        steps = plan_steps(plan)
+    except InputError:
+        return
+    assert steps and steps_table(steps, plan) is not None
+
+
+@pytest.fixture(scope="module")
+def plan_file_text():
+    from tests.conftest import DATA
+
+    return (DATA / "transfer" / "plan_copy.json").read_text()

@@ -61,29 +61,62 @@ class Step:
                 "changes pool": self.changes_pool, "free space (expected)": effect or "-", "note": self.note}
 
 
+def _int_field(value: Any, what: str) -> int:
+    if isinstance(value, bool) or (value is not None and not isinstance(value, (int, float, str))):
+        raise InputError(f"plan field {what} is not a number")
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"plan field {what} is not a number: {value!r}") from None
+
+
+def _mapping(plan: dict, key: str, *, required: bool) -> dict:
+    value = plan.get(key)
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError(f"plan field {key} must be an object" + ("" if required else " or null"))
+    return value
+
+
 def validate_plan(plan: Any) -> dict:
     """The plan's shape, checked before anything else, with a one-line error for each problem."""
     if not isinstance(plan, dict):
         raise InputError("plan is not a JSON object")
     if plan.get("schema") != PLAN_SCHEMA:
         raise InputError(f"plan schema is {plan.get('schema')!r}, this runbook reads {PLAN_SCHEMA!r}")
-    pool = plan.get("pool") or {}
-    if not pool.get("uuid"):
+    pool = _mapping(plan, "pool", required=True)
+    if not pool.get("uuid") or not isinstance(pool["uuid"], str):
         raise InputError("plan has no pool.uuid: it cannot be checked against the pool")
-    sr = plan.get("sr") or {}
-    if not sr.get("uuid"):
+    sr = _mapping(plan, "sr", required=True)
+    if not sr.get("uuid") or not isinstance(sr["uuid"], str):
         raise InputError("plan has no sr.uuid (the SR whose coalesce is stuck)")
+    _int_field(sr.get("free"), "sr.free")
+    staging = _mapping(plan, "staging_sr", required=False)
+    if staging and not isinstance(staging.get("uuid"), str):
+        raise InputError("plan field staging_sr has no uuid")
+    if staging:
+        _int_field(staging.get("free"), "staging_sr.free")
+    remedy = _mapping(plan, "remedy", required=False)
+    _int_field(remedy.get("frees"), "remedy.frees")
+    _int_field(_mapping(plan, "wait", required=False).get("timeout_s"), "wait.timeout_s")
+    if plan.get("export_path") is not None and not isinstance(plan["export_path"], str):
+        raise InputError("plan field export_path must be a path or null")
+    if not isinstance(plan.get("snapshots") or [], list):
+        raise InputError("plan field snapshots must be a list")
     vms = plan.get("vms")
     if not isinstance(vms, list) or not vms:
         raise InputError("plan has no VMs to act on (remedy "
-                         f"{(plan.get('remedy') or {}).get('kind')!r}); nothing for transfer to do")
+                         f"{remedy.get('kind')!r}); nothing for transfer to do")
     for vm in vms:
-        if not isinstance(vm, dict) or not vm.get("uuid"):
+        if not isinstance(vm, dict) or not vm.get("uuid") or not isinstance(vm["uuid"], str):
             raise InputError("plan has a VM entry without a uuid")
+        if vm.get("name") is not None and not isinstance(vm["name"], str):
+            raise InputError(f"plan VM {vm['uuid']} has a name that is not text")
         mode = vm.get("mode")
         if mode not in MODES:
             raise InputError(f"plan VM {vm['uuid']} has mode {mode!r}; expected one of {', '.join(MODES)}")
-        if mode in ("copy", "migrate") and not (plan.get("staging_sr") or {}).get("uuid"):
+        if mode in ("copy", "migrate") and not staging.get("uuid"):
             raise InputError(f"plan VM {vm['uuid']} has mode {mode} but the plan names no staging_sr")
         if mode == "export" and not plan.get("export_path"):
             raise InputError(f"plan VM {vm['uuid']} has mode export but the plan names no export_path")
@@ -92,6 +125,14 @@ def validate_plan(plan: Any) -> dict:
                              " only Running or Halted VMs can be moved")
         if mode == "migrate" and vm.get("power_state") != "Running":
             raise InputError(f"plan VM {vm['uuid']} is Halted: live migration needs a running VM (use mode copy)")
+        _int_field(vm.get("bytes"), f"vms[{vm['uuid']}].bytes")
+        _int_field(vm.get("staging_bytes"), f"vms[{vm['uuid']}].staging_bytes")
+        disks = vm.get("disks") or []
+        if not isinstance(disks, list) or not all(isinstance(d, dict) for d in disks):
+            raise InputError(f"plan VM {vm['uuid']} has disks that are not a list of objects")
+        for d in disks:
+            _int_field(d.get("physical_utilisation"), "disks[].physical_utilisation")
+            _int_field(d.get("virtual_size"), "disks[].virtual_size")
     return plan
 
 
