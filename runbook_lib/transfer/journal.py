@@ -64,14 +64,20 @@ class Journal:
                         except json.JSONDecodeError:
                             self.torn_lines += 1  # a write cut short by a crash: the step did not end
                             continue
-                        if isinstance(record, dict):
+                        if isinstance(record, dict) and isinstance(record.get("event"), str):
                             self._records.append(record)
+                        else:
+                            self.torn_lines += 1  # not a journal line: ignored, counted
         return self._records
 
     def append(self, event: str, **fields: Any) -> dict:
         """Write one line and make it durable before returning."""
         records = self.records()
-        record = {"seq": (records[-1].get("seq", len(records)) + 1) if records else 1, "time": _now(),
+        try:
+            seq = int(records[-1]["seq"]) + 1 if records else 1
+        except (KeyError, TypeError, ValueError):
+            seq = len(records) + 1
+        record = {"seq": seq, "time": _now(),
                   "event": event, **{k: v for k, v in fields.items() if v is not None}}
         line = json.dumps(record, default=str, sort_keys=False)
         new_file = not self.path.exists()
