@@ -117,3 +117,14 @@ def test_sr_level_no_space_echo_is_not_a_second_failure(data_dir):
     d = run(data_dir, "nospace.log")
     # 08:00:02 the VDI's no-space, 09:00:00 the SR-level line an hour later: two failures in the timeline
     assert d.timeline["failures"].sum() == 2
+
+
+def test_lock_failures_get_wait_and_retry_advice_not_vhd_util(tmp_path):
+    text = ("Jun  6 06:06:06 xs05 SMGC: [1200] === SR 3c3c3c3c-aaaa-4bbb-8ccc-dddddddddddd: gc ===\n"
+            "Jun  6 06:06:07 xs05 SMGC: [1200] Leaf-coalescing 0a0b0c0d[VHD](8.000G//8.016G|ao) -> *0e0f0a0b[VHD](8.000G//8.016G|n)\n"
+            "Jun  6 06:06:08 xs05 SMGC: [1200] leaf-coalesce: EXCEPTION util.SMException, Failed to pause VDI 0a0b0c0d\n"
+            "Jun  6 06:06:08 xs05 SMGC: [1200] Leaf-coalesce failed, skipping\n")
+    (tmp_path / "SMlog").write_text(text)
+    d = diagnose(read_smlog([tmp_path / "SMlog"], year=2026))
+    assert d.verdict == "stuck-error"
+    assert "another operation holds" in d.next_step and "vhd-util" not in d.next_step

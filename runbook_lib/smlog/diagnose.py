@@ -74,10 +74,22 @@ def _cause(rec: Any) -> str | None:
     return None
 
 
-def next_step(verdict: str, sr: str | None, vdi: str | None = None) -> str:
-    """One concrete thing to do, naming the notebook and its parameters."""
+_BUSY_WORDS = ("lock", "pause", "busy", "in use")
+
+
+def next_step(verdict: str, sr: str | None, vdi: str | None = None, detail: str | None = None) -> str:
+    """One concrete thing to do, naming the notebook and its parameters.
+
+    `detail` is the last failure's exception text: a lock or pause failure is another
+    operation in the way, not a damaged chain, and gets different advice.
+    """
     sr_text = sr or "<sr-uuid>"
     vdi_text = vdi or "the VDI"
+    if verdict == "stuck-error" and detail and any(w in detail.lower() for w in _BUSY_WORDS):
+        return (f"the coalesce of {vdi_text} fails because another operation holds the SR or VDI ({detail}): "
+                f"let running backups, snapshots or migrations finish, then `xe sr-scan uuid={sr_text}` and run "
+                f"{DIAGNOSE_NOTEBOOK} again on the new SMlog; if it keeps failing, look for a stuck task with "
+                f"`xe task-list`")
     if verdict == "stuck-timeout":
         return (f"the live leaf-coalesce of {vdi_text} keeps timing out (the VM writes faster than the GC "
                 f"merges): run {SIZE_NOTEBOOK} with sr_uuid=\"{sr_text}\" to size an offline coalesce or a "
@@ -113,6 +125,7 @@ class _VdiState:
     last_failure: Any = None
     episode: tuple | None = None  # (pid, time) of the current failure episode
     started: tuple | None = None  # (time, bytes to merge) of the open attempt
+    detail: str | None = None  # the last exception, for the advice
     evidence: list[str] = field(default_factory=list)
     sizes: dict = field(default_factory=dict)
 
@@ -288,6 +301,8 @@ def diagnose(read: SMlogRead, sr: str | None = None) -> Diagnosis:
         st.open, st.outcome = False, "fail"
         if cause and (st.cause is None or st.cause == "error" and cause != "error"):
             st.cause = cause
+        if rec.kind == "exception" and isinstance(rec.exc_type, str):
+            st.detail = f"{rec.exc_type}: {rec.exc_message}"
         st.evidence.append(_where(rec))
 
     vdi_rows = []
@@ -308,7 +323,7 @@ def diagnose(read: SMlogRead, sr: str | None = None) -> Diagnosis:
             "lv_size": _int(sizes.get("lv_size")),
             "flags": sizes.get("flags") if isinstance(sizes.get("flags"), str) else None,
             "first_failure": _iso(st.first_failure), "last_failure": _iso(st.last_failure),
-            "evidence": ev, "next_step": next_step(verdict, st.sr, st.vdi),
+            "evidence": ev, "next_step": next_step(verdict, st.sr, st.vdi, st.detail),
         })
     vdi_rows.sort(key=lambda v: (-SEVERITY[v["verdict"]], -v["failures"], v["vdi"]))
 
