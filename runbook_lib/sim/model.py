@@ -183,9 +183,14 @@ class Store:
     def set(self, cls: str, ref: str, **changes) -> None:
         with self.lock:
             rec = self.get(cls, ref)
-            self._index(cls, ref, rec, add=False)
+            relinked = any(child == cls and ref_field in changes
+                           and changes[ref_field] != rec.get(ref_field)
+                           for _, _, child, ref_field in BACKREFS)
+            if relinked:   # only a changed link touches the indexes (and the linked objects)
+                self._index(cls, ref, rec, add=False)
             rec.update(changes)
-            self._index(cls, ref, rec, add=True)
+            if relinked:
+                self._index(cls, ref, rec, add=True)
             self._event(cls, "mod", ref)
 
     def delete(self, cls: str, ref: str) -> None:
