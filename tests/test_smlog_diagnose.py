@@ -128,3 +128,12 @@ def test_lock_failures_get_wait_and_retry_advice_not_vhd_util(tmp_path):
     d = diagnose(read_smlog([tmp_path / "SMlog"], year=2026))
     assert d.verdict == "stuck-error"
     assert "another operation holds" in d.next_step and "vhd-util" not in d.next_step
+
+
+def test_sr_rows_carry_evidence_and_counts(data_dir):
+    j = run(data_dir, "seed_excerpt.log").to_json()
+    (sr,) = j["srs"]
+    assert (sr["attempts"], sr["failures"]) == (1, 1)
+    assert sr["evidence"] == j["vdis"][0]["evidence"] and sr["last_failure"] == j["vdis"][0]["last_failure"]
+    healthy = run(data_dir, "benign.log").to_json()["srs"][0]
+    assert healthy["verdict"] == "healthy" and healthy["evidence"] and healthy["failures"] == 0

@@ -158,8 +158,9 @@ class Diagnosis:
 
     @property
     def srs(self) -> pd.DataFrame:
-        return pd.DataFrame(self.sr_rows, columns=["sr", "name", "verdict", "vdis", "trees", "coalesce_rate_bps",
-                                                   "next_step"])
+        return pd.DataFrame(self.sr_rows, columns=["sr", "name", "verdict", "vdis", "trees", "attempts", "failures",
+                                                   "first_failure", "last_failure", "coalesce_rate_bps",
+                                                   "evidence", "next_step"])
 
     @property
     def exceptions(self) -> pd.DataFrame:
@@ -219,9 +220,7 @@ class Diagnosis:
             "exceptions": [{"type": str(e.type), "message": str(e.message), "context": str(e.context),
                             "count": int(e.count), "first": _iso(e.first), "last": _iso(e.last)}
                            for e in exc.itertuples(index=False)],
-            "srs": [{"sr": s["sr"], "name": s["name"], "verdict": s["verdict"], "vdis": s["vdis"],
-                     "trees": s["trees"], "next_step": s["next_step"],
-                     "coalesce_rate_bps": s.get("coalesce_rate_bps")} for s in self.sr_rows],
+            "srs": [dict(s) for s in self.sr_rows],
             "vdis": [dict(v) for v in self.vdi_rows],
             "verdict": self.verdict,
             "next_step": self.next_step,
@@ -240,6 +239,7 @@ def diagnose(read: SMlogRead, sr: str | None = None) -> Diagnosis:
     sr_space: dict[str, str] = {}  # SR-level no-space / success, latest wins
     last_failure_at: dict[str, Any] = {}
     rates: dict[str, list[float]] = {}  # sr -> [bytes, seconds] of finished coalesces
+    sr_evidence: dict[str, list[str]] = {}  # SR-level no-space lines of SRs without VDI findings
     relevant = records.loc[records["kind"].isin(_START | _DONE | _FAIL | _QUEUED), _LOOP_COLUMNS]
     for rec in relevant.astype(object).itertuples(index=False):  # object columns iterate fast
         kind = rec.kind
@@ -250,6 +250,8 @@ def diagnose(read: SMlogRead, sr: str | None = None) -> Diagnosis:
                 last = last_failure_at.get(rec.sr)
                 if last is None or pd.isna(rec.time) or pd.isna(last) or (rec.time - last).total_seconds() > EPISODE_SECONDS:
                     failure_times.append(rec.time)  # not the SR-level echo of a failure just counted
+                    if not any(v.sr == rec.sr for v in states.values()):
+                        sr_evidence.setdefault(rec.sr, []).append(_where(rec))
                 last_failure_at[rec.sr] = rec.time
             elif kind in _DONE and isinstance(rec.sr, str):
                 sr_space[rec.sr] = "ok"
@@ -327,12 +329,13 @@ def diagnose(read: SMlogRead, sr: str | None = None) -> Diagnosis:
         })
     vdi_rows.sort(key=lambda v: (-SEVERITY[v["verdict"]], -v["failures"], v["vdi"]))
 
-    sr_rows = _sr_rows(records, vdi_rows, sr_space)
+    sr_rows = _sr_rows(records, vdi_rows, sr_space, sr_evidence)
     for row in sr_rows:
         done = rates.get(row["sr"])
         row["coalesce_rate_bps"] = round(done[0] / done[1]) if done and done[1] > 0 else None
     if sr and not sr_rows:
-        sr_rows = [{"sr": sr, "name": None, "verdict": "unknown", "vdis": None, "trees": None,
+        sr_rows = [{"sr": sr, "name": None, "verdict": "unknown", "vdis": None, "trees": None, "attempts": 0,
+                    "failures": 0, "first_failure": None, "last_failure": None, "evidence": [], "coalesce_rate_bps": None,
                     "next_step": next_step("unknown", sr)}]
     # vdi_rows and sr_rows are sorted worst first; a VDI whose SR the log never names still counts
     worst_sr = sr_rows[0] if sr_rows else None
@@ -367,7 +370,9 @@ def _int(value: Any) -> int | None:
     return None if value is None or pd.isna(value) else int(value)
 
 
-def _sr_rows(records: pd.DataFrame, vdi_rows: list[dict], sr_space: dict[str, str]) -> list[dict]:
+def _sr_rows(records: pd.DataFrame, vdi_rows: list[dict], sr_space: dict[str, str],
+             sr_evidence: dict[str, list[str]]) -> list[dict]:
+    """One row per SR: the worst of its VDIs, or what the SR-level lines and GC runs show."""
     rows = []
     with_sr = records[records["sr"].notna()]
     for sr, group in with_sr.groupby("sr", sort=False):
@@ -380,14 +385,27 @@ def _sr_rows(records: pd.DataFrame, vdi_rows: list[dict], sr_space: dict[str, st
             verdict = "healthy" if group["kind"].isin(_GC_EVIDENCE).any() else "unknown"
         if sr_space.get(sr) == "fail" and SEVERITY[verdict] < SEVERITY["stuck-no-space"]:
             verdict = "stuck-no-space"
-        worst_vdi = next((v["vdi"] for v in mine if v["verdict"] == verdict), None)
+        worst = next((v for v in mine if v["verdict"] == verdict), None)
+        if worst is not None:
+            evidence = worst["evidence"]
+        elif sr_evidence.get(sr):
+            evidence = sr_evidence[sr][-EVIDENCE_KEEP:]
+        else:  # a healthy or unknown SR: where its GC last ran
+            gc = group[group["kind"].isin(_GC_EVIDENCE)].tail(3)
+            evidence = [f"{f}:{n}" for f, n in zip(gc["file"], gc["line"])]
+        failures = [v for v in mine if v["failures"]]
         rows.append({
             "sr": sr,
             "name": None if last_tree is None else last_tree["sr_name"],
             "verdict": verdict,
             "vdis": None if last_tree is None else _int(last_tree["n_vdis"]),
             "trees": None if last_tree is None else _int(last_tree["n_trees"]),
-            "next_step": next_step(verdict, sr, worst_vdi),
+            "attempts": sum(v["attempts"] for v in mine),
+            "failures": sum(v["failures"] for v in mine) + len(sr_evidence.get(sr, [])),
+            "first_failure": min((v["first_failure"] for v in failures if v["first_failure"]), default=None),
+            "last_failure": max((v["last_failure"] for v in failures if v["last_failure"]), default=None),
+            "evidence": evidence,
+            "next_step": next_step(verdict, sr, worst["vdi"] if worst else None, None),
         })
     rows.sort(key=lambda s: (-SEVERITY[s["verdict"]], s["sr"]))
     return rows
