@@ -269,3 +269,23 @@ def test_snapshot_refused_at_the_chain_limit():
     with pytest.raises(Exception) as e:
         d.call("VDI.snapshot", [session, deepest, {}])
     assert e.value.description == ["SR_BACKEND_FAILURE_109", "", "The snapshot chain is too long", ""]
+
+
+def test_vdi_create(sim, x):
+    lvm = x.SR.get_by_name_label("Local storage")[0]
+    nfs = x.SR.get_by_name_label("NFS backup")[0]
+    free = _free(x, lvm)
+    rec = {"name_label": "scratch", "name_description": "", "SR": lvm,
+           "virtual_size": str(10 * GiB), "type": "user", "sharable": False, "read_only": False,
+           "other_config": {}}
+    vdi = x.VDI.create(rec)
+    assert x.VDI.get_physical_utilisation(vdi) == str(lvhd_lv_size(10 * GiB))   # inflated
+    assert _free(x, lvm) == free - lvhd_lv_size(10 * GiB)
+    on_nfs = x.VDI.create(dict(rec, SR=nfs))
+    assert int(x.VDI.get_physical_utilisation(on_nfs)) < 1 * 2**20              # metadata only
+    with pytest.raises(XenAPI.Failure) as e:
+        x.VDI.create(dict(rec, virtual_size=str(4096 * GiB)))
+    assert e.value.details[0] == "SR_BACKEND_FAILURE_78"
+    with pytest.raises(XenAPI.Failure) as e:
+        x.VDI.create(dict(rec, virtual_size=str(2000 * GiB)))
+    assert e.value.details[0] == "SR_BACKEND_FAILURE_44"

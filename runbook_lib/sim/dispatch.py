@@ -112,7 +112,7 @@ class Dispatcher:
             ("VM.hard_shutdown", p.op_VM_hard_shutdown, 2),
             ("VM.start", p.op_VM_start, 4),
             ("VDI.copy", p.op_VDI_copy, 3), ("VDI.pool_migrate", p.op_VDI_pool_migrate, 4),
-            ("VDI.destroy", p.op_VDI_destroy, 2), ("VDI.snapshot", p.op_VDI_snapshot, (2, 3)),
+            ("VDI.destroy", p.op_VDI_destroy, 2), ("VDI.create", p.op_VDI_create, 2), ("VDI.snapshot", p.op_VDI_snapshot, (2, 3)),
             ("VBD.create", p.op_VBD_create, 2), ("VBD.destroy", p.op_VBD_destroy, 2),
             ("VIF.create", p.op_VIF_create, 2), ("VIF.destroy", p.op_VIF_destroy, 2),
             ("host.call_plugin", p.op_host_call_plugin, 5),

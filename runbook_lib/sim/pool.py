@@ -337,6 +337,34 @@ class SimPool:
         storage.refresh(v.sr)
         return snap
 
+    def op_VDI_create(self, record: dict) -> str:
+        """An empty VHD: on LVM created fully inflated (lvhd_lv_size), on file SRs just its
+        metadata; a size beyond the VHD limit or the free space fails as sm fails it."""
+        from runbook_lib.sizing import VHD_MAX_SIZE, lvhd_lv_size, overhead_empty
+        sr = record.get("SR", NULL_REF)
+        self.store.get("SR", sr)
+        if sr not in self.storage.srs or self.store.get("SR", sr)["content_type"] == "iso":
+            raise ApiFailure("SR_OPERATION_NOT_SUPPORTED", sr)
+        try:
+            virtual = int(record.get("virtual_size", 0))
+        except (TypeError, ValueError):
+            raise ApiFailure("FIELD_TYPE_ERROR", "virtual_size") from None
+        if virtual <= 0 or virtual > VHD_MAX_SIZE:
+            raise ApiFailure("SR_BACKEND_FAILURE_78", "", "VDI Invalid size", "")
+        virtual = -(-virtual // VHD_BLOCK_SIZE) * VHD_BLOCK_SIZE
+        lvm = self.storage.srs[sr].is_lvm
+        self.storage.require(sr, lvhd_lv_size(virtual) if lvm else overhead_empty(virtual))
+        ref = self.new_vdi(sr, virtual, 0, like={
+            "name_label": record.get("name_label", ""),
+            "name_description": record.get("name_description", ""),
+            "type": record.get("type", "user"),
+            "other_config": dict(record.get("other_config", {}))},
+            read_only=bool(record.get("read_only", False)),
+            sharable=bool(record.get("sharable", False)))
+        self.storage.vhds[ref].inflated = lvm
+        self.storage.refresh(sr)
+        return ref
+
     def op_VDI_snapshot(self, vdi: str, driver_params: dict | None = None) -> str:
         rec = self.store.get("VDI", vdi)
         if not rec["managed"]:
