@@ -512,6 +512,22 @@ def remedies_json(remedies: list[Remedy]) -> list[dict]:
     return [plain(r.to_json()) for r in remedies]
 
 
+def resolve_sr(inventory, text: str | None, what: str = "SR") -> str | None:
+    """An SR's uuid from its uuid, a unique uuid prefix (8 characters will do) or its name."""
+    if not text:
+        return None
+    srs = inventory.srs
+    if text in set(srs["uuid"]):
+        return text
+    hits = srs[srs["uuid"].str.startswith(text.lower()) | (srs["name"] == text)]
+    if len(hits) == 1:
+        return hits.iloc[0]["uuid"]
+    if hits.empty:
+        raise UsageError(f"{what} {text}: no such SR in the pool")
+    raise UsageError(f"{what} {text} matches {len(hits)} SRs: "
+                     + ", ".join(f"{n} ({u[:8]})" for u, n in zip(hits["uuid"], hits["name"])))
+
+
 @dataclass
 class Assessment:
     """Sizing plus ranked remedies plus the chosen one: what `runbook size` and notebook 02 show."""
@@ -543,8 +559,8 @@ def assess(inventory, *, sr: str | None = None, staging_sr: str | None = None,
     """Size the pool (or one SR) and rank what would get its coalesces going."""
     from runbook_lib.sizing import measured_rate
 
-    if sr and sr not in set(inventory.srs["uuid"]):
-        raise UsageError(f"--sr {sr}: no such SR in the pool")
+    sr = resolve_sr(inventory, sr, "--sr")
+    staging_sr = resolve_sr(inventory, staging_sr, "--staging-sr")
     sizing = size_pool(inventory, srs=[sr] if sr else None, findings=findings,
                        gc_speed_bps=gc_speed_bps)
     if throughput_bps:

@@ -134,3 +134,13 @@ def test_against_the_simulator_wrong_password_unreachable_and_right(tmp_path):
     res = run("size", "--url", f"http://127.0.0.1:{port}/", "--password-env", "RUNBOOK_TEST_PW",
               env={"RUNBOOK_TEST_PW": "x"})
     assert res.exit_code == 1 and "connection refused" in res.output and "Traceback" not in res.output
+
+
+def test_srs_by_short_uuid_or_name(inventory_file):
+    path, lvm, nfs, vm = inventory_file
+    out = json.loads(run("size", "--inventory", str(path), "--sr", lvm[:8], "--staging-sr", "NFS staging",
+                         "--json").output)
+    assert [s["sr"] for s in out["srs"]] == [lvm]
+    assert out["remedies"][0]["staging_sr"]["uuid"] == nfs
+    res = run("size", "--inventory", str(path), "--sr", "0")
+    assert res.exit_code == 2 and "matches 2 SRs" in res.output
