@@ -26,8 +26,9 @@ from typing import Any
 import pandas as pd
 
 MAX_CHAIN_DEPTH = 30  # the storage manager's limit (VHD chain length)
-# Xen Orchestra's default tolerance for un-coalesced links before it refuses a backup snapshot
-# (xo-server `xapiOptions.maxUncoalescedVdis`); a parameter, because sites change it.
+# Xen Orchestra's tolerance for un-coalesced links before it refuses a backup snapshot with
+# "unhealthy VDI chain": xo-server's `[xapiOptions] maxUncoalescedVdis`, 1 in its shipped
+# configuration (it refuses once a chain holds more than that); a parameter, as sites change it.
 XO_MAX_UNCOALESCED = 1
 
 NODE_COLUMNS = ["uuid", "sr", "parent", "root", "depth", "height", "children", "is_leaf",
