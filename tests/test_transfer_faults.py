@@ -54,10 +54,11 @@ def test_staging_sr_running_out_of_space_stops_before_anything_is_lost(tmp_path,
         assert assert_vm_intact_on_one_sr(session, original)["uuid"] == VM
         failed = Journal(journal_path("full")).step_record(f"{VM}:copy-out", "rolled-back")
         assert failed["error"][0] == "SR_BACKEND_FAILURE_44"
-        # the staging SR stays full: the re-run says so before copying anything
+        # the staging SR stays full: the re-run refuses before changing anything
         n = len(changing_calls(calls))
         again = execute(plan, session, "full")
-        assert again.status == "stopped" and "free" in again.message
+        assert again.status == "refused" and "staging SR has" in again.message and "staging_sr_uuid" in again.message
+        assert changing_calls(calls)[n:] == []
         assert [c for c in changing_calls(calls)[n:] if "copy" in c.lower()] == []
         assert assert_vm_intact_on_one_sr(session, original)["uuid"] == VM
 

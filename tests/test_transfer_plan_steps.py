@@ -151,3 +151,12 @@ def plan_file_text():
     from tests.conftest import DATA
 
     return (DATA / "transfer" / "plan_copy.json").read_text()
+
+
+def test_table_shows_each_srs_expected_free_space_after_each_step(plan):
+    table = steps_table(plan_steps(plan), plan)
+    staging = table["NFS staging free GiB after"]
+    start = plan["staging_sr"]["free"] / 2**30
+    copy_out = table.index[table.step == "copy-out"][0]
+    assert staging[copy_out] == round(start - plan["vms"][0]["bytes"] / 2**30, 1)
+    assert staging.iloc[-1] == round(start, 1)

@@ -126,6 +126,16 @@ def preflight(session, plan: dict, journal: Journal, *, staging: str) -> list[st
     for label, uuid in (("SR", plan["sr"]["uuid"]), ("staging SR", staging)):
         if uuid and ops.ref_by_uuid(session, "SR", uuid) is None:
             problems.append(f"the plan's {label} {uuid} no longer exists")
+    if staging and not problems:
+        waiting = [vm for vm in plan["vms"] if vm["mode"] in ("copy", "migrate")
+                   and journal.step_status(f"{vm['uuid']}:copy-out") != "done"
+                   and not any(journal.step_status(f"{vm['uuid']}:migrate-out:{d.get('userdevice')}") == "done"
+                               for d in vm.get("disks") or [])]
+        need = sum(int(vm.get("staging_bytes") or vm.get("bytes") or 0) for vm in waiting)
+        free = ops.sr_free(session, [staging]).get(staging, 0)
+        if need > free:
+            problems.append(f"the staging SR has {free / 2**30:,.1f} GiB free now, the plan needs about "
+                            f"{need / 2**30:,.1f} GiB there: free space on it or choose another (staging_sr_uuid)")
     for vm in plan["vms"]:
         st = journal.vm_state(vm["uuid"])
         ref = ops.ref_by_uuid(session, "VM", vm["uuid"])

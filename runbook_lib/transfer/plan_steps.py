@@ -287,11 +287,21 @@ def _vm_steps(plan: dict, vm: dict, source: str, staging: str, names: dict, free
 
 
 def steps_table(steps: list[Step], plan: dict, *, staging_sr_uuid: str = ""):
-    """The steps as a DataFrame (one row per step) for the dry run and the notebook."""
+    """The steps as a DataFrame (one row per step) for the dry run and the notebook, with each
+    SR's expected free space after the step (GiB), so a staging SR that would run dry shows."""
     import pandas as pd
 
     names = sr_names(plan, staging_sr_uuid=staging_sr_uuid)
-    return pd.DataFrame([s.as_row(names) for s in steps])
+    free = expected_free(plan, [], staging_sr_uuid=staging_sr_uuid)
+    rows = []
+    for step in steps:
+        for sr, delta in step.effect.items():
+            free[sr] = free.get(sr, 0) + delta
+        row = step.as_row(names)
+        for sr in free:
+            row[f"{names.get(sr, sr[:8])} free GiB after"] = round(free[sr] / 2**30, 1)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def expected_free(plan: dict, steps: list[Step], *, staging_sr_uuid: str = "") -> dict[str, int]:
