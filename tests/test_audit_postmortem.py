@@ -154,8 +154,11 @@ def test_an_incident_without_runs_says_so(tmp_path, seed_incident):
 
 
 def test_journals_are_read_tolerantly(tmp_path):
-    (tmp_path / "a.jsonl").write_text('{"time": "2026-01-02T00:00:00Z", "event": "b"}\n[1, 2]\nnot json\n\n'
-                                      '{"time": "2026-01-01T00:00:00Z", "event": "a"}\n{"event": "no time"}\n')
+    (tmp_path / "transfer-journal.jsonl").write_text(
+        '{"time": "2026-01-02T00:00:00Z", "event": "b"}\n[1, 2]\nnot json\n\n'
+        '{"time": "2026-01-01T00:00:00Z", "event": "a"}\n{"event": "no time"}\n')
+    # a JSON-lines file that is not a journal (the simulator's call log) is not read
+    (tmp_path / "pool-calls.jsonl").write_text('{"time": "2026-01-01T00:00:00Z", "method": "VM.copy"}\n')
     records, torn = postmortem.read_journals(tmp_path)
     assert [r["event"] for r in records] == ["no time", "a", "b"] and torn == 1
     assert postmortem.read_journals(tmp_path / "missing") == ([], 0)

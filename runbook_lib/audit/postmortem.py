@@ -71,9 +71,12 @@ def _ts(value: Any) -> pd.Timestamp | None:
 
 
 def read_journals(folder: Path) -> tuple[list[dict], int]:
-    """Every JSON-lines journal in the incident folder, merged by time; (records, torn lines)."""
+    """Every `*journal.jsonl` in the incident folder, merged by time; (records, torn lines).
+
+    Other JSON-lines files there (a simulator's call log, say) are not journals of what was done.
+    """
     records, torn = [], 0
-    for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
+    for path in sorted(folder.glob("*journal.jsonl")) if folder.is_dir() else []:
         try:
             lines = path.read_text(errors="replace").splitlines()
         except OSError:
