@@ -15,16 +15,22 @@ def _gib(n) -> float:
     return round(float(n) / GiB, 3) if n is not None and not pd.isna(n) else float("nan")
 
 
-def sr_table(sizing: Sizing) -> pd.DataFrame:
-    """One row per SR: sizes in GiB and the verdict."""
+def sr_table(sizing: Sizing, *, busy_only: bool = False) -> pd.DataFrame:
+    """One row per SR, the shortest first: sizes in GiB and the verdict. `busy_only`: just the
+    SRs with a pending coalesce or a shortfall (all of them if none has)."""
     t = sizing.srs
+    busy = (t["coalesces"] > 0) | (t["shortfall"] > 0)
+    if busy_only and busy.any():
+        t = t[busy]
     return pd.DataFrame({
         "sr": t["sr"].str.slice(0, 8), "name": t["name"], "type": t["type"],
         "size_gib": t["size"].map(_gib), "used_gib": t["used"].map(_gib),
         "free_gib": t["free"].map(_gib), "needed_gib": t["needed"].map(_gib),
         "shortfall_gib": t["shortfall"].map(_gib), "verdict": t["verdict"],
-        "smlog": t["diagnosis"],
-    })
+        "smlog": t["diagnosis"].fillna(""),
+        "_short": t["shortfall"], "_sized": t["verdict"] != "not-sized",
+    }).sort_values(["_sized", "_short", "name"], ascending=[False, False, True], kind="stable") \
+        .drop(columns=["_short", "_sized"]).reset_index(drop=True)
 
 
 def coalesce_table(sizing: Sizing) -> pd.DataFrame:

@@ -75,3 +75,9 @@ def test_remedies_and_plan_tables(seed_like):
     assert rows["remedy"] == "move-vms" and rows["staging SR"].startswith("NFS staging (nfs")
     assert show.plan_table(None).iloc[0]["value"].startswith("none")
     assert list(show.coalesce_table(sz)["vm"]) == ["big"]
+
+
+def test_sr_table_busy_only_keeps_the_srs_with_work(seed_like):
+    *_, sz = seed_like
+    assert list(show.sr_table(sz, busy_only=True)["name"]) == ["Local SATA Storage"]
+    assert list(show.sr_table(sz)["name"]) == ["Local SATA Storage", "NFS staging"]  # shortest first

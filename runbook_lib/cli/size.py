@@ -32,7 +32,7 @@ def size(url, user, inventory, password_env, password_file, verify_tls, ca_bundl
     """Size the pending coalesces of a pool (--url) or a saved inventory (--inventory)."""
     from runbook_lib.plan import assess, write_plan
     from runbook_lib.sizing import gather_findings
-    from runbook_lib.sizing_display import remedies_table, sr_table
+    from runbook_lib.sizing_display import coalesce_table, remedies_table, sr_table
     from runbook_lib.xapi.inventory import open_inventory
 
     inv = open_inventory(url=url, inventory=inventory, user=user, password_env=password_env,
@@ -53,6 +53,11 @@ def size(url, user, inventory, password_env, password_file, verify_tls, ca_bundl
         click.echo(json.dumps(out, indent=2))
         return
     click.echo(sr_table(result.sizing).to_string(index=False))
+    stuck = coalesce_table(result.sizing)[~result.sizing.coalesces["fits"].to_numpy(dtype=bool)]
+    if len(stuck):
+        click.echo("\ncoalesces that do not fit now:")
+        cols = ["vdi", "sr", "kind", "vm", "virtual_gib", "needed_gib", "fits_offline", "size_known"]
+        click.echo(stuck[cols].to_string(index=False))
     if result.remedies:
         click.echo("")
         click.echo(remedies_table(result.remedies).to_string(index=False))
