@@ -177,3 +177,16 @@ def test_the_real_diagnosis_notebook_feeds_the_seed_timeline(tmp_path):
     assert smlog["event"].str.startswith("stuck-timeout").all()
     assert pm.detection["first_failure_in_log"] < pd.Timestamp("2018-12-06 02:27:17", tz="UTC")
     assert pm.impact["failures"] > 1 and pm.impact["stuck_for_s"] > 0
+
+
+def test_an_empty_incident_means_the_latest_one_that_is_not_a_postmortem(tmp_path):
+    from runbook_lib.audit import index
+
+    out = tmp_path / "outputs"
+    assert postmortem.latest_incident(out) is None
+    index.append({"incident": "older", "records": {}}, out)
+    index.append({"incident": "newer", "records": {"verdict": "stuck-timeout"}}, out)
+    index.append({"incident": "review", "records": {"postmortem": {"incident": "newer"}}}, out)
+    assert postmortem.latest_incident(out) == "newer"
+    assert postmortem.build("", out).incident == "newer"
+    assert postmortem.build("older", out).incident == "older"

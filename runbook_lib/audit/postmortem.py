@@ -299,10 +299,19 @@ def _duration(seconds: float | None) -> str:
     return " ".join(p for p in parts if p) or f"{secs} s"
 
 
+def latest_incident(outputs: Path | None = None) -> str | None:
+    """The incident of the newest run in the index that is not itself a postmortem."""
+    for rec in reversed(index.read_index(Path(outputs or outputs_dir()))):
+        if rec.get("incident") and "postmortem" not in (rec.get("records") or {}):
+            return rec["incident"]
+    return None
+
+
 def build(incident: str, outputs: Path | None = None) -> Postmortem:
     """Everything the review needs about `incident`; an incident with no runs gives a record
-    that says so (and what to run), never an error."""
+    that says so (and what to run), never an error. An empty id means the latest incident."""
     root = Path(outputs or outputs_dir())
+    incident = incident or latest_incident(root) or "demo"
     folder = root / incident
     runs = [r for r in index.read_index(root)
             if r.get("incident") == incident and "postmortem" not in (r.get("records") or {})]
