@@ -245,7 +245,8 @@ def _rate(value: Any) -> float | None:
 
 
 def measured_rate(findings: dict[str, Any] | None, sr: str | None = None) -> float | None:
-    """Coalesce throughput (bytes/s) that the SMlog showed, if the findings carry one."""
+    """Coalesce throughput (bytes/s) the SMlog showed: the SR's own (notebook 01 gives
+    `srs[].coalesce_rate_bps`), else a pool-wide figure, else (no SR asked) the SRs' mean."""
     if not findings:
         return None
     for item in findings.get("srs") or []:
@@ -258,6 +259,12 @@ def measured_rate(findings: dict[str, Any] | None, sr: str | None = None) -> flo
     for key in ("coalesce_rate_bps", "rate_bps", "gc_speed_bps"):
         if _rate(findings.get(key)):
             return _rate(findings[key])
+    if sr is None:  # no pool-wide figure: the mean of the SRs' own rates
+        rates = [_rate(item.get("coalesce_rate_bps")) for item in findings.get("srs") or []
+                 if isinstance(item, dict)]
+        rates = [r for r in rates if r]
+        if rates:
+            return sum(rates) / len(rates)
     return None
 
 

@@ -318,3 +318,12 @@ def _pw_file(password):
     f.write(password)
     f.close()
     return f.name
+
+
+def test_per_sr_rates_from_notebook_01():
+    findings = {"srs": [{"sr": "aaaa1111", "coalesce_rate_bps": 100}, {"sr": "bbbb2222", "coalesce_rate_bps": 300},
+                        {"sr": "cccc3333", "coalesce_rate_bps": None}]}
+    assert s.measured_rate(findings, "aaaa1111-0000-4000-8000-000000000001") == 100
+    assert s.measured_rate(findings, "cccc3333-0000-4000-8000-000000000001") is None
+    assert s.measured_rate(findings) == 200
+    assert s.measured_rate({"coalesce_rate_bps": 50, **findings}) == 50
