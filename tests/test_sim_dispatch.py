@@ -80,7 +80,7 @@ def test_event_inject_wakes_a_waiter(sim):
     injected = x.event.inject("sr", sr)
     assert isinstance(injected, str) and injected > token
     out = _event_from(x, ["sr"], token, 5.0)
-    assert [e["ref"] for e in out["events"]] == [sr]
+    assert sr in [e["ref"] for e in out["events"]]
     with pytest.raises(XenAPI.Failure) as e:
         _event_from(x, ["nosuchclass"], token, 0.1)
     assert e.value.details[0] == "EVENT_SUBSCRIPTION_PARSE_FAILURE"
