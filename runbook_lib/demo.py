@@ -63,7 +63,7 @@ def sr_state(url: str, sr_uuid: str = SR_UUID) -> SrState:
 def run_demo(incident: str | None = None, echo: Callable[[str], None] = print) -> DemoResult:
     from runbook_lib.audit.runner import check_incident, run_notebook
     from runbook_lib.locations import outputs_dir
-    from runbook_lib.sim import Simulator
+    from runbook_lib.sim import Simulator, load_scenario
 
     started = time.monotonic()
     incident = check_incident(incident or "demo-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
@@ -85,7 +85,12 @@ def run_demo(incident: str | None = None, echo: Callable[[str], None] = print) -
     # A fresh random password: the documented "simulator" is a plain word that the secret
     # scan (runbook verify) would rightly find all over the outputs.
     password = secrets.token_urlsafe(18)
-    with Simulator(SCENARIO, smlog=smlog, calls=folder / "pool-calls.jsonl", password=password) as sim:
+    # The scenario's own clock starts on the seed's date; start it HOURS_BEFORE ago instead, so
+    # the SMlog (which has no year) and the run times tell one story in the postmortem.
+    scenario = load_scenario(SCENARIO)
+    start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=HOURS_BEFORE)
+    scenario["clock"] = {**(scenario.get("clock") or {}), "start": start.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    with Simulator(scenario, smlog=smlog, calls=folder / "pool-calls.jsonl", password=password) as sim:
         os.environ[PASSWORD_ENV] = sim.password
         echo(f"simulator: {SCENARIO} on {sim.url} (SMlog: {smlog})")
         sim.advance(HOURS_BEFORE * 3600)  # the GC fails for a while before anyone looks
