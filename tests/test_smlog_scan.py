@@ -77,3 +77,35 @@ def test_parallel_read_equals_serial(tmp_path, data_dir, monkeypatch):
     assert parallel.events == serial.events and parallel.links == serial.links
     assert parallel.records.equals(serial.records)
     assert (serial.records["kind"] == "timeout").sum() == 60
+
+
+_PARENT = []
+
+
+def _dying_scan_range(path, start, stop, max_line):
+    import os
+
+    if _PARENT and os.getpid() != _PARENT[0] and start > 0:
+        os._exit(1)  # a worker killed mid-way (out of memory, say)
+    return scan_range(path, start, stop, max_line)
+
+
+def test_dead_workers_fall_back_to_scanning_here(tmp_path, data_dir, monkeypatch):
+    import os
+
+    seed = (data_dir / "smlog" / "seed_excerpt.log").read_bytes()
+    path = tmp_path / "SMlog"
+    path.write_bytes((BULK * 40 + seed) * 20)
+    monkeypatch.setattr(read_mod, "WORKERS", 1)
+    serial = read_smlog([path], year=2026)
+    _PARENT[:] = [os.getpid()]
+    try:
+        monkeypatch.setattr(read_mod, "WORKERS", 2)
+        monkeypatch.setattr(read_mod, "PARALLEL_MIN", 1)
+        monkeypatch.setattr(read_mod, "CHUNK", 5000)
+        monkeypatch.setattr(read_mod, "scan_range", _dying_scan_range)
+        survived = read_smlog([path], year=2026)
+    finally:
+        _PARENT.clear()
+    assert (survived.lines, survived.unparsed) == (serial.lines, serial.unparsed)
+    assert survived.records.equals(serial.records)

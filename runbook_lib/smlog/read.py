@@ -47,6 +47,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -412,21 +413,34 @@ def _parallel_ok(src: _Source) -> bool:
 
 
 def _parallel_scans(path: str, size: int) -> Iterator[tuple[ChunkScan, int]]:
-    """Scan a big plain file in worker processes, yielding (scan, bytes done) in file order."""
+    """Scan a big plain file in worker processes, yielding (scan, bytes done) in file order.
+
+    If the workers die (out of memory, killed), the remaining ranges are scanned here: the
+    results are consumed in order, so nothing is lost or counted twice.
+    """
     ctx = multiprocessing.get_context("fork")
     ranges = plan_ranges(size, CHUNK)
-    with ProcessPoolExecutor(max_workers=WORKERS, mp_context=ctx) as pool:
-        pending: deque = deque()
-        queued = iter(ranges)
-        for start, stop in itertools.islice(queued, 2 * WORKERS):
-            pending.append((pool.submit(scan_range, path, start, stop, MAX_LINE), stop))
-        while pending:
-            future, stop = pending.popleft()
-            scan = future.result()
-            nxt = next(queued, None)
-            if nxt is not None:
-                pending.append((pool.submit(scan_range, path, nxt[0], nxt[1], MAX_LINE), nxt[1]))
-            yield scan, stop
+    queued = iter(ranges)
+    pending: deque = deque()
+    try:
+        with ProcessPoolExecutor(max_workers=WORKERS, mp_context=ctx) as pool:
+            for start, stop in itertools.islice(queued, 2 * WORKERS):
+                pending.append((pool.submit(scan_range, path, start, stop, MAX_LINE), start, stop))
+            while pending:
+                future, start, stop = pending[0]
+                scan = future.result()
+                pending.popleft()
+                yield scan, stop
+                nxt = next(queued, None)
+                if nxt is not None:  # listed before submitting: a failed submit leaves it to the fallback
+                    pending.append((None, nxt[0], nxt[1]))
+                    pending[-1] = (pool.submit(scan_range, path, nxt[0], nxt[1], MAX_LINE), nxt[0], nxt[1])
+    except (BrokenProcessPool, OSError):
+        pass
+    for _, start, stop in pending:
+        yield scan_range(path, start, stop, MAX_LINE), stop
+    for start, stop in queued:
+        yield scan_range(path, start, stop, MAX_LINE), stop
 
 
 # Routine events: only the first and the last of each (kind, SR) become records; every one is
