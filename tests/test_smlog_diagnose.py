@@ -137,3 +137,13 @@ def test_sr_rows_carry_evidence_and_counts(data_dir):
     assert sr["evidence"] == j["vdis"][0]["evidence"] and sr["last_failure"] == j["vdis"][0]["last_failure"]
     healthy = run(data_dir, "benign.log").to_json()["srs"][0]
     assert healthy["verdict"] == "healthy" and healthy["evidence"] and healthy["failures"] == 0
+
+
+def test_a_deleted_vdi_is_no_longer_stuck(data_dir, tmp_path):
+    text = (data_dir / "smlog" / "error.log").read_text()
+    text += "Jun  6 07:00:00 xs05 SMGC: [1300] Deleting unlinked VDI *deadbeef[VHD](80.000G/10.000G/10.500G/80.156G|n)\n"
+    (tmp_path / "SMlog").write_text(text)
+    d = diagnose(read_smlog([tmp_path / "SMlog"], year=2026))
+    v = d.vdis.iloc[0]
+    assert (v["vdi"], v["verdict"], v["failures"]) == ("deadbeef", "healthy", 1)
+    assert v["evidence"][-1].endswith(":7")

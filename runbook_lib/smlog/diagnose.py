@@ -17,7 +17,7 @@ it for durations.
 
 A failure is one *episode*: the exception block, `Leaf-coalesce failed, skipping` and any
 `No space ...` line of the same VDI and GC process within a minute count once. A later
-success clears a VDI. Benign noise never counts: `Ignoring exception for LV check` (cbtlog),
+success, or the VDI's deletion, clears a VDI. Benign noise never counts: `Ignoring exception for LV check` (cbtlog),
 lock contention, `Another GC instance already active`.
 """
 
@@ -240,7 +240,7 @@ def diagnose(read: SMlogRead, sr: str | None = None) -> Diagnosis:
     last_failure_at: dict[str, Any] = {}
     rates: dict[str, list[float]] = {}  # sr -> [bytes, seconds] of finished coalesces
     sr_evidence: dict[str, list[str]] = {}  # SR-level no-space lines of SRs without VDI findings
-    relevant = records.loc[records["kind"].isin(_START | _DONE | _FAIL | _QUEUED), _LOOP_COLUMNS]
+    relevant = records.loc[records["kind"].isin(_START | _DONE | _FAIL | _QUEUED | {"vdi_delete"}), _LOOP_COLUMNS]
     for rec in relevant.astype(object).itertuples(index=False):  # object columns iterate fast
         kind = rec.kind
         vdi = rec.vdi if isinstance(rec.vdi, str) else None
@@ -255,6 +255,12 @@ def diagnose(read: SMlogRead, sr: str | None = None) -> Diagnosis:
                 last_failure_at[rec.sr] = rec.time
             elif kind in _DONE and isinstance(rec.sr, str):
                 sr_space[rec.sr] = "ok"
+            continue
+        if kind == "vdi_delete":  # a deleted VDI is no longer stuck (a coalesced parent, a removed disk)
+            gone = states.get(vdi)
+            if gone is not None and gone.outcome == "fail":
+                gone.outcome, gone.open, gone.cause = "ok", False, None
+                gone.evidence.append(_where(rec))
             continue
         if kind not in _START | _DONE | _FAIL | _QUEUED:
             continue
