@@ -111,3 +111,21 @@ def test_benign_noise_kinds(data_dir):
     kinds = {r["kind"] for r in recs}
     assert {"lock_contention", "ignored_exception", "gc_already_running", "gc_quiet_period", "gc_kick"} <= kinds
     assert not any(r.get("exc_type") for r in recs)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_PIECES = ["*~*~*~*~*~*~*", "***********************", "* E X C E P T I O N *", "gc: EXCEPTION util.SMException, x",
+           'File "a.py", line 1, in f', "Leaf-coalescing 11aa22bb[VHD](1G//1G|ao) -> *33cc44dd[VHD](1G//1G|n)",
+           "SR 7c1e ('x') (2 VDIs in 1 VHD trees): ", "        *33cc44dd[VHD](1G//1G|n)", "", "Coalesce failed, skipping",
+           "=== SR 7c1e5d2a-0b3f-4a6e-9d8c-1f2e3a4b5c6d: gc ===", "Found 1 VDIs for deletion:", "  11aa22bb(1G/1G/1G)"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([1, 2]), st.one_of(st.sampled_from(_PIECES), st.text(max_size=40))),
+                max_size=40))
+def test_any_sequence_of_gc_lines_folds_without_raising(lines):
+    recs, _ = build([f"Dec 6 02:27:17 xen SMGC: [{pid}] {msg}" for pid, msg in lines])
+    assert all(r["kind"] in KINDS for r in recs)
+    assert all(isinstance(r.get("traceback", ""), str) and isinstance(r.get("tree", ""), str) for r in recs)

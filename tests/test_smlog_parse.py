@@ -63,3 +63,15 @@ def test_anchor_year_from_mtime_and_parameter():
 def test_to_datetime_clamps_impossible_days():
     assert to_datetime(SyslogTime(0, 2, 29, 1, 2, 3, 0), 2025).day == 28
     assert to_datetime(SyslogTime(1, 1, 1, 0, 0, 0, 0), 2025).year == 2026
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_parse_line_never_raises(text):
+    parsed = parse_line(text)
+    assert parsed is None or isinstance(parsed.message, str)
+    parse_line("Dec 6 02:27:17 xen SMGC: [1] " + text)
