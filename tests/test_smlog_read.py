@@ -215,3 +215,16 @@ def test_routine_events_are_counted_but_collapsed(tmp_path):
     assert kinds == {"gc_start": 100, "gc_kick": 2, "sr_tree": 2, "gc_exit": 2}
     assert list(r.records.loc[r.records["kind"] == "gc_exit", "line"]) == [4, 400]
     assert r.records["line"].is_monotonic_increasing
+
+
+def test_implausible_years_never_crash(tmp_path):
+    from runbook_lib.errors import UsageError
+
+    (tmp_path / "SMlog").write_text(
+        "9999-12-31T23:59:59 xs01 SMGC: [1] Coalesce failed, skipping\n"
+        + "".join(f"{m} 1 00:00:00 xs01 SMGC: [2] Coalesce failed, skipping\n"
+                  for _ in range(300) for m in ("Jan", "Jul", "Dec")))
+    r = read_smlog([tmp_path / "SMlog"], year=2026)
+    assert r.unparsed == 1 and r.records["time"].isna().any() and r.records["time"].notna().any()
+    with pytest.raises(UsageError, match="plausible"):
+        read_smlog([tmp_path / "SMlog"], year=20)

@@ -6,8 +6,6 @@ import json
 
 import click
 
-from runbook_lib.errors import UsageError
-
 
 @click.group("smlog")
 def smlog():
@@ -32,9 +30,7 @@ def diagnose_cmd(paths, year, sr, as_json):
     """
     from runbook_lib.smlog import diagnose, read_smlog
 
-    year = year or None  # 0, as in notebook 01, means "from the files' dates"
-    if year is not None and not 1970 <= year <= 9999:
-        raise UsageError(f"--year {year} is not a plausible year")
+    year = year or None  # 0, as in notebook 01, means "from the files' dates"; read_smlog checks the rest
     found = diagnose(read_smlog(list(paths), year=year), sr=sr)
     if as_json:
         click.echo(json.dumps(found.to_json(), sort_keys=False))

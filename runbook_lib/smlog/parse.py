@@ -17,6 +17,7 @@ import datetime as dt
 import re
 from typing import NamedTuple
 
+MIN_YEAR, MAX_YEAR = 1971, 2200  # plausible log years, inside pandas' timestamp range
 MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1)}
 
@@ -104,6 +105,8 @@ def parse_iso(text: str) -> dt.datetime | None:
         return None
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=dt.timezone.utc)
+    if not MIN_YEAR <= stamp.year <= MAX_YEAR:
+        return None  # not a log time (and beyond what pandas timestamps hold)
     return stamp.astimezone(dt.timezone.utc)
 
 
@@ -175,7 +178,8 @@ def anchor_year(last: SyslogTime | None, mtime: float | None, year: int | None) 
     """
     if year:
         return int(year)
-    stamp = dt.datetime.fromtimestamp(mtime, dt.timezone.utc) if mtime else dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.timezone.utc)
+    stamp = dt.datetime.fromtimestamp(mtime, dt.timezone.utc) if mtime and mtime > 946_684_800 else now  # 2000-01-01
     last_year = stamp.year
     if last is not None and (last.month, last.day) > (stamp.month, stamp.day + 1):
         last_year -= 1
@@ -187,6 +191,8 @@ def to_datetime(stamp: SyslogTime | dt.datetime | None, base_year: int) -> dt.da
     if stamp is None or isinstance(stamp, dt.datetime):
         return stamp
     year = base_year + stamp.year_offset
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        return None  # a garbled run of months counted too many New Years: the time is unknown
     day = stamp.day
     while day > 28:
         try:

@@ -54,9 +54,11 @@ from typing import IO, Any
 
 import pandas as pd
 
-from runbook_lib.errors import InputError
+from runbook_lib.errors import InputError, UsageError
 from runbook_lib.smlog.events import EventBuilder
 from runbook_lib.smlog.parse import (
+    MAX_YEAR,
+    MIN_YEAR,
     SyslogTime,
     YearTracker,
     anchor_year,
@@ -319,6 +321,8 @@ def read_smlog(paths: Any, year: int | None = None,
 
     Raises InputError when a path is missing or unreadable; damaged content never raises.
     """
+    if year and not MIN_YEAR <= int(year) <= MAX_YEAR:
+        raise UsageError(f"year {year} is not a plausible year for a log ({MIN_YEAR}..{MAX_YEAR})")
     store = _RecordStore()
     builder = EventBuilder(store.append)
     tracker = YearTracker()
