@@ -26,6 +26,7 @@ def test_human_table(data_dir):
     assert res.exit_code == 0
     assert res.output.splitlines()[0] == "verdict:   stuck-no-space"
     assert "12ab34cd" in res.output and "Local storage" in res.output
+    assert "evidence for 12ab34cd: " in res.output and "nospace.log:8" in res.output
 
 
 def test_sr_filter_option(data_dir):

@@ -55,6 +55,10 @@ def diagnose_cmd(paths, year, sr, as_json):
         for v in data["vdis"]:
             click.echo(f"{v['vdi']:<38} {v['verdict']:<15} {v['attempts']:>5} {v['failures']:>5} "
                        f"{_gib(v['virtual_size']):>9} {_gib(v['lv_size']):>9}  {v['last_failure'] or '-'}")
+        worst = data["vdis"][0]
+        if worst["evidence"]:
+            click.echo(f"evidence for {worst['vdi']}: {', '.join(worst['evidence'][:4])}"
+                       + (" ..." if len(worst["evidence"]) > 4 else ""))
     if data["exceptions"]:
         click.echo("")
         click.echo("exceptions:")
