@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runbook_lib.smlog.parse import ParsedLine
-from runbook_lib.smlog.printout import PRINTOUT_RE, find_printouts, parse_size
+from runbook_lib.smlog.printout import PRINTOUT_RE, find_printouts
 
 KINDS = (
     "gc_start", "gc_abort", "gc_kick", "gc_already_running", "gc_quiet_period", "gc_exit", "sr_tree",
@@ -53,7 +53,6 @@ KINDS = (
     "leaf_coalesce_config", "no_progress", "timeout", "insufficient_space", "relink", "exception",
     "ignored_exception", "lock_contention", "sr_scan", "other",
 )
-GC_PROCESSES = frozenset({"SMGC"})
 MAX_MESSAGE = 2000
 MAX_TRACEBACK_LINES = 200
 
@@ -77,7 +76,11 @@ _STARS_RE = re.compile(r"^\*{5,}$")
 
 
 def classify(message: str, process: str | None = None) -> str:
-    """The event kind of one message (the multi-line folding is `EventBuilder`'s job)."""
+    """The event kind of one message (the multi-line folding is `EventBuilder`'s job).
+
+    `process` (the ident) is accepted for callers that have it; the messages are distinct
+    enough that the kind does not depend on it.
+    """
     m = message.strip()
     if not m:
         return "other"
@@ -350,9 +353,3 @@ class EventBuilder:
         if block["kind"] == "exception" and "exc_type" not in block:
             return  # a banner that never named its exception
         self._emit(block)
-
-
-def parse_free_space(text: str) -> int | None:
-    """`(free space: 1234)` -> 1234; sizes printed like printouts are accepted too."""
-    m = _FREE_RE.search(text)
-    return int(m.group("free")) if m else parse_size(text)
