@@ -74,6 +74,20 @@ def test_copy_that_does_not_fit_leaves_nothing(sim, x):
     assert set(x.VDI.get_all()) == vdis_before and set(x.VM.get_all()) == vms_before
 
 
+def test_async_call_reports_a_failed_precondition_in_its_task(x):
+    """xapi checks an Async call's preconditions inside the task: the caller gets a task ref
+    and reads the failure from it, where the plain call raises at once."""
+    app = _vm(x, "app")
+    nfs = x.SR.get_by_name_label("NFS backup")[0]
+    with pytest.raises(XenAPI.Failure) as sync:
+        x.VM.copy(app, "app copy", nfs)
+    task = x.Async.VM.copy(app, "app copy", nfs)
+    assert task.startswith("OpaqueRef:") and x.task.get_status(task) == "failure"
+    assert x.task.get_error_info(task) == sync.value.details
+    assert sync.value.details[0] == "VM_BAD_POWER_STATE" and sync.value.details[2:] == ["halted", "running"]
+    assert x.VM.get_by_name_label("app copy") == []
+
+
 def test_async_copy_task_progress_and_result(sim, x):
     db = _vm(x, "db")
     nfs = x.SR.get_by_name_label("NFS backup")[0]

@@ -331,7 +331,10 @@ class Dispatcher:
             if task:
                 self._finish_task(task, result=stop.value)
             return task.ref if asynchronous else stop.value
-        except ApiFailure:
+        except ApiFailure as exc:
+            if asynchronous:     # xapi checks inside the task: the call still returns its ref
+                self._finish_task(task, error=exc)
+                return task.ref
             if task and self.store.exists("task", task.ref):
                 self.store.delete("task", task.ref)
             raise
