@@ -1,0 +1,72 @@
+"""The transfer's XenAPI calls against the simulator, where real xapi behaves in ways a
+client must cope with: Async preconditions fail inside the task, task results are XML
+fragments, and a copy needs a halted VM while storage motion needs a running one."""
+
+import pytest
+import XenAPI
+
+from runbook_lib.sim import Simulator
+from runbook_lib.xapi import operations as ops
+
+
+@pytest.fixture
+def session():
+    with Simulator("healthy", speed=360000) as sim:
+        s = XenAPI.Session(sim.url)
+        s.xenapi.login_with_password(sim.user, sim.password, "1.0", "tests")
+        yield s
+        s.xenapi.session.logout()
+
+
+def _vm(session, name):
+    return session.xenapi.VM.get_by_name_label(name)[0]
+
+
+def _disk(session, vm):
+    x = session.xenapi
+    return next(x.VBD.get_VDI(b) for b in x.VM.get_VBDs(vm) if x.VBD.get_type(b) == "Disk")
+
+
+def test_copy_of_a_halted_vm_returns_the_bare_ref_and_reports_progress(session):
+    nfs = session.xenapi.SR.get_by_name_label("NFS backup")[0]
+    seen, tasks = [], []
+    new = ops.copy_vm(session, _vm(session, "db"), "db copy", nfs, on_progress=seen.append, on_task=tasks.append)
+    assert new.startswith("OpaqueRef:") and "<value>" not in new
+    assert session.xenapi.VM.get_name_label(new) == "db copy"
+    assert seen == sorted(seen) and seen[-1] == 1.0
+    assert not ops.exists(session, "task", tasks[0])  # a finished task is cleaned up
+
+
+def test_copy_of_a_running_vm_fails_in_its_task_and_makes_nothing(session):
+    nfs = session.xenapi.SR.get_by_name_label("NFS backup")[0]
+    with pytest.raises(ops.TaskFailed) as failed:
+        ops.copy_vm(session, _vm(session, "app"), "app copy", nfs)
+    assert failed.value.details[0] == "VM_BAD_POWER_STATE" and failed.value.details[2:] == ["halted", "running"]
+    assert ops.failure_details(failed.value) == failed.value.details
+    assert session.xenapi.VM.get_by_name_label("app copy") == []
+
+
+def test_storage_motion_of_a_halted_vms_disk_fails_in_its_task(session):
+    nfs = session.xenapi.SR.get_by_name_label("NFS backup")[0]
+    vdi = _disk(session, _vm(session, "db"))
+    with pytest.raises(ops.TaskFailed) as failed:
+        ops.pool_migrate_vdi(session, vdi, nfs)
+    assert failed.value.details[0] == "VM_BAD_POWER_STATE" and failed.value.details[2] == "running"
+    assert session.xenapi.VDI.get_SR(vdi) != nfs
+
+
+def test_storage_motion_of_a_running_vms_disk_returns_the_new_vdi(session):
+    nfs = session.xenapi.SR.get_by_name_label("NFS backup")[0]
+    app = _vm(session, "app")
+    new = ops.pool_migrate_vdi(session, _disk(session, app), nfs)
+    assert new.startswith("OpaqueRef:") and session.xenapi.VDI.get_SR(new) == nfs
+    assert _disk(session, app) == new
+
+
+@pytest.mark.parametrize("result, ref", [
+    ("<value>OpaqueRef:0b1c-2d</value>", "OpaqueRef:0b1c-2d"),
+    ("<value><string>OpaqueRef:ab-cd</string></value>", "OpaqueRef:ab-cd"),
+    ("", None), ("<value></value>", None),
+])
+def test_task_result_ref_reads_xapis_xml_fragment(result, ref):
+    assert ops.task_result_ref(result) == ref
