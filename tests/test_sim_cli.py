@@ -49,6 +49,8 @@ def test_serve_refuses_other_addresses_and_bad_options():
     assert result.exit_code == 2 and "SURELY_NOT_SET_ANYWHERE" in result.output
     result = runner.invoke(main, ["sim", "serve", "--scenario", "no-such"])
     assert result.exit_code == 2 and "unknown scenario" in result.output
+    result = runner.invoke(main, ["sim", "serve", "--port", "99999"])
+    assert result.exit_code == 2 and "--port" in result.output and "Traceback" not in result.output
     result = runner.invoke(main, ["sim", "serve", "--list"])
     assert result.exit_code == 0 and "seed-stuck-leaf-coalesce" in result.output
 

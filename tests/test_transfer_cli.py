@@ -34,6 +34,7 @@ def test_execute_with_a_wrong_confirmation_exits_2_before_connecting(tmp_path, m
                                        "--confirm", "not-the-vm", "--url", "https://pool.invalid"])
     assert result.exit_code == 2
     assert "error:" in result.output and "does not match" in result.output and "nothing was changed" in result.output
+    assert result.output.count("does not match") == 1  # said once, as the error line
     assert Journal(journal_path("cli2")).records()[-1]["event"] == "refused"
 
 
@@ -49,3 +50,11 @@ def test_missing_plan_and_unknown_pool_are_one_line_errors(tmp_path):
     result = CliRunner().invoke(main, ["transfer", "--plan", str(tmp_path / "nope.json"), "--incident", "c4"])
     assert result.exit_code == 2 and result.output.startswith("error: plan file not found")
     assert "Traceback" not in result.output
+
+
+def test_a_bad_incident_id_is_refused_first(tmp_path):
+    """Before the plan is read or a pool is named: the id becomes a folder name."""
+    result = CliRunner().invoke(main, ["transfer", "--plan", "tests/data/transfer/plan_copy.json",
+                                       "--incident", "../../etc"])
+    assert result.exit_code == 2 and result.output.startswith("error: incident id '../../etc'")
+    assert len(result.output.strip().splitlines()) == 1

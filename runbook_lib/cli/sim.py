@@ -22,7 +22,8 @@ def sim():
               help="a shipped scenario name or a scenario YAML file")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="address to bind; only loopback is accepted")
-@click.option("--port", default=0, type=int, show_default=True, help="0 picks a free port")
+@click.option("--port", default=0, type=click.IntRange(0, 65535), show_default=True,
+              help="0 picks a free port")
 @click.option("--smlog", type=click.Path(dir_okay=False), help="write the SMlog here")
 @click.option("--calls", type=click.Path(dir_okay=False),
               help="write every call as a JSON line here (sessions and passwords redacted)")

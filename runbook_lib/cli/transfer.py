@@ -40,10 +40,12 @@ def transfer(plan_path, incident, execute, confirm_vm_uuid, url, user, password_
     """
     from runbook_lib.errors import UsageError
     from runbook_lib.transfer import ConfirmationError, check_confirmation, load_plan, run_transfer
+    from runbook_lib.transfer.journal import journal_path
     from runbook_lib.transfer.plan_steps import plan_steps, steps_table
-    from runbook_lib.transfer.progress import ConsoleReporter
+    from runbook_lib.transfer.progress import ConsoleReporter, Reporter
     from runbook_lib.xapi import connect
 
+    journal_path(incident)  # a bad incident id is refused before anything else happens
     plan = load_plan(plan_path)
     if confirm_vm_uuid and not execute:
         raise UsageError("--confirm only means something with --execute")
@@ -51,7 +53,8 @@ def transfer(plan_path, incident, execute, confirm_vm_uuid, url, user, password_
         check_confirmation(plan, dry_run=not execute, confirm_vm_uuid=confirm_vm_uuid)
     except ConfirmationError:
         # run_transfer refuses before it touches the pool (session None) and journals the refusal
-        outcome = run_transfer(plan, None, incident=incident, dry_run=False, confirm_vm_uuid=confirm_vm_uuid)
+        outcome = run_transfer(plan, None, incident=incident, dry_run=False, confirm_vm_uuid=confirm_vm_uuid,
+                               reporter=Reporter())  # silent: the error line below says it once
         raise ConfirmationError(outcome.message) from None
     target = url if url is not None else (plan.get("pool") or {}).get("url")
     if target is None:
