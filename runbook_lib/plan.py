@@ -177,8 +177,13 @@ def _grow(sr: dict) -> Remedy:
     grow_by = roundup(GiB, max(sr["shortfall"], 1))
     how = ("add a disk to the volume group or grow the LUN, then resize the SR"
            if sr["family"] == "lvm" else "grow the file system or export behind the SR")
+    reason = f"{how}, by at least {grow_by / GiB:.0f} GiB; then SR.scan and wait for the GC"
+    if not sr.get("sizes_known", True):
+        least = roundup(GiB, sr.get("shortfall_min", 0)) if sr.get("shortfall_min") else 0
+        reason += (f" (worst case: a running disk's written size is unknown, the real need may "
+                   f"be as low as {least / GiB:.0f} GiB more; measure it first, see --vhd-size)")
     return Remedy(kind="grow-sr", sr=sr["sr"], frees=grow_by, grow_by=grow_by, admin_action=True,
-                  reason=f"{how}, by at least {grow_by / GiB:.0f} GiB; then SR.scan and wait for the GC")
+                  reason=reason)
 
 
 def _move(sizing: Sizing, sr: dict, *, staging_uuids: list[str], throughput: float,
@@ -410,8 +415,11 @@ def _delete_snapshots(sizing: Sizing, sr: dict, names: list[str], *, gc_speed: f
         return Remedy(kind="delete-snapshots", sr=sr["sr"], feasible=False, snapshots=list(names),
                       reason=f"not snapshots in this pool: {', '.join(u[:8] for u in unknown)}")
     on_sr = set(inv.vdis[inv.vdis["uuid"].isin(vdis) & (inv.vdis["sr"] == sr["sr"])]["uuid"])
+    given = {k: n for k, n in (sizing.inputs.get("vhd_sizes") or {}).items()
+             if not any(u.startswith(k) for u in on_sr)}  # sizes of deleted VDIs go with them
     after = size_pool(what_if_removed(inv, on_sr), srs=[sr["sr"]],
-                      gc_speed_bps=sizing.gc_speed_bps)
+                      gc_speed_bps=sizing.gc_speed_bps,
+                      findings=sizing.inputs.get("findings"), vhd_sizes=given)
     row = after.sr(sr["sr"])
     frees = int(inv.vdis[inv.vdis["uuid"].isin(on_sr)]["physical_utilisation"].sum())
     work = int(after.coalesces["work"].sum()) if len(after.coalesces) else 0
@@ -555,14 +563,15 @@ class Assessment:
 def assess(inventory, *, sr: str | None = None, staging_sr: str | None = None,
            findings: dict | None = None, throughput_bps: float | None = None,
            gc_speed_bps: float | None = None, snapshots: list[str] | tuple = (),
-           export_path: str | None = None, allow_migrate: bool = True) -> Assessment:
+           export_path: str | None = None, allow_migrate: bool = True,
+           vhd_sizes: dict[str, int] | None = None) -> Assessment:
     """Size the pool (or one SR) and rank what would get its coalesces going."""
     from runbook_lib.sizing import measured_rate
 
     sr = resolve_sr(inventory, sr, "--sr")
     staging_sr = resolve_sr(inventory, staging_sr, "--staging-sr")
     sizing = size_pool(inventory, srs=[sr] if sr else None, findings=findings,
-                       gc_speed_bps=gc_speed_bps)
+                       gc_speed_bps=gc_speed_bps, vhd_sizes=vhd_sizes)
     if throughput_bps:
         source = "given"
     elif measured_rate(findings):

@@ -8,8 +8,13 @@ chains), the extra free space each needs on that SR type, whether a live leaf-co
 finish inside the GC's pause limit, and per SR free / needed / shortfall / verdict.
 
 XenAPI does not show how many blocks a VHD really holds. Where it cannot be derived (an
-inflated LV of a running VM's disk) the sizing assumes the worst, a fully allocated disk,
-unless SMlog findings (notebook 01) give the VHD's size; `size_known` says which.
+inflated LV of a running VM's disk) `needed` assumes the worst, a fully written disk: an
+upper bound, so a plan made from it never runs out of room. `needed_min` is the least the
+same coalesce can need: the leaf holding no block beyond what the GC's last block map shows
+(sm_config 'vhd-blocks', which the GC caches on every VDI it sizes; VHD blocks are never
+given back, so that map is a lower bound) or, without a map, nothing beyond its parent.
+A running disk's real VHD size comes from SMlog findings (notebook 01) whose printout shows
+it, or from `vhd_sizes` measured on the host (`exact_size_hint`); `size_source` says which.
 
 Frames of `Sizing` (documented columns):
 
@@ -17,21 +22,29 @@ coalesces  vdi, sr, sr_type, kind ("non-leaf" | "snapshot-coalesce" | "live-leaf
            "offline-leaf"), parent, vms (tuple), virtual_size, data (bytes of the blocks the
            merged VHD will hold, an upper bound), work (bytes the coalesce copies: the
            child's blocks), needed (what the GC needs for the kind it
-           will try), needed_snapshot, needed_live, live_ok (a live leaf-coalesce can finish
+           will try; an upper bound: it takes the child's blocks as all new), needed_min (the
+           least it can be: the child's blocks all over the parent's, or the GC's block maps),
+           needed_snapshot, needed_live, live_ok (a live leaf-coalesce can finish
            within the limit), attached, fits (the GC can do it now: needed <= free + garbage,
            and not parked as leaf-coalesce=offline while attached), fits_offline (it would
            with the VM shut down, or via the host's coalesce-leaf plugin), offline_via
-           ("shutdown" | "plugin" | None), size_known, diagnosis (notebook 01 verdict or None)
+           ("shutdown" | "plugin" | None), size_known, size_source ("xapi" | "smlog" | "given" |
+           "block-map" | "upper-bound": where the child's size came from), diagnosis
+           (notebook 01 verdict or None)
 srs        sr, name, type, family ("lvm" | "file" | None), size, used, free, garbage (bytes of
            hidden VHDs nobody needs: the GC deletes them first), needed (largest pending
-           need: the GC does one coalesce at a time), shortfall, verdict ("healthy" | "fits" |
+           need: the GC does one coalesce at a time), needed_min, shortfall, shortfall_min
+           (with needed_min), sizes_known (every VHD size behind its needs is known), verdict ("healthy" | "fits" |
            "offline-only" | "short" | "not-sized"), coalesces (count), diagnosis (notebook 01's
            verdict for the SR, or None)
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,6 +154,20 @@ def snapshot_coalesce_need(family: str, need: int, *, virtual_size: int, leaf_vh
     if family == "lvm":
         return need + lv_size(leaf_vhd_size)
     return need + overhead_empty(virtual_size)
+
+
+def block_map(text: Any) -> int | None:
+    """The GC's cached block bitmap (sm_config 'vhd-blocks': base64 of zlib) as an int whose
+    set bits are the VHD's allocated 2 MiB blocks; None when absent or unreadable.
+
+    Little-endian, so two maps of different lengths line up block for block when OR-ed.
+    """
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return int.from_bytes(zlib.decompress(base64.b64decode(text)), "little")
+    except (ValueError, zlib.error, binascii.Error):
+        return None
 
 
 def can_live_coalesce(allocated_leaf_bytes: int, speed_bps: float | None = None, *,
@@ -271,10 +298,12 @@ def measured_rate(findings: dict[str, Any] | None, sr: str | None = None) -> flo
 # ---- sizing a pool ------------------------------------------------------------------------
 
 COALESCE_COLUMNS = ["vdi", "sr", "sr_type", "kind", "parent", "vms", "virtual_size", "data",
-                    "work", "needed", "needed_snapshot", "needed_live", "live_ok", "attached", "fits",
-                    "fits_offline", "offline_via", "size_known", "diagnosis"]
+                    "work", "needed", "needed_min", "needed_snapshot", "needed_live", "live_ok",
+                    "attached", "fits", "fits_offline", "offline_via", "size_known", "size_source",
+                    "diagnosis"]
 SR_COLUMNS = ["sr", "name", "type", "family", "size", "used", "free", "garbage", "needed",
-              "shortfall", "verdict", "coalesces", "diagnosis"]
+              "needed_min", "shortfall", "shortfall_min", "sizes_known", "verdict", "coalesces",
+              "diagnosis"]
 
 
 @dataclass
@@ -283,11 +312,12 @@ class Sizing:
 
     inventory: Any
     chains: Any
-    vhd: pd.DataFrame        # uuid, vhd_size, data, size_known, inflated
+    vhd: pd.DataFrame        # uuid, vhd_size, data, size_known, inflated, raw, data_min, source
     coalesces: pd.DataFrame
     srs: pd.DataFrame
     gc_speed_bps: float | None = None
     findings: dict[str, dict] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)  # findings, vhd_sizes: for what-ifs
 
     def sr(self, uuid: str) -> dict[str, Any]:
         rows = self.srs[self.srs["sr"] == uuid]
@@ -303,11 +333,12 @@ class Sizing:
         }
 
 
-def _vhd_sizes(vdis: pd.DataFrame, known: dict[str, dict]) -> pd.DataFrame:
+def _vhd_sizes(vdis: pd.DataFrame, known: dict[str, dict], maps: dict[str, int]) -> pd.DataFrame:
     """VHD file size and allocated data per VDI, from XenAPI sizes (worst case if unknown)."""
     rows = []
-    for uuid, sr_type, vsize, phys, attached, vdi_type in vdis[
-            ["uuid", "sr_type", "virtual_size", "physical_utilisation", "attached", "vdi_type"]
+    for uuid, sr_type, vsize, phys, attached, vdi_type, hidden in vdis[
+            ["uuid", "sr_type", "virtual_size", "physical_utilisation", "attached", "vdi_type",
+             "hidden"]
     ].itertuples(index=False, name=None):
         family = sr_family(sr_type)
         vsize, phys = int(vsize), int(phys)
@@ -318,16 +349,27 @@ def _vhd_sizes(vdis: pd.DataFrame, known: dict[str, dict]) -> pd.DataFrame:
         if isinstance(hinted, bool) or (isinstance(hinted, float) and not math.isfinite(hinted)):
             hinted = None
         if raw:
-            vhd, size_known = vsize, True
+            vhd, size_known, source = vsize, True, "xapi"
         elif isinstance(hinted, (int, float)) and hinted > 0:
-            vhd, size_known = int(hinted), True
+            vhd, size_known, source = int(hinted), True, hint.get("source") or "smlog"
         elif family == "lvm" and inflated:
-            vhd, size_known = vhd_full_size(vsize), False
+            vhd, size_known, source = vhd_full_size(vsize), False, "upper-bound"
         else:  # file SRs: the file size; deflated LVs: the LV (at most 4 MiB above the VHD)
-            vhd, size_known = phys, True
+            vhd, size_known, source = phys, True, "xapi"
         data = vsize if raw else data_in_vhd(vsize, vhd)
-        rows.append((uuid, vhd, data, size_known, inflated, raw))
-    return pd.DataFrame(rows, columns=["uuid", "vhd_size", "data", "size_known", "inflated", "raw"])
+        mapped = None if raw or uuid not in maps else maps[uuid].bit_count() * VHD_BLOCK_SIZE
+        if mapped is not None:
+            mapped = min(mapped, roundup(VHD_BLOCK_SIZE, vsize))
+            if hidden and not attached:  # read-only: the map is the VHD as it is now
+                if not size_known:
+                    vhd = vhd_size_for_data(vsize, mapped)
+                data, size_known, source = mapped, True, "block-map"
+            else:
+                mapped = min(mapped, data)
+        data_min = data if size_known else (mapped or 0)
+        rows.append((uuid, vhd, data, size_known, inflated, raw, data_min, source))
+    return pd.DataFrame(rows, columns=["uuid", "vhd_size", "data", "size_known", "inflated", "raw",
+                                       "data_min", "source"])
 
 
 def _deflation_by_vm(inventory, size: dict[str, dict]) -> dict[tuple[str, str], int]:
@@ -361,21 +403,75 @@ def _plugin_eligible(inventory, chains) -> dict[str, bool]:
     return out
 
 
+def exact_size_hint(vdi: str, sr: str) -> str:
+    """How an admin measures a running LVM disk's real VHD size on the host, for `vhd_sizes`."""
+    return (f"vhd-util query -s -n /dev/VG_XenStorage-{sr}/VHD-{vdi}  "
+            f"(bytes; pass it as --vhd-size {vdi[:8]}=BYTES)")
+
+
+def parse_vhd_sizes(text: str | dict | None) -> dict[str, int]:
+    """'uuid=bytes,uuid=bytes' (uuid or a unique prefix) -> {key: bytes}; bad text is a UsageError."""
+    from runbook_lib.errors import UsageError
+
+    if not text:
+        return {}
+    if isinstance(text, dict):
+        items = list(text.items())
+    else:
+        items = []
+        for part in (p.strip() for p in str(text).split(",")):
+            if not part:
+                continue
+            key, sep, value = part.partition("=")
+            if not sep:
+                raise UsageError(f"VHD size {part!r}: write it as VDI_UUID=BYTES")
+            items.append((key, value))
+    out: dict[str, int] = {}
+    for key, value in items:
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            number = -1
+        if number <= 0 or not str(key).strip():
+            raise UsageError(f"VHD size {key}={value}: give a VDI uuid and a whole number of bytes")
+        out[str(key).strip().lower()] = number
+    return out
+
+
+def _given_sizes(sizes: dict[str, int], uuids: list[str]) -> dict[str, dict]:
+    from runbook_lib.errors import UsageError
+
+    out = {}
+    for key, number in sizes.items():
+        hits = [u for u in uuids if u.startswith(key)]
+        if len(hits) != 1:
+            raise UsageError(f"VHD size for {key}: {'no' if not hits else len(hits)} VDIs match"
+                             + ("" if not hits else "; give more of the uuid"))
+        out[hits[0]] = {"size": number, "source": "given"}
+    return out
+
+
 def size_pool(inventory, *, srs: list[str] | None = None, findings: dict[str, Any] | None = None,
-              gc_speed_bps: float | None = None, chains=None) -> Sizing:
+              gc_speed_bps: float | None = None, chains=None,
+              vhd_sizes: dict[str, int] | None = None) -> Sizing:
     """Size every pending coalesce of the inventory and judge each SR's free space.
 
     `srs` limits the SR table to those uuids; `findings` is notebook 01's diagnosis JSON
     (`runbook smlog diagnose --json`); `gc_speed_bps` the coalesce throughput if known
-    (else the rate in the findings, else the GC's no-speed rule applies).
+    (else the rate in the findings, else the GC's no-speed rule applies); `vhd_sizes` VHD
+    sizes in bytes the admin measured (`exact_size_hint`), by VDI uuid or unique prefix.
     """
     from runbook_lib.chains import build_chains
 
     vdis = inventory.vdis
     chains = chains if chains is not None else build_chains(vdis)
     known = findings_by_vdi(findings, list(vdis["uuid"]))
+    for uuid, given in _given_sizes(vhd_sizes or {}, list(vdis["uuid"])).items():
+        known[uuid] = {**known.get(uuid, {}), **given}
     speed = gc_speed_bps or measured_rate(findings)
-    vhd = _vhd_sizes(vdis, known)
+    maps = {u: m for u, m in ((u, block_map(b)) for u, b in zip(vdis["uuid"], vdis["vhd_blocks"])
+                              if isinstance(b, str)) if m is not None}
+    vhd = _vhd_sizes(vdis, known, maps)
     info = {r["uuid"]: r for r in vdis.to_dict("records")}
     size = {r["uuid"]: r for r in vhd.to_dict("records")}
     sr_rows = {r["uuid"]: r for r in inventory.srs.to_dict("records")}
@@ -408,15 +504,29 @@ def size_pool(inventory, *, srs: list[str] | None = None, findings: dict[str, An
         p = size[parent]
         c = size[uuid]
         vsize = me["virtual_size"]
-        data = min(roundup(VHD_BLOCK_SIZE, vsize), c["data"] + p["data"])
+        whole = roundup(VHD_BLOCK_SIZE, vsize)
+        data = min(whole, c["data"] + p["data"])
+        data_min = max(c["data_min"], p["data_min"])
+        source = c["source"] if c["size_known"] or not p["size_known"] else "upper-bound"
+        if uuid in maps and parent in maps:  # the GC's own count: the union of both maps
+            union = min(whole, (maps[uuid] | maps[parent]).bit_count() * VHD_BLOCK_SIZE)
+            data_min = max(data_min, union)
+            if c["source"] == "block-map" and p["size_known"]:
+                data = union
+        data_min = min(data_min, data)
+        exact = bool(c["size_known"] and p["size_known"])
         parent_size = info[parent]["physical_utilisation"] if family == "lvm" else p["vhd_size"]
         need = coalesce_need(family, data=data, virtual_size=vsize, parent_size=parent_size,
                              parent_raw=p["raw"])
+        need_lo = coalesce_need(family, data=data_min, virtual_size=vsize,
+                                parent_size=parent_size, parent_raw=p["raw"])
+        leaf_vhd_lo = c["vhd_size"] if c["size_known"] else vhd_size_for_data(vsize, c["data_min"])
         diag = known.get(uuid, {}).get("verdict")
         r = room[me["sr"]]
         via = None
         if not node["is_leaf"]:
             kind, needed, snap, live, live_ok = "non-leaf", need, need, need, True
+            needed_min = need_lo
             fits = needed <= r
             fits_offline = fits
         else:
@@ -424,6 +534,10 @@ def size_pool(inventory, *, srs: list[str] | None = None, findings: dict[str, An
                                   leaf_vhd_size=c["vhd_size"])
             snap = snapshot_coalesce_need(family, need, virtual_size=vsize,
                                           leaf_vhd_size=c["vhd_size"])
+            live_lo = live_leaf_need(family, need_lo, leaf_size=me["physical_utilisation"],
+                                     leaf_vhd_size=leaf_vhd_lo)
+            snap_lo = snapshot_coalesce_need(family, need_lo, virtual_size=vsize,
+                                             leaf_vhd_size=leaf_vhd_lo)
             sr_speed = speed or measured_rate(findings, me["sr"])
             live_ok = can_live_coalesce(c["data"], sr_speed, force=me["leaf_coalesce"] == "force")
             if diag == "stuck-timeout":
@@ -436,6 +550,7 @@ def size_pool(inventory, *, srs: list[str] | None = None, findings: dict[str, An
                 kind, needed = ("live-leaf" if me["attached"] else "offline-leaf"), live
             else:
                 kind, needed = "snapshot-coalesce", snap
+            needed_min = min(needed, snap_lo if kind == "snapshot-coalesce" else live_lo)
             fits = needed <= r
             if me["attached"] and me["leaf_coalesce"] == "offline":
                 fits = False  # the GC leaves it alone while the VM runs
@@ -452,10 +567,10 @@ def size_pool(inventory, *, srs: list[str] | None = None, findings: dict[str, An
         coalesce_rows.append({
             "vdi": uuid, "sr": me["sr"], "sr_type": me["sr_type"], "kind": kind,
             "parent": parent, "vms": me["vms"], "virtual_size": vsize, "data": data,
-            "work": int(c["data"]), "needed": needed, "needed_snapshot": snap,
-            "needed_live": live, "live_ok": live_ok, "attached": me["attached"],
-            "fits": bool(fits), "fits_offline": bool(fits_offline), "offline_via": via,
-            "size_known": bool(c["size_known"] and p["size_known"]), "diagnosis": diag,
+            "work": int(c["data"]), "needed": needed, "needed_min": int(needed_min),
+            "needed_snapshot": snap, "needed_live": live, "live_ok": live_ok,
+            "attached": me["attached"], "fits": bool(fits), "fits_offline": bool(fits_offline),
+            "offline_via": via, "size_known": exact, "size_source": source, "diagnosis": diag,
         })
 
     coalesces = pd.DataFrame(coalesce_rows, columns=COALESCE_COLUMNS)
@@ -471,7 +586,9 @@ def size_pool(inventory, *, srs: list[str] | None = None, findings: dict[str, An
         family = sr_family(sr["type"])
         mine = coalesces[coalesces["sr"] == sr["uuid"]]
         needed = int(mine["needed"].max()) if len(mine) else 0
+        needed_min = int(mine["needed_min"].max()) if len(mine) else 0
         shortfall = max(0, needed - room.get(sr["uuid"], sr["free"]))
+        shortfall_min = max(0, needed_min - room.get(sr["uuid"], sr["free"]))
         if family is None or sr.get("content_type") == "iso":
             verdict = "not-sized"
         elif not len(mine):
@@ -485,13 +602,16 @@ def size_pool(inventory, *, srs: list[str] | None = None, findings: dict[str, An
         rows.append({"sr": sr["uuid"], "name": sr["name"], "type": sr["type"], "family": family,
                      "size": sr["size"], "used": sr["used"], "free": sr["free"],
                      "garbage": garbage.get(sr["uuid"], 0), "needed": needed,
-                     "shortfall": shortfall, "verdict": verdict, "coalesces": int(len(mine)),
+                     "needed_min": needed_min, "shortfall": shortfall,
+                     "shortfall_min": shortfall_min, "sizes_known": bool(mine["size_known"].all()),
+                     "verdict": verdict, "coalesces": int(len(mine)),
                      "diagnosis": sr_findings.get(sr["uuid"], {}).get("verdict")})
     table = pd.DataFrame(rows, columns=SR_COLUMNS)
     if wanted is not None:
         coalesces = coalesces[coalesces["sr"].isin(wanted)].reset_index(drop=True)
     return Sizing(inventory=inventory, chains=chains, vhd=vhd, coalesces=coalesces, srs=table,
-                  gc_speed_bps=speed, findings=known)
+                  gc_speed_bps=speed, findings=known,
+                  inputs={"findings": findings, "vhd_sizes": vhd_sizes})
 
 
 def load_findings(source) -> dict[str, Any] | None:

@@ -26,6 +26,7 @@ def sr_table(sizing: Sizing, *, busy_only: bool = False) -> pd.DataFrame:
         "sr": t["sr"].str.slice(0, 8), "name": t["name"], "type": t["type"],
         "size_gib": t["size"].map(_gib), "used_gib": t["used"].map(_gib),
         "free_gib": t["free"].map(_gib), "needed_gib": t["needed"].map(_gib),
+        "at_least_gib": t["needed_min"].map(_gib),
         "shortfall_gib": t["shortfall"].map(_gib), "verdict": t["verdict"],
         "smlog": t["diagnosis"].fillna(""),
         "_short": t["shortfall"], "_sized": t["verdict"] != "not-sized",
@@ -40,10 +41,28 @@ def coalesce_table(sizing: Sizing) -> pd.DataFrame:
         "vdi": c["vdi"].str.slice(0, 8), "sr": c["sr"].str.slice(0, 8), "kind": c["kind"],
         "vm": c["vms"].map(lambda v: ", ".join(names.get(x, x[:8]) for x in v)),
         "virtual_gib": c["virtual_size"].map(_gib), "needed_gib": c["needed"].map(_gib),
+        "at_least_gib": c["needed_min"].map(_gib), "size_source": c["size_source"],
         "live_gib": c["needed_live"].map(_gib), "snapshot_gib": c["needed_snapshot"].map(_gib),
         "live_ok": c["live_ok"], "fits": c["fits"], "fits_offline": c["fits_offline"],
         "size_known": c["size_known"], "diagnosis": c["diagnosis"],
     })
+
+
+def upper_bound_note(sizing: Sizing) -> str | None:
+    """Why `needed` may be far above the real need, and how to make it exact (None if exact)."""
+    c = sizing.coalesces
+    if c.empty or bool(c["size_known"].all()):
+        return None
+    lines = ["needed_gib is an upper bound: XenAPI shows a running disk on LVM as its fully "
+             "inflated LV, not how much of it is written, so the sizing takes it as fully written "
+             "(at_least_gib: the least it can need). To make it exact, measure each VHD on the "
+             "host that runs its VM and pass its size (--vhd-size / vhd_sizes), or give SMlog findings "
+             "whose printout shows the VHD size:"]
+    for row in c[c["size_source"] == "upper-bound"].to_dict("records"):
+        from runbook_lib.sizing import exact_size_hint
+
+        lines.append("  " + exact_size_hint(row["vdi"], row["sr"]))
+    return "\n".join(lines)
 
 
 def remedies_table(remedies) -> pd.DataFrame:

@@ -144,3 +144,21 @@ def test_srs_by_short_uuid_or_name(inventory_file):
     assert out["remedies"][0]["staging_sr"]["uuid"] == nfs
     res = run("size", "--inventory", str(path), "--sr", "0")
     assert res.exit_code == 2 and "matches 2 SRs" in res.output
+
+
+def test_an_unknown_running_disk_is_called_an_upper_bound_and_a_measured_size_makes_it_exact(inventory_file):
+    path, lvm, nfs, vm = inventory_file
+    res = run("size", "--inventory", str(path))
+    assert "upper bound" in res.output and "vhd-util query -s -n /dev/VG_XenStorage-" + lvm in res.output
+    assert "worst case" in res.output  # the grow-sr remedy says its size may be far too high
+    # the leaf holds 1 GiB (test_sizing): needs 2160066560 bytes, 12 MiB more than the 2 GiB free
+    res = run("size", "--inventory", str(path), "--json")
+    leaf = json.loads(res.output)["coalesces"][0]["vdi"]
+    res = run("size", "--inventory", str(path), "--json", "--vhd-size", f"{leaf[:8]}=1075929088")
+    out = json.loads(res.output)
+    (c,) = out["coalesces"]
+    assert c["size_source"] == "given" and c["needed"] == 2160066560 and c["fits"] is False
+    sr = next(s for s in out["srs"] if s["sr"] == lvm)
+    assert sr["shortfall"] == 2160066560 - 2 * GiB and sr["sizes_known"]
+    res = run("size", "--inventory", str(path), "--vhd-size", "feedbeef=10")
+    assert res.exit_code == 2 and res.output.startswith("error: VHD size for feedbeef: no VDIs match")

@@ -167,6 +167,27 @@ def test_delete_named_snapshots_what_if():
     assert not bad.feasible and "not snapshots" in bad.reason
 
 
+def test_the_snapshot_what_if_keeps_the_leaf_size_from_the_findings():
+    """Leaf 1 GiB by the SMlog: its snapshot-coalesce needs 2160066560 (test_sizing). Deleting a
+    2 GiB snapshot gives 3 GiB of room: enough, but only if the what-if still knows the size
+    (the worst case, 72 GiB, would call it short)."""
+    p = PoolRecords()
+    lvm = p.sr("Local", "lvm", 200 * GiB, 199 * GiB)
+    base = p.vdi(lvm, 40 * GiB, 10762584064, managed=False, name="base copy")
+    leaf = p.vdi(lvm, 40 * GiB, 43041947648, parent=base)
+    old = p.vdi(lvm, 10 * GiB, 2 * GiB, name="old")
+    snap = p.vdi(lvm, 10 * GiB, 2 * GiB, snapshot_of=old, name="old snap")
+    p.vm("db", "Running", [leaf])
+    p.vm("old", "Halted", [old])
+    findings = {"vdis": [{"vdi": p.uuid("VDI", leaf), "size": 1075929088}]}
+    result = P.assess(p.inventory(), findings=findings, snapshots=[p.uuid("VDI", snap)])
+    dele = next(r for r in result.remedies if r.kind == "delete-snapshots")
+    assert dele.feasible, dele.reason
+    sizes = {p.uuid("VDI", leaf): 1075929088, p.uuid("VDI", snap): 2 * GiB}
+    result = P.assess(p.inventory(), vhd_sizes=sizes, snapshots=[p.uuid("VDI", snap)])
+    assert next(r for r in result.remedies if r.kind == "delete-snapshots").feasible
+
+
 def test_healthy_pool_has_no_remedies_and_unknown_srs_are_usage_errors():
     p = PoolRecords()
     sr = p.sr("ext", "ext", 10 * GiB, 1 * GiB)

@@ -195,6 +195,83 @@ def test_findings_give_the_leaf_size_and_the_timeout_verdict():
     assert c["needed_snapshot"] <= GiB + (43041947648 - 1077936128)
 
 
+def _block_map(blocks) -> str:
+    """sm_config 'vhd-blocks' as the GC writes it: base64 of a zlib-compressed bitmap."""
+    import base64
+    import zlib
+
+    bits = bytearray(20480 // 8)  # a 40 GiB VHD has 20480 blocks
+    for i in blocks:
+        bits[i // 8] |= 0x80 >> (i % 8)
+    return base64.b64encode(zlib.compress(bytes(bits))).decode()
+
+
+def test_block_maps_tighten_the_lower_bound_but_not_the_upper():
+    """The hidden base's map is its content now; the running leaf's map (the GC's last look) is
+    only a floor, since a VHD never gives blocks back. Union: 5120 base blocks + 392 leaf blocks
+    outside them (5000..5511 overlaps 120) = 5512 blocks = 11559501824 bytes.
+    lvhd_lv_size: 11559501824 + 4329472 + 5512*4096 = 11586408448 -> 2763 * 4 MiB = 11588861952;
+    minus the base's LV 10762584064 = 826277888. Least leaf: 512 blocks, VHD 1075929088, LV
+    1077936128 (see the top). Least snapshot-coalesce: 826277888 + 1077936128 = 1904214016."""
+    p, sr, base, leaf = _lvm_pool(free=5 * GiB)
+    p.records["VDI"][base]["sm_config"]["vhd-blocks"] = _block_map(range(5120))
+    p.records["VDI"][leaf]["sm_config"]["vhd-blocks"] = _block_map(range(5000, 5512))
+    sz = s.size_pool(p.inventory())
+    (c,) = sz.coalesces.to_dict("records")
+    assert c["needed"] == 43041947648 - 10762584064 + 43037753344  # unchanged: still the worst case
+    assert c["needed_min"] == 1904214016 and c["size_source"] == "upper-bound"
+    assert not c["size_known"]
+    row = sz.sr(p.uuid("SR", sr))
+    assert row["shortfall"] > 0 and row["shortfall_min"] == 0 and not row["sizes_known"]
+    assert row["needed_min"] == 1904214016
+
+
+def test_without_any_map_the_floor_is_an_empty_leaf():
+    """No map: at least the merge of a leaf holding nothing: the base's 5121 blocks' worth
+    (10739515392) inflated with MSIZE metadata: + 4329472 + 5121*4096 = 10764820480 -> 2567 *
+    4 MiB = 10766778368, 4194304 above its LV; plus an empty 40 GiB VHD (90112 bytes) in one
+    4 MiB LV: 8 MiB in all (against 72.1 GiB for the worst case)."""
+    p, sr, base, leaf = _lvm_pool(free=5 * GiB)
+    (c,) = s.size_pool(p.inventory()).coalesces.to_dict("records")
+    assert c["needed_min"] == 8 * MiB
+
+
+def test_a_measured_vhd_size_makes_the_need_exact():
+    """The same pool as the findings test, with the leaf's size given by the admin instead."""
+    p, sr, base, leaf = _lvm_pool(free=1 * GiB)
+    leaf_uuid = p.uuid("VDI", leaf)
+    sizes = s.parse_vhd_sizes(f"{leaf_uuid[:8]}=1075929088")
+    sz = s.size_pool(p.inventory(), vhd_sizes=sizes)
+    (c,) = sz.coalesces.to_dict("records")
+    assert c["size_known"] and c["size_source"] == "given"
+    assert c["needed_snapshot"] == 11844714496 - 10762584064 + 1077936128
+    # the floor: the leaf's 512 blocks all inside the base's 5121 (4194304, worked out above)
+    # plus the leaf's own LV 1077936128; only block maps would tell the overlap
+    assert c["needed_min"] == 4194304 + 1077936128
+    assert sz.sr(p.uuid("SR", sr))["sizes_known"]
+
+
+@pytest.mark.parametrize("text", ["abc", "abc=", "abc=-5", "abc=1.5G", "=100"])
+def test_bad_vhd_sizes_are_usage_errors(text):
+    from runbook_lib.errors import UsageError
+
+    with pytest.raises(UsageError):
+        s.parse_vhd_sizes(text)
+
+
+def test_a_vhd_size_for_an_unknown_vdi_is_a_usage_error():
+    from runbook_lib.errors import UsageError
+
+    p, *_ = _lvm_pool(free=1 * GiB)
+    with pytest.raises(UsageError, match="no VDIs match"):
+        s.size_pool(p.inventory(), vhd_sizes={"ffffffff": 10})
+
+
+@pytest.mark.parametrize("text", [None, "", "not base64 !", "aGVsbG8="])
+def test_unreadable_block_maps_are_ignored(text):
+    assert s.block_map(text) is None
+
+
 def test_healthy_pool_and_garbage():
     p = PoolRecords()
     sr = p.sr("ext", "ext", 10 * GiB, 2 * GiB)

@@ -18,6 +18,9 @@ from runbook_lib.cli.pool_options import pool_options
 @click.option("--smlog", "smlog_paths", multiple=True, type=click.Path(), metavar="PATH",
               help="SMlog file(s) to diagnose and measure the coalesce rate in; repeatable")
 @click.option("--year", type=int, help="year of the SMlog's first line (default: from the file date)")
+@click.option("--vhd-size", "vhd_sizes", multiple=True, metavar="VDI=BYTES",
+              help="a running disk's real VHD size, measured on the host (vhd-util query -s); "
+                   "repeatable; makes its need exact")
 @click.option("--throughput", type=float, metavar="MIB_S",
               help="copy/coalesce rate in MiB/s (default: measured in the findings, else 100)")
 @click.option("--snapshot", "snapshots", multiple=True, metavar="UUID",
@@ -28,11 +31,12 @@ from runbook_lib.cli.pool_options import pool_options
 @click.option("--plan-out", type=click.Path(dir_okay=False), metavar="FILE",
               help="write the best remedy as plan.json (docs/plan.md)")
 def size(url, user, inventory, password_env, password_file, verify_tls, ca_bundle, sr, staging_sr,
-         findings, smlog_paths, year, throughput, snapshots, export_path, no_migrate, as_json, plan_out):
+         findings, smlog_paths, year, vhd_sizes, throughput, snapshots, export_path, no_migrate, as_json,
+         plan_out):
     """Size the pending coalesces of a pool (--url) or a saved inventory (--inventory)."""
     from runbook_lib.plan import assess, write_plan
-    from runbook_lib.sizing import gather_findings
-    from runbook_lib.sizing_display import coalesce_table, remedies_table, sr_table
+    from runbook_lib.sizing import gather_findings, parse_vhd_sizes
+    from runbook_lib.sizing_display import coalesce_table, remedies_table, sr_table, upper_bound_note
     from runbook_lib.xapi.inventory import open_inventory
 
     inv = open_inventory(url=url, inventory=inventory, user=user, password_env=password_env,
@@ -40,7 +44,7 @@ def size(url, user, inventory, password_env, password_file, verify_tls, ca_bundl
     result = assess(inv, sr=sr, staging_sr=staging_sr, findings=gather_findings(findings, smlog_paths, year=year),
                     throughput_bps=throughput * 1024 * 1024 if throughput else None,
                     snapshots=list(snapshots), export_path=export_path,
-                    allow_migrate=not no_migrate)
+                    allow_migrate=not no_migrate, vhd_sizes=parse_vhd_sizes(",".join(vhd_sizes)))
     plan_path = None
     if plan_out:
         plan = result.plan(url=url if url else None, inventory_path=inventory,
@@ -56,8 +60,12 @@ def size(url, user, inventory, password_env, password_file, verify_tls, ca_bundl
     stuck = coalesce_table(result.sizing)[~result.sizing.coalesces["fits"].to_numpy(dtype=bool)]
     if len(stuck):
         click.echo("\ncoalesces that do not fit now:")
-        cols = ["vdi", "sr", "kind", "vm", "virtual_gib", "needed_gib", "fits_offline", "size_known"]
+        cols = ["vdi", "sr", "kind", "vm", "virtual_gib", "needed_gib", "at_least_gib", "fits_offline",
+                "size_source"]
         click.echo(stuck[cols].to_string(index=False))
+    note = upper_bound_note(result.sizing)
+    if note:
+        click.echo("\n" + note)
     if result.remedies:
         click.echo("")
         click.echo(remedies_table(result.remedies).to_string(index=False))

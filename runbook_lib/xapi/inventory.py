@@ -15,6 +15,8 @@ srs     uuid, ref, name, type, content_type, shared, size (physical_size),
 pbds    uuid, ref, host, sr, currently_attached                (device_config is never kept)
 vdis    uuid, ref, name, sr, sr_type, type, virtual_size, physical_utilisation,
         vhd_parent (uuid or None), vdi_type (sm_config vdi_type, e.g. "vhd"/"aio", or None),
+        vhd_blocks (sm_config 'vhd-blocks': the GC's cached block bitmap, base64 of zlib, as
+        of its last look at the VHD; None if it never looked),
         managed, hidden (= not managed: an internal chain node or base copy), missing,
         read_only, is_a_snapshot, snapshot_of (VDI uuid or None), snapshot_time (UTC
         Timestamp or NaT), snapshot_age_days (at capture time, NaN if not a snapshot),
@@ -331,6 +333,7 @@ class Inventory:
                 "type": r.get("type"), "virtual_size": int(r.get("virtual_size", 0)),
                 "physical_utilisation": int(r.get("physical_utilisation", 0)),
                 "vhd_parent": sm.get("vhd-parent") or None, "vdi_type": sm.get("vdi_type") or None,
+                "vhd_blocks": sm.get("vhd-blocks") or None,
                 "managed": managed, "hidden": not managed, "missing": bool(r.get("missing", False)),
                 "read_only": bool(r.get("read_only", False)), "is_a_snapshot": is_snap,
                 "snapshot_of": self._uuid("VDI", r.get("snapshot_of")),
@@ -339,8 +342,8 @@ class Inventory:
                 "attached": uuid in attached, "vms": tuple(sorted(set(vms_of.get(uuid, [])))),
             })
         cols = ["uuid", "ref", "name", "sr", "sr_type", "type", "virtual_size",
-                "physical_utilisation", "vhd_parent", "vdi_type", "managed", "hidden", "missing",
-                "read_only", "is_a_snapshot", "snapshot_of", "snapshot_time", "snapshot_age_days",
+                "physical_utilisation", "vhd_parent", "vdi_type", "vhd_blocks", "managed", "hidden",
+                "missing", "read_only", "is_a_snapshot", "snapshot_of", "snapshot_time", "snapshot_age_days",
                 "leaf_coalesce", "attached", "vms"]
         frame = pd.DataFrame(rows, columns=cols)
         frame["snapshot_time"] = pd.to_datetime(frame["snapshot_time"], utc=True)
