@@ -388,19 +388,26 @@ def _verify(ctx: Context, step: Step, st: dict, *, uuid: str, name: str, sr: str
                        expect_sr=_expect(ctx, step, st, sr), same_vm=(uuid == step.vm))
 
 
+def _verify_or_remove(ctx: Context, step: Step, st: dict, *, uuid: str, name: str, sr: str, what: str,
+                      copy_kind: str, next_step: str) -> None:
+    """A copy that does not match the original is removed (never the original) and the step fails."""
+    problems = _verify(ctx, step, st, uuid=uuid, name=name, sr=sr, what=what)
+    if not problems:
+        return
+    removed = _rollback_copy(ctx, keep=_keep_for(step, st), name=name, dest_sr=sr)
+    ctx.journal.append("rolled-back", step=f"{step.vm}:{copy_kind}", vm=step.vm, kind=copy_kind,
+                       result={"removed": removed, "reason": f"{step.kind} failed"})
+    raise StepFailed(f"the {what} does not match the original: " + "; ".join(problems), next_step=next_step,
+                     rolled_back=True)
+
+
 def verify_out(ctx: Context, step: Step, st: dict) -> dict:
     name = _vm_name(st, step)
     if ctx.staging and st.get("copy_uuid"):
-        problems = _verify(ctx, step, st, uuid=st["copy_uuid"], name=name + COPY_SUFFIX, sr=ctx.staging,
-                           what="staging copy")
-        if problems:
-            removed = _rollback_copy(ctx, keep=_keep_for(step, st), name=name + COPY_SUFFIX, dest_sr=ctx.staging)
-            ctx.journal.append("rolled-back", step=step.id.replace(":verify-out", ":copy-out"), vm=step.vm,
-                               result={"removed": removed, "reason": "verify-out failed"})
-            raise StepFailed("the staging copy does not match the original: " + "; ".join(problems),
-                             next_step="the original is untouched; the bad copy was removed. Re-run to copy again; "
-                                       "if it differs again, report it (the pool changes the VM when copying)",
-                             rolled_back=True)
+        _verify_or_remove(ctx, step, st, uuid=st["copy_uuid"], name=name + COPY_SUFFIX, sr=ctx.staging,
+                          what="staging copy", copy_kind="copy-out",
+                          next_step="the original is untouched; the bad copy was removed. Re-run to copy again; "
+                                    "if it differs again, report it (the pool changes the VM when copying)")
         return {"verified_out": True}
     if st.get("migrated"):  # live migration: the same VM, disks now on the staging SR
         problems = _verify(ctx, step, st, uuid=step.vm, name=name, sr=ctx.staging, what="VM")
@@ -416,16 +423,10 @@ def verify_out(ctx: Context, step: Step, st: dict) -> dict:
 def verify_back(ctx: Context, step: Step, st: dict) -> dict:
     name = _vm_name(st, step)
     if st.get("back_uuid"):
-        problems = _verify(ctx, step, st, uuid=st["back_uuid"], name=name + BACK_SUFFIX, sr=ctx.source,
-                           what="copy on the source SR")
-        if problems:
-            removed = _rollback_copy(ctx, keep=_keep_for(step, st), name=name + BACK_SUFFIX, dest_sr=ctx.source)
-            ctx.journal.append("rolled-back", step=step.id.replace(":verify-back", ":copy-back"), vm=step.vm,
-                               result={"removed": removed, "reason": "verify-back failed"})
-            raise StepFailed("the copy on the source SR does not match the original: " + "; ".join(problems),
-                             next_step=f"the VM is safe on {ctx.sr_label(ctx.staging)} ({st['copy_uuid']}); "
-                                       "the bad copy was removed. Re-run to copy back again",
-                             rolled_back=True)
+        _verify_or_remove(ctx, step, st, uuid=st["back_uuid"], name=name + BACK_SUFFIX, sr=ctx.source,
+                          what="copy on the source SR", copy_kind="copy-back",
+                          next_step=f"the VM is safe on {ctx.sr_label(ctx.staging)} as {st['copy_uuid']}; "
+                                    "the bad copy was removed. Re-run to copy back again")
         return {"verified_back": True}
     uuid = st.get("imported_uuid") or step.vm
     problems = _verify(ctx, step, st, uuid=uuid, name=name, sr=ctx.source, what="VM")
