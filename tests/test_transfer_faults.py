@@ -199,3 +199,31 @@ def test_killed_while_a_copy_task_runs_picks_the_task_up_on_resume(tmp_path, mon
         assert done.count(kind) == 1
         copies = [c for c in changing_calls(calls) if c == "Async.VM.copy"]
         assert len(copies) == 2  # one out, one back: the interrupted copy was not started again
+
+
+@pytest.mark.parametrize("copy_kind, copy_name, safe_on", [
+    ("copy-out", "fileserver [runbook staging copy]", SOURCE),
+    ("copy-back", "fileserver [runbook copy back]", STAGING),
+])
+def test_a_copy_that_does_not_match_is_removed_and_nothing_is_destroyed(tmp_path, monkeypatch, copy_kind, copy_name,
+                                                                         safe_on):
+    """Verify before destroy: a copy whose VIFs differ from the original's (here one is removed
+    between the copy and its check) fails the check, is removed, and what it would replace stays."""
+    with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
+        plan = make_plan(session)
+        original = vms_holding(session, "fileserver")[0]
+        with pytest.raises(KilledForTest):
+            execute(plan, session, "tamper", crash_after=copy_kind)
+        copy_ref = session.xenapi.VM.get_by_name_label(copy_name)[0]
+        for vif in session.xenapi.VM.get_VIFs(copy_ref):
+            session.xenapi.VIF.destroy(vif)
+        outcome = execute(plan, session, "tamper")
+        assert outcome.status == "stopped" and "does not match the original" in outcome.message
+        assert "VIF devices differ" in outcome.message
+        assert session.xenapi.VM.get_by_name_label(copy_name) == []  # the bad copy is gone
+        holder = assert_vm_intact_on_one_sr(session, original)
+        assert {d["sr"] for d in holder["disks"]} == {safe_on}
+        kinds = events("tamper")
+        destroys = {"copy-out": "destroy-original", "copy-back": "destroy-staging"}[copy_kind]
+        assert (destroys, "start") not in kinds and (copy_kind, "rolled-back") in kinds
+        finished_ok(execute(plan, session, "tamper"), session, original)  # a re-run copies again and finishes
