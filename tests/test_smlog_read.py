@@ -228,3 +228,13 @@ def test_implausible_years_never_crash(tmp_path):
     assert r.unparsed == 1 and r.records["time"].isna().any() and r.records["time"].notna().any()
     with pytest.raises(UsageError, match="plausible"):
         read_smlog([tmp_path / "SMlog"], year=20)
+
+
+@pytest.mark.parametrize("value,expected", [
+    ([], []), (None, []), ("", []), ("/var/log/SMlog", ["/var/log/SMlog"]), ("a, b", ["a", "b"]),
+    ("['a', \"b\"]", ["a", "b"]), (["x", "y"], ["x", "y"]),
+])
+def test_as_path_list(value, expected):
+    from runbook_lib.smlog import as_path_list
+
+    assert as_path_list(value) == expected

@@ -16,7 +16,7 @@ from pathlib import Path
 from runbook_lib.locations import DATA_DIR
 from runbook_lib.smlog.diagnose import SCHEMA, VERDICTS, Diagnosis, diagnose
 from runbook_lib.smlog.events import KINDS
-from runbook_lib.smlog.read import SMlogRead, read_smlog
+from runbook_lib.smlog.read import SMlogRead, as_path_list, read_smlog
 
 SAMPLES_DIR = DATA_DIR / "samples"
 
@@ -26,4 +26,5 @@ def sample_path() -> Path:
     return SAMPLES_DIR / "SMlog"
 
 
-__all__ = ["KINDS", "SCHEMA", "VERDICTS", "Diagnosis", "SMlogRead", "diagnose", "read_smlog", "sample_path"]
+__all__ = ["KINDS", "SCHEMA", "VERDICTS", "Diagnosis", "SMlogRead", "as_path_list", "diagnose", "read_smlog",
+           "sample_path"]

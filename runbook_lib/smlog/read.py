@@ -42,6 +42,7 @@ import multiprocessing
 import os
 import re
 import tarfile
+import warnings
 import zipfile
 import zlib
 from collections import deque
@@ -174,6 +175,19 @@ def _archive_sources(path: Path, stack: contextlib.ExitStack) -> list[_Source]:
         raise InputError(f"{path}: cannot read the archive ({err})") from None
     members.sort(key=lambda m: _member_key(m.name))
     return [_Source(f"{path}!{m.name}", (lambda m=m: tf.extractfile(m)), float(m.mtime), m.size) for m in members]
+
+
+def as_path_list(paths: Any) -> list[str]:
+    """A notebook or CLI value as a list of paths: a list, one path, `a,b`, or `['a', 'b']`
+    (what `papermill -p paths ...` hands over as a plain string)."""
+    if paths is None:
+        return []
+    if isinstance(paths, (str, os.PathLike)):
+        text = str(paths).strip()
+        if text.startswith("[") and text.endswith("]"):
+            text = text[1:-1]
+        return [p.strip().strip("'\"") for p in text.split(",") if p.strip().strip("'\"")] if text else []
+    return [str(p) for p in paths]
 
 
 def resolve_sources(paths: list[str | os.PathLike], stack: contextlib.ExitStack) -> list[_Source]:
@@ -423,6 +437,8 @@ def _parallel_scans(path: str, size: int) -> Iterator[tuple[ChunkScan, int]]:
     results are consumed in order, so nothing is lost or counted twice.
     """
     ctx = multiprocessing.get_context("fork")
+    warnings.filterwarnings("ignore", message=".*use of fork\\(\\) may lead to deadlocks.*",
+                            category=DeprecationWarning)  # 3.12+ in Jupyter: workers only scan bytes
     ranges = plan_ranges(size, CHUNK)
     queued = iter(ranges)
     pending: deque = deque()
