@@ -37,3 +37,29 @@ def test_snapshot_round_trip(tmp_path, monkeypatch):
     assert parents(before) == parents(after)
     assert sorted(before.vms["uuid"]) == sorted(after.vms["uuid"])
     assert sorted(before.vifs["mac"]) == sorted(after.vifs["mac"])
+
+
+def test_snapshots_keep_what_they_are_snapshots_of(tmp_path, monkeypatch):
+    """VM and VDI snapshots survive the round trip with snapshot_of (by uuid) and snapshot_time."""
+    import XenAPI
+
+    def snapshots(sim):
+        s = XenAPI.Session(sim.url)
+        s.xenapi.login_with_password(sim.user, sim.password, "1.0", "tests")
+        out = {}
+        for cls in ("VM", "VDI"):
+            records = getattr(s.xenapi, cls).get_all_records()
+            out[cls] = sorted((rec["uuid"], records[rec["snapshot_of"]]["uuid"], str(rec["snapshot_time"]))
+                              for rec in records.values() if rec["is_a_snapshot"])
+        s.xenapi.session.logout()
+        return out
+
+    out = tmp_path / "healthy-copy.yaml"
+    with Simulator("healthy", speed=1) as sim:
+        monkeypatch.setenv("SIM_TEST_PW", sim.password)
+        snapshot_pool(sim.url, "root", "SIM_TEST_PW", out)
+        before = snapshots(sim)
+    with Simulator(out, speed=1) as copy:
+        after = snapshots(copy)
+    assert before["VM"] and before["VDI"]  # the healthy pool has a VM snapshot with its disk
+    assert after == before

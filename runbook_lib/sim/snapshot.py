@@ -100,12 +100,7 @@ def inventory_to_scenario(inv, name: str = "snapshot") -> dict:
             if unknown:
                 item["allocated_unknown"] = True
             if vdi.get("is_a_snapshot"):
-                item["is_a_snapshot"] = True
-                snap_of = rec["VDI"].get(vdi.get("snapshot_of"), {}).get("uuid")
-                if snap_of:
-                    item["snapshot_of"] = snap_of
-                if vdi.get("snapshot_time"):
-                    item["snapshot_time"] = vdi["snapshot_time"]
+                _snapshot_fields(item, vdi, rec["VDI"])
             leaf = (vdi.get("other_config") or {}).get("leaf-coalesce")
             if leaf:
                 item["other_config"] = {"leaf-coalesce": leaf}
@@ -127,12 +122,7 @@ def inventory_to_scenario(inv, name: str = "snapshot") -> dict:
         if vm.get("resident_on") in host_name:
             entry["host"] = host_name[vm["resident_on"]]
         if vm.get("is_a_snapshot"):
-            entry["is_a_snapshot"] = True
-            of = rec["VM"].get(vm.get("snapshot_of"), {}).get("uuid")
-            if of:
-                entry["snapshot_of"] = of
-            if vm.get("snapshot_time"):
-                entry["snapshot_time"] = vm["snapshot_time"]
+            _snapshot_fields(entry, vm, rec["VM"])
         elif vm.get("is_a_template"):
             entry["is_a_template"] = True
         vbds = []
@@ -190,3 +180,13 @@ def snapshot_inventory(path, out) -> str:
     scenario = inventory_to_scenario(Inventory.load(path), name=Path(out).stem)
     write_scenario(scenario, out)
     return _summary(scenario)
+
+
+def _snapshot_fields(entry: dict, obj: dict, table: dict) -> None:
+    """A snapshot (VDI or VM) keeps what it is a snapshot of, by uuid, and when it was taken."""
+    entry["is_a_snapshot"] = True
+    of = table.get(obj.get("snapshot_of"), {}).get("uuid")
+    if of:
+        entry["snapshot_of"] = of
+    if obj.get("snapshot_time"):
+        entry["snapshot_time"] = obj["snapshot_time"]
