@@ -508,10 +508,16 @@ def choose(remedies: list[Remedy]) -> Remedy | None:
 
 
 def write_plan(plan: dict, path: str | Path) -> Path:
+    """Write plan.json atomically, readable by its owner only, like every run output."""
+    import os
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(plan, indent=2) + "\n")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(json.dumps(plan, indent=2) + "\n")
+    os.chmod(tmp, 0o600)
     tmp.replace(path)
     return path
 

@@ -403,10 +403,10 @@ def _plugin_eligible(inventory, chains) -> dict[str, bool]:
     return out
 
 
-def exact_size_hint(vdi: str, sr: str) -> str:
+def exact_size_hint(vdi: str, sr: str, option: str = "--vhd-size") -> str:
     """How an admin measures a running LVM disk's real VHD size on the host, for `vhd_sizes`."""
     return (f"vhd-util query -s -n /dev/VG_XenStorage-{sr}/VHD-{vdi}  "
-            f"(bytes; pass it as --vhd-size {vdi[:8]}=BYTES)")
+            f"(bytes; pass it as {option} {vdi[:8]}=BYTES)")
 
 
 def parse_vhd_sizes(text: str | dict | None) -> dict[str, int]:

@@ -48,20 +48,21 @@ def coalesce_table(sizing: Sizing) -> pd.DataFrame:
     })
 
 
-def upper_bound_note(sizing: Sizing) -> str | None:
-    """Why `needed` may be far above the real need, and how to make it exact (None if exact)."""
+def upper_bound_note(sizing: Sizing, option: str = "--vhd-size") -> str | None:
+    """Why `needed` may be far above the real need, and how to make it exact (None if exact).
+    `option`: how the reader passes a measured size (the CLI option or the notebook parameter)."""
     c = sizing.coalesces
     if c.empty or bool(c["size_known"].all()):
         return None
     lines = ["needed_gib is an upper bound: XenAPI shows a running disk on LVM as its fully "
              "inflated LV, not how much of it is written, so the sizing takes it as fully written "
              "(at_least_gib: the least it can need). To make it exact, measure each VHD on the "
-             "host that runs its VM and pass its size (--vhd-size / vhd_sizes), or give SMlog findings "
+             f"host that runs its VM and pass its size ({option}), or give SMlog findings "
              "whose printout shows the VHD size:"]
     for row in c[c["size_source"] == "upper-bound"].to_dict("records"):
         from runbook_lib.sizing import exact_size_hint
 
-        lines.append("  " + exact_size_hint(row["vdi"], row["sr"]))
+        lines.append("  " + exact_size_hint(row["vdi"], row["sr"], option))
     return "\n".join(lines)
 
 
