@@ -137,6 +137,6 @@ def test_notebook_05_exits_3_on_a_breach_and_0_on_a_clean_pool(tmp_path):
     nfs = pool.sr("nfs", "nfs", 10_000 * G, 10 * G)
     pool.vm("app", "Running", [pool.vdi(nfs, 10 * G, 3 * G)])
     saved = pool.inventory(captured=NOW).save(tmp_path / "clean.json")
-    clean = run_notebook(nb, "nightly", {"inventory": str(saved)}, outputs=out)
+    clean = run_notebook(nb, "nightly", {"inventory_path": str(saved)}, outputs=out)
     assert clean.exit_code == 0, clean.error
     assert clean.records["breach"] == [] and clean.status == "succeeded"

@@ -112,3 +112,22 @@ def test_parameters_files_keep_dates_as_strings_and_refuse_non_mappings(tmp_path
         params.load_parameters_file(broken)
     with pytest.raises(InputError, match="cannot read"):
         params.load_parameters_file(tmp_path / "none.yaml")
+
+
+POOL_PARAMETERS = ["url", "user", "password_env", "password_file", "verify_tls", "ca_bundle",
+                   "inventory_path", "smlog_paths"]
+
+
+def test_the_pool_reading_notebooks_name_their_shared_parameters_alike():
+    """02, 03 and 05 are run from one parameters file per pool: a name means the same thing,
+    with the same type and default, in each notebook that takes it; 02 and 05 take them all."""
+    from runbook_lib.locations import notebooks_dir
+
+    declared = {stem: params.declared_parameters(notebooks_dir() / f"{stem}.ipynb")
+                for stem in ("02_size_space", "03_transfer_and_rescan", "05_snapshot_hygiene")}
+    for stem in ("02_size_space", "05_snapshot_hygiene"):
+        assert set(POOL_PARAMETERS) <= set(declared[stem]), stem
+        assert not {"inventory", "smlog"} & set(declared[stem]), stem  # the old names
+    for name in POOL_PARAMETERS:
+        seen = {(d[name]["inferred_type_name"], d[name]["default"]) for d in declared.values() if name in d}
+        assert len(seen) == 1, (name, seen)

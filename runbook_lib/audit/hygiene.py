@@ -168,21 +168,21 @@ def assess(inv, diagnosis: dict | None = None, thresholds: Thresholds | None = N
     )
 
 
-def gather(url: str = "", *, inventory: str = "", user: str = "root", password_env: str = "XEN_PASSWORD",
-           password_file: str = "", verify_tls: bool = True, smlog: str = "", sim_hours: float = 6.0,
-           year: int = 0):
+def gather(url: str = "", *, inventory_path: str = "", user: str = "root",
+           password_env: str = "XEN_PASSWORD", password_file: str = "", verify_tls: bool = True,
+           ca_bundle: str = "", smlog_paths: str = "", sim_hours: float = 6.0, year: int = 0):
     """(inventory, diagnosis dict or None, last log time or None) from a pool, the simulator or a file.
 
-    For the simulator (url "" or "sim:<scenario>") its own SMlog is used unless `smlog` is
-    given, after running it `sim_hours` of simulated time so its GC has had a go.
+    For the simulator (url "" or "sim:<scenario>") its own SMlog is used unless `smlog_paths`
+    (comma-separated) is given, after running it `sim_hours` of simulated time so its GC has had a go.
     """
     from runbook_lib.smlog import diagnose, read_smlog
     from runbook_lib.xapi.connect import connect, is_simulator_url
     from runbook_lib.xapi.inventory import Inventory, fetch_inventory
 
-    paths = [p.strip() for p in smlog.split(",") if p.strip()]
-    if inventory:
-        inv = Inventory.load(inventory)
+    paths = [p.strip() for p in smlog_paths.split(",") if p.strip()]
+    if inventory_path:
+        inv = Inventory.load(inventory_path)
         read = read_smlog(paths, year=year or None) if paths else None
     elif is_simulator_url(url):
         with tempfile.TemporaryDirectory(prefix="runbook-05-") as tmp:
@@ -195,7 +195,7 @@ def gather(url: str = "", *, inventory: str = "", user: str = "root", password_e
             read = read_smlog(paths or [own_log], year=year or (None if paths else sim_year))
     else:
         with connect(url, user=user, password_env=password_env or None, password_file=password_file or None,
-                     verify_tls=verify_tls) as session:
+                     verify_tls=verify_tls, ca_bundle=ca_bundle or None) as session:
             inv = fetch_inventory(session, source_url=url)
         read = read_smlog(paths, year=year or None) if paths else None
     diagnosis = diagnose(read).to_json() if read is not None else None
