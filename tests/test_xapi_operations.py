@@ -70,3 +70,20 @@ def test_storage_motion_of_a_running_vms_disk_returns_the_new_vdi(session):
 ])
 def test_task_result_ref_reads_xapis_xml_fragment(result, ref):
     assert ops.task_result_ref(result) == ref
+
+
+def test_a_copy_that_outlasts_its_timeout_is_cancelled_before_the_caller_cleans_up():
+    """Else the task would go on making a copy that appears after the rollback."""
+    with Simulator("healthy", speed=20) as sim:  # a copy takes several seconds at this speed
+        session = XenAPI.Session(sim.url)
+        session.xenapi.login_with_password(sim.user, sim.password, "1.0", "tests")
+        x = session.xenapi
+        nfs = x.SR.get_by_name_label("NFS backup")[0]
+        tasks = []
+        before = set(x.VM.get_all())
+        with pytest.raises(ops.TaskTimedOut):
+            ops.copy_vm(session, _vm(session, "db"), "db slow", nfs, on_task=tasks.append, timeout_s=0.3)
+        status = x.task.get_status(tasks[0]) if ops.exists(session, "task", tasks[0]) else "gone"
+        assert status in ("cancelled", "gone")
+        assert set(x.VM.get_all()) == before and x.VM.get_by_name_label("db slow") == []
+        assert x.VM.get_current_operations(_vm(session, "db")) == {}

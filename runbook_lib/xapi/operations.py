@@ -203,6 +203,20 @@ def wait_task(session, task_ref: str, *, on_progress: Callable[[float], None] | 
                 raise
 
 
+def _wait_or_cancel(session, task_ref: str, *, on_progress, timeout_s: float | None) -> str:
+    """wait_task; on a timeout the task is cancelled and waited out, so no copy is still being
+    made behind the caller's back while it cleans up."""
+    try:
+        return wait_task(session, task_ref, on_progress=on_progress, timeout_s=timeout_s)
+    except TaskTimedOut:
+        try:
+            session.xenapi.task.cancel(task_ref)
+            wait_task(session, task_ref, timeout_s=max(timeout_s or 0.0, 300.0))
+        except Exception:  # noqa: BLE001 - cancelled, failed or already gone: the timeout is what counts
+            pass
+        raise
+
+
 # --- changes -------------------------------------------------------------------------------
 def clean_shutdown(session, vm_ref: str) -> None:
     session.xenapi.VM.clean_shutdown(vm_ref)
@@ -218,7 +232,7 @@ def copy_vm(session, vm_ref: str, new_name: str, sr_ref: str, *, on_progress=Non
     task = session.xenapi.Async.VM.copy(vm_ref, new_name, sr_ref)
     if on_task:
         on_task(task)
-    return wait_task(session, task, on_progress=on_progress, timeout_s=timeout_s)
+    return _wait_or_cancel(session, task, on_progress=on_progress, timeout_s=timeout_s)
 
 
 def pool_migrate_vdi(session, vdi_ref: str, sr_ref: str, *, on_progress=None,
@@ -227,7 +241,7 @@ def pool_migrate_vdi(session, vdi_ref: str, sr_ref: str, *, on_progress=None,
     task = session.xenapi.Async.VDI.pool_migrate(vdi_ref, sr_ref, {})
     if on_task:
         on_task(task)
-    return wait_task(session, task, on_progress=on_progress, timeout_s=timeout_s)
+    return _wait_or_cancel(session, task, on_progress=on_progress, timeout_s=timeout_s)
 
 
 def set_name(session, vm_ref: str, name: str) -> None:
