@@ -100,16 +100,20 @@ def build_chains(vdis: pd.DataFrame, *, max_depth: int = MAX_CHAIN_DEPTH,
     depth: dict[str, int] = {}
     root: dict[str, str] = {}
     order: list[str] = []
-    roots = sorted(u for u, p in parent.items() if p is None)
-    for r in roots:
-        stack = [(r, 1)]
+
+    def walk(top: str) -> None:
+        stack = [(top, 1)]
         while stack:
             node, d = stack.pop()
             if node in depth:
                 continue
-            depth[node], root[node] = d, r
+            depth[node], root[node] = d, top
             order.append(node)
             stack.extend((c, d + 1) for c in children.get(node, []))
+
+    roots = sorted(u for u, p in parent.items() if p is None)
+    for r in roots:
+        walk(r)
     # nodes on a parent cycle have no root: break the cycle at the smallest uuid
     for uuid in sorted(set(parent) - set(depth)):
         if uuid in depth:
@@ -119,14 +123,7 @@ def build_chains(vdis: pd.DataFrame, *, max_depth: int = MAX_CHAIN_DEPTH,
         for kids in children.values():
             if uuid in kids:
                 kids.remove(uuid)
-        stack = [(uuid, 1)]
-        while stack:
-            node, d = stack.pop()
-            if node in depth:
-                continue
-            depth[node], root[node] = d, uuid
-            order.append(node)
-            stack.extend((c, d + 1) for c in children.get(node, []))
+        walk(uuid)
         roots.append(uuid)
 
     height: dict[str, int] = {}

@@ -616,20 +616,16 @@ def size_pool(inventory, *, srs: list[str] | None = None, findings: dict[str, An
 
 def load_findings(source) -> dict[str, Any] | None:
     """Notebook 01's diagnosis: a dict, a JSON file path, or None. Bad input is a one-line error."""
-    import json
     from pathlib import Path
 
     from runbook_lib.errors import InputError
 
     if source is None or source == "" or isinstance(source, dict):
         return source or None
+    from runbook_lib.input_files import read_json
+
     path = Path(source)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"findings file not found: {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(f"cannot read findings file {path}: {err}") from None
+    data = read_json(path, "findings")
     if not isinstance(data, dict) or not isinstance(data.get("vdis", []), list) \
             or not isinstance(data.get("srs", []), list):
         raise InputError(f"{path} is not SMlog findings (runbook smlog diagnose --json)")

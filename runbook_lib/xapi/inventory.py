@@ -208,13 +208,10 @@ class Inventory:
 
     @classmethod
     def load(cls, path: str | Path) -> "Inventory":
+        from runbook_lib.input_files import read_json
+
         path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise InputError(f"inventory file not found: {path}") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise InputError(f"cannot read inventory file {path}: {err}") from None
+        data = read_json(path, "inventory")
         inv = cls.from_json(data, origin=str(path))
         inv.source.setdefault("file", str(path))
         inv.source["file"] = str(path)
