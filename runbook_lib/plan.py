@@ -511,14 +511,19 @@ def write_plan(plan: dict, path: str | Path) -> Path:
     """Write plan.json atomically, readable by its owner only, like every run output."""
     import os
 
+    from runbook_lib.errors import InputError
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(json.dumps(plan, indent=2) + "\n")
-    os.chmod(tmp, 0o600)
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(json.dumps(plan, indent=2) + "\n")
+        os.chmod(tmp, 0o600)
+        tmp.replace(path)
+    except OSError as err:
+        raise InputError(f"cannot write the plan to {path}: {err.strerror or err}") from None
     return path
 
 
@@ -574,6 +579,9 @@ def assess(inventory, *, sr: str | None = None, staging_sr: str | None = None,
     """Size the pool (or one SR) and rank what would get its coalesces going."""
     from runbook_lib.sizing import measured_rate
 
+    if throughput_bps is not None and not throughput_bps > 0:
+        raise UsageError(f"throughput must be a positive rate, not {throughput_bps / 2**20:g} MiB/s "
+                         "(0 or nothing: measured in the SMlog, else 100 MiB/s)")
     sr = resolve_sr(inventory, sr, "--sr")
     staging_sr = resolve_sr(inventory, staging_sr, "--staging-sr")
     sizing = size_pool(inventory, srs=[sr] if sr else None, findings=findings,

@@ -162,3 +162,16 @@ def test_an_unknown_running_disk_is_called_an_upper_bound_and_a_measured_size_ma
     assert sr["shortfall"] == 2160066560 - 2 * GiB and sr["sizes_known"]
     res = run("size", "--inventory", str(path), "--vhd-size", "feedbeef=10")
     assert res.exit_code == 2 and res.output.startswith("error: VHD size for feedbeef: no VDIs match")
+
+
+def test_a_negative_rate_and_unwritable_outputs_are_one_line_errors(inventory_file, tmp_path):
+    path, *_ = inventory_file
+    res = run("size", "--inventory", str(path), "--throughput", "-5")
+    assert res.exit_code == 2 and res.output.startswith("error: throughput must be a positive rate")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    res = run("size", "--inventory", str(path), "--plan-out", str(blocker / "plan.json"))
+    assert res.exit_code == 2 and res.output.startswith("error: cannot write the plan to ")
+    res = run("inventory", "save", "--url", "sim:healthy", "--out", str(blocker / "inv.json"))
+    assert res.exit_code == 2 and res.output.startswith("error: cannot write the inventory to ")
+    assert "Traceback" not in res.output

@@ -186,10 +186,13 @@ class Inventory:
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1, sort_keys=True))
-        tmp.replace(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(self.to_json(), indent=1, sort_keys=True))
+            tmp.replace(path)
+        except OSError as err:
+            raise InputError(f"cannot write the inventory to {path}: {err.strerror or err}") from None
         return path
 
     @classmethod
