@@ -410,7 +410,10 @@ def exact_size_hint(vdi: str, sr: str, option: str = "--vhd-size") -> str:
 
 
 def parse_vhd_sizes(text: str | dict | None) -> dict[str, int]:
-    """'uuid=bytes,uuid=bytes' (uuid or a unique prefix) -> {key: bytes}; bad text is a UsageError."""
+    """'uuid=bytes,uuid:bytes' (uuid or a unique prefix) -> {key: bytes}; bad text is a UsageError.
+
+    ':' is accepted because papermill cannot read a parameters line whose help holds '='.
+    """
     from runbook_lib.errors import UsageError
 
     if not text:
@@ -422,7 +425,7 @@ def parse_vhd_sizes(text: str | dict | None) -> dict[str, int]:
         for part in (p.strip() for p in str(text).split(",")):
             if not part:
                 continue
-            key, sep, value = part.partition("=")
+            key, sep, value = part.partition("=") if "=" in part else part.partition(":")
             if not sep:
                 raise UsageError(f"VHD size {part!r}: write it as VDI_UUID=BYTES")
             items.append((key, value))

@@ -131,3 +131,18 @@ def test_the_pool_reading_notebooks_name_their_shared_parameters_alike():
     for name in POOL_PARAMETERS:
         seen = {(d[name]["inferred_type_name"], d[name]["default"]) for d in declared.values() if name in d}
         assert len(seen) == 1, (name, seen)
+
+
+def test_papermill_reads_every_line_of_every_parameters_cell():
+    """papermill drops a line it cannot parse (e.g. '=' inside the help comment), and then
+    `runbook run` calls the parameter unknown: every line must come back as a parameter."""
+    import nbformat
+
+    from runbook_lib.locations import notebooks_dir
+
+    for path in sorted(notebooks_dir().glob("*.ipynb")):
+        nb = nbformat.read(str(path), as_version=4)
+        (cell,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        lines = [ln for ln in cell.source.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+        names = [ln.split(":")[0].split("=")[0].strip() for ln in lines]
+        assert sorted(params.declared_parameters(path)) == sorted(names), path.name

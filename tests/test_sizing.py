@@ -404,3 +404,8 @@ def test_per_sr_rates_from_notebook_01():
     assert s.measured_rate(findings, "cccc3333-0000-4000-8000-000000000001") is None
     assert s.measured_rate(findings) == 200
     assert s.measured_rate({"coalesce_rate_bps": 50, **findings}) == 50
+
+
+def test_vhd_sizes_take_equals_or_colon():
+    assert s.parse_vhd_sizes("ABCdef01:10, 12345678=20,") == {"abcdef01": 10, "12345678": 20}
+    assert s.parse_vhd_sizes({"abc": "5"}) == {"abc": 5}
