@@ -1,6 +1,7 @@
 """Notebook 01 runs under papermill with non-default parameters and records its findings."""
 
 import json
+from pathlib import Path
 
 import papermill
 
@@ -24,6 +25,22 @@ def test_notebook_01_with_parameters(tmp_path, data_dir, monkeypatch):
     assert records["verdict"]["sr_filter"] == "5e5e5e5e"
     assert [v["vdi"] for v in records["vdis"]] == ["12ab34cd"]  # the other SR's VDIs are filtered out
     assert records["vdis"][0]["first_failure"].startswith("2024-04-10T08:00:02")
-    findings = json.loads((outputs / "smlog_findings.json").read_text())
+    findings_path = Path(records["findings_path"])
+    # run by hand (not by runbook run): a fresh name in the ad-hoc incident's folder
+    assert findings_path.parent == outputs / "adhoc" and findings_path.name.endswith(".smlog_findings.json")
+    findings = json.loads(findings_path.read_text())
     assert findings["schema"] == "runbook.smlog.diagnosis/1" and findings["verdict"] == "stuck-no-space"
-    assert records["findings_path"] == str(outputs / "smlog_findings.json")
+
+
+def test_notebook_01_under_runbook_run_keeps_its_findings_with_the_run(tmp_path):
+    from runbook_lib.audit.index import read_index
+    from runbook_lib.audit.runner import run_notebook
+
+    outputs = tmp_path / "outputs"
+    result = run_notebook(NOTEBOOK, "inc-7", {"year": 2018}, outputs=outputs)
+    assert result.exit_code == 0, result.error
+    findings_path = Path(result.records["findings_path"])
+    assert findings_path == result.output.with_name(result.output.stem + ".smlog_findings.json")
+    assert json.loads(findings_path.read_text())["verdict"] == "stuck-timeout"
+    (line,) = read_index(outputs)
+    assert any(o["path"].endswith(".smlog_findings.json") for o in line["outputs"]), line["outputs"]
