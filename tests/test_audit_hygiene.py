@@ -126,13 +126,17 @@ def test_the_simulated_seed_pool_breaches_on_space_and_gc_failures():
     assert h.old_snapshots.empty and h.deep_chains.empty
 
 
-def test_notebook_05_exits_3_on_a_breach_and_0_on_a_clean_pool(tmp_path):
+def test_notebook_05_exits_3_on_a_breach(tmp_path):
     nb = notebooks_dir() / "05_snapshot_hygiene.ipynb"
-    out = tmp_path / "outputs"
-    seed = run_notebook(nb, "nightly", {"sim_hours": 2.0}, outputs=out)
+    seed = run_notebook(nb, "nightly", {"sim_hours": 2.0}, outputs=tmp_path / "outputs")
     assert seed.exit_code == 3, seed.error
     assert any("Local SATA Storage" in b for b in seed.records["breach"])
     assert seed.records["hygiene"]["schema"] == "runbook.hygiene/1"
+
+
+def test_notebook_05_exits_0_on_a_clean_pool(tmp_path):
+    nb = notebooks_dir() / "05_snapshot_hygiene.ipynb"
+    out = tmp_path / "outputs"
     pool = PoolRecords("clean")
     nfs = pool.sr("nfs", "nfs", 10_000 * G, 10 * G)
     pool.vm("app", "Running", [pool.vdi(nfs, 10 * G, 3 * G)])
