@@ -303,3 +303,17 @@ def test_vdi_create(sim, x):
     with pytest.raises(XenAPI.Failure) as e:
         x.VDI.create(dict(rec, virtual_size=str(2000 * GiB)))
     assert e.value.details[0] == "SR_BACKEND_FAILURE_44"
+
+
+def test_a_blocked_start_is_refused_copied_and_lifted(x):
+    db = _vm(x, "db")
+    nfs = x.SR.get_by_name_label("NFS backup")[0]
+    x.VM.add_to_blocked_operations(db, "start", "being copied")
+    with pytest.raises(XenAPI.Failure) as blocked:
+        x.VM.start(db, False, False)
+    assert blocked.value.details == ["OPERATION_BLOCKED", db, "being copied"]
+    copy = x.VM.copy(db, "db copy", nfs)
+    assert x.VM.get_blocked_operations(copy) == {"start": "being copied"}  # xapi copies the field
+    x.VM.remove_from_blocked_operations(db, "start")
+    x.VM.start(db, False, False)
+    assert x.VM.get_power_state(db) == "Running"

@@ -16,7 +16,8 @@ from datetime import datetime, timezone
 from runbook_lib.sim.clock import Int32
 from runbook_lib.sim.model import BACKREFS, FIELDS, LOWER, NULL_REF, ApiFailure, new_ref
 
-SETTABLE = ("name_label", "name_description", "other_config", "tags")
+SETTABLE = ("name_label", "name_description", "other_config", "tags", "blocked_operations")
+MAP_FIELDS = ("other_config", "blocked_operations")  # with add_to_<f> / remove_from_<f>
 SECRET_WORDS = ("password", "secret", "passwd", "chappassword", "cifspassword")
 REDACTED = "********"
 
@@ -159,15 +160,15 @@ class Dispatcher:
             if f in FIELDS[cls]:
                 add(f"{cls}.set_{f}", (lambda f: lambda s, ref, v: self._set(cls, ref, f, v))(f),
                     3, mutating=True)
-        if "other_config" in FIELDS[cls]:
-            add(f"{cls}.add_to_other_config",
-                lambda s, ref, k, v: self._set(cls, ref, "other_config",
-                                               {**st.get(cls, ref)["other_config"], k: v}),
+        for f in MAP_FIELDS:
+            if f not in FIELDS[cls]:
+                continue
+            add(f"{cls}.add_to_{f}",
+                (lambda f: lambda s, ref, k, v: self._set(cls, ref, f, {**st.get(cls, ref)[f], k: v}))(f),
                 4, mutating=True)
-            add(f"{cls}.remove_from_other_config",
-                lambda s, ref, k: self._set(cls, ref, "other_config",
-                                            {a: b for a, b in st.get(cls, ref)["other_config"].items()
-                                             if a != k}), 3, mutating=True)
+            add(f"{cls}.remove_from_{f}",
+                (lambda f: lambda s, ref, k: self._set(cls, ref, f, {a: b for a, b in st.get(cls, ref)[f].items()
+                                                                     if a != k}))(f), 3, mutating=True)
 
     def _set(self, cls, ref, field, value):
         self.store.get(cls, ref)

@@ -499,7 +499,7 @@ class SimPool:
         src = self.vm(vm)
         keep = {k: src[k] for k in ("name_description", "memory_static_max", "memory_dynamic_max",
                                      "VCPUs_max", "VCPUs_at_startup", "HVM_boot_policy",
-                                     "PV_bootloader", "tags", "affinity")}
+                                     "PV_bootloader", "tags", "affinity", "blocked_operations")}
         other = dict(src["other_config"])
         if not snapshot:
             other["mac_seed"] = str(uuidlib.uuid4())  # xapi replaces the seed on copy/clone
@@ -700,6 +700,8 @@ class SimPool:
             raise ApiFailure("VM_IS_TEMPLATE", vm)
         if rec["power_state"] != "Halted":
             raise self._bad_power(vm, "halted", rec["power_state"])
+        if "start" in rec["blocked_operations"]:
+            raise ApiFailure("OPERATION_BLOCKED", vm, rec["blocked_operations"]["start"])
         attached = []
         try:
             for vbd, b in self.disks(vm):
