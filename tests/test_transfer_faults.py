@@ -227,3 +227,22 @@ def test_a_copy_that_does_not_match_is_removed_and_nothing_is_destroyed(tmp_path
         destroys = {"copy-out": "destroy-original", "copy-back": "destroy-staging"}[copy_kind]
         assert (destroys, "start") not in kinds and (copy_kind, "rolled-back") in kinds
         finished_ok(execute(plan, session, "tamper"), session, original)  # a re-run copies again and finishes
+
+
+def test_the_original_cannot_be_started_while_its_copy_waits_to_be_checked(tmp_path, monkeypatch):
+    """Between the copy and the destroy nobody may boot the original (its new writes would be
+    lost with it); the copy itself carries no block, and a run that stops lifts the block."""
+    with simulated_pool(tmp_path, monkeypatch, faults=("copy-fails-at=0.6",)) as (sim, session, calls):
+        plan = make_plan(session)
+        x = session.xenapi
+        stopped = execute(plan, session, "blocked")  # the copy fails: the original runs again, unblocked
+        assert stopped.status == "stopped" and x.VM.get_blocked_operations(ops.ref_by_uuid(session, "VM", VM)) == {}
+        with pytest.raises(KilledForTest):
+            execute(plan, session, "blocked", crash_after="copy-out")
+        original = ops.ref_by_uuid(session, "VM", VM)
+        with pytest.raises(Exception) as refused:
+            x.VM.start(original, False, False)
+        assert "OPERATION_BLOCKED" in str(refused.value)
+        copy = x.VM.get_by_name_label("fileserver [runbook staging copy]")[0]
+        assert "start" not in x.VM.get_blocked_operations(copy)
+        assert execute(plan, session, "blocked").status == "done"

@@ -279,6 +279,8 @@ def _do_copy(ctx: Context, step: Step, st: dict, *, src_uuid: str, dest_sr: str,
                          f"{need / 2**30:,.1f} GiB; nothing was copied",
                          next_step="free space there or choose another staging SR (staging_sr_uuid) and re-run")
     dest_ref = ctx.sr_ref(dest_sr)
+    if key == "copy_uuid":
+        _block_original(ctx, step, src_ref)
 
     def progress(fraction: float) -> None:
         ctx.reporter.progress(f"{step.kind}: {fraction:6.1%} of VM '{identity['name']}' -> {ctx.sr_label(dest_sr)}")
@@ -293,9 +295,23 @@ def _do_copy(ctx: Context, step: Step, st: dict, *, src_uuid: str, dest_sr: str,
         raise StepFailed(f"{step.kind} failed: {' '.join(details[:3]).strip()}"
                          + (f"; removed {removed} half-made copy" if removed else "; nothing half-made was left"),
                          next_step=_copy_failed_next(ctx, details, dest_sr), rolled_back=True, error=details) from None
-    macs = _match_vifs(ctx, new_ref, st["original"])
+    macs = _adopt_copy(ctx, new_ref, st["original"])
     ctx.sample(force=True)
     return {key: ctx.session.xenapi.VM.get_uuid(new_ref), "macs_restored": macs}
+
+
+def _block_original(ctx: Context, step: Step, vm_ref: str) -> None:
+    ops.block_start(ctx.session, vm_ref,
+                    f"incident {ctx.incident} is copying this VM and destroys it once the copy is verified; "
+                    f"if that run is abandoned: xe vm-param-remove uuid={step.vm} param-name=blocked-operations "
+                    "param-key=start")
+
+
+def _adopt_copy(ctx: Context, vm_ref: str, original: dict) -> bool:
+    """A copy carries the original's start block (xapi copies blocked_operations): lift it, and
+    give the copy the original's MACs. Returns whether the VIFs were replaced."""
+    ops.unblock_start(ctx.session, vm_ref)
+    return _match_vifs(ctx, vm_ref, original)
 
 
 def _match_vifs(ctx: Context, vm_ref: str, original: dict) -> bool:
@@ -351,13 +367,13 @@ def probe_copy(ctx: Context, step: Step, st: dict):
             new_ref = ops.wait_task(ctx.session, task, timeout_s=ctx.task_timeout_s)
         except ops.TaskFailed:
             return "partial", None
-        macs = _match_vifs(ctx, new_ref, st["original"])
+        macs = _adopt_copy(ctx, new_ref, st["original"])
         return "done", {args["key"]: ctx.session.xenapi.VM.get_uuid(new_ref), "macs_restored": macs}
     found = _leftovers(ctx, args["name"], _keep_for(step, st))
     if not found:
         return "not-started", None
     if len(found) == 1:
-        _match_vifs(ctx, found[0], st["original"])
+        _adopt_copy(ctx, found[0], st["original"])
         copy_identity = ops.vm_identity(ctx.session, found[0])
         if not verify_copy(st["original"], copy_identity, expect_name=args["name"], expect_sr=args["dest_sr"]):
             return "done", {args["key"]: copy_identity["uuid"]}
@@ -631,6 +647,9 @@ def export_out(ctx: Context, step: Step, st: dict) -> dict:
     if not dest.parent.is_dir():
         raise StepFailed(f"export path {dest.parent} is not a mounted directory; nothing was exported",
                          next_step="mount the export path (e.g. the NFS share) and re-run with the same incident")
+    original = _vm_ref(ctx, step.vm)
+    if original:
+        _block_original(ctx, step, original)
     try:
         size = ops.export_vm(ctx.session, step.vm, dest,
                              on_bytes=lambda n: ctx.reporter.progress(f"export: {n / 2**30:,.2f} GiB written"))
@@ -670,6 +689,7 @@ def import_back(ctx: Context, step: Step, st: dict) -> dict:
     if not refs:
         raise StepFailed("the import returned no VM", next_step=f"the export is safe in {st['export_file']}; "
                                                                 "import it by hand (xe vm-import)")
+    ops.unblock_start(ctx.session, refs[0])  # an import may bring the original's block along
     return {"imported_uuid": ctx.session.xenapi.VM.get_uuid(refs[0])}
 
 

@@ -368,6 +368,13 @@ class _StepRunner:
     def _restore_power(self, step: Step, st: dict) -> str:
         """After a stop before the original was destroyed: a VM we shut down is started again."""
         ctx = self.ctx
+        if not st.get("original_destroyed"):
+            try:  # the run stops with the original kept: it may be started again
+                ref = ops.ref_by_uuid(ctx.session, "VM", step.vm)
+                if ref and ops.unblock_start(ctx.session, ref):
+                    ctx.journal.append("note", vm=step.vm, message="lifted the start block on the original")
+            except Exception as exc:  # noqa: BLE001
+                ctx.journal.append("note", vm=step.vm, message=f"could not lift the start block: {exc}")
         if not st.get("shut_down_by_us") or st.get("original_destroyed") or step.kind == "shutdown":
             return ""
         try:

@@ -8,9 +8,9 @@ Step kinds (the executor in `actions.py` carries out each kind):
   check-pool        read-only: pool uuid, VM and SRs still exist
   record-original   read-only: the VM's name, disks, VIFs, other_config, power state
   shutdown          VM.clean_shutdown (never a hard shutdown)
-  copy-out          Async.VM.copy of the halted VM onto the staging SR (a flat copy)
+  copy-out          Async.VM.copy of the halted VM onto the staging SR (a flat copy); the original's start blocked
   migrate-out       VDI.pool_migrate of one disk of the running VM onto the staging SR
-  export-out        HTTP GET /export of the halted VM into an .xva file under export_path
+  export-out        HTTP GET /export of the halted VM into an .xva file under export_path; start blocked
   verify-out        read-only: the copy matches the original (disks, sizes, order, VIFs, name)
   destroy-original  VM.destroy + VDI.destroy of the original (only after verify-out)
   rename-copy       VM.set_name_label: the staging copy takes the original's name
@@ -252,11 +252,15 @@ def _vm_steps(plan: dict, vm: dict, source: str, staging: str, names: dict, free
     if running:
         add("shutdown", "VM.clean_shutdown", vm_label, True, note="a consistent copy needs a halted VM")
     if mode == "copy":
-        add("copy-out", "Async.VM.copy + VIF.create", f"{vm_label} -> {stg_label}", True, {staging: -on_staging},
-            note=f"copy named '{name}{COPY_SUFFIX}' (flat VHDs); its VIFs get the original MACs")
+        add("copy-out", "VM.add_to_blocked_operations + Async.VM.copy + VIF.create", f"{vm_label} -> {stg_label}",
+            True, {staging: -on_staging},
+            note=f"copy named '{name}{COPY_SUFFIX}' (flat VHDs); its VIFs get the original MACs; "
+                 "the original cannot be started until it is destroyed")
     else:
-        add("export-out", "HTTP GET /export?uuid=", f"{vm_label} -> {plan['export_path']}", True,
-            note=f"{moved / 2**30:.1f} GiB into an .xva file on the mounted path")
+        add("export-out", "VM.add_to_blocked_operations + HTTP GET /export?uuid=",
+            f"{vm_label} -> {plan['export_path']}", True,
+            note=f"{moved / 2**30:.1f} GiB into an .xva file on the mounted path; "
+                 "the original cannot be started until it is destroyed")
     add("verify-out", "VM/VBD/VDI/VIF.get_record" if mode == "copy" else "read the .xva header",
         f"copy of {vm_label}", False, note="disks, virtual sizes, device order, VIFs/MACs, name")
     add("destroy-original", "VM.destroy + VDI.destroy", f"{vm_label} on {src_label}", True, {source: at_once},

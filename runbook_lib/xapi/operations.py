@@ -244,6 +244,24 @@ def pool_migrate_vdi(session, vdi_ref: str, sr_ref: str, *, on_progress=None,
     return _wait_or_cancel(session, task, on_progress=on_progress, timeout_s=timeout_s)
 
 
+BLOCK_MARK = "runbook transfer"
+
+
+def block_start(session, vm_ref: str, why: str) -> None:
+    """VM.start is refused (OPERATION_BLOCKED) until unblock_start: nobody boots an original
+    whose copy is being made or checked, so no data is written that the copy lacks."""
+    session.xenapi.VM.add_to_blocked_operations(vm_ref, "start", f"{BLOCK_MARK}: {why}")
+
+
+def unblock_start(session, vm_ref: str) -> bool:
+    """Lift our start block (never one someone else set); True when there was one."""
+    blocked = session.xenapi.VM.get_blocked_operations(vm_ref) or {}
+    if not str(blocked.get("start", "")).startswith(BLOCK_MARK):
+        return False
+    session.xenapi.VM.remove_from_blocked_operations(vm_ref, "start")
+    return True
+
+
 def set_name(session, vm_ref: str, name: str) -> None:
     session.xenapi.VM.set_name_label(vm_ref, name)
 
