@@ -23,7 +23,10 @@ SR_UUID = "db4c3909-4b61-e5f6-8548-16dc56780f61"  # 'Local SATA Storage' in the 
 # The simulator's documented password reaches the kernels through this variable; its name,
 # never its value, is what the notebooks get as a parameter.
 PASSWORD_ENV = "RUNBOOK_SIM_PASSWORD"
-HOURS_BEFORE = 6.0  # simulated hours of failing GC runs before the admin looks
+HOURS_BEFORE = 6.0  # simulated hours of failing GC runs written before the admin looks
+# The simulated clock runs 3600x faster than the wall clock, so it starts a day back: the
+# SMlog then ends well before the runs, whatever the machine's speed.
+START_HOURS_AGO = 24.0
 
 
 @dataclass
@@ -85,10 +88,10 @@ def run_demo(incident: str | None = None, echo: Callable[[str], None] = print) -
     # A fresh random password: the documented "simulator" is a plain word that the secret
     # scan (runbook verify) would rightly find all over the outputs.
     password = secrets.token_urlsafe(18)
-    # The scenario's own clock starts on the seed's date; start it HOURS_BEFORE ago instead, so
-    # the SMlog (which has no year) and the run times tell one story in the postmortem.
+    # The scenario's own clock starts on the seed's date; start it a day ago instead, so the
+    # SMlog (which has no year) and the run times tell one story in the postmortem.
     scenario = load_scenario(SCENARIO)
-    start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=HOURS_BEFORE)
+    start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=START_HOURS_AGO)
     scenario["clock"] = {**(scenario.get("clock") or {}), "start": start.strftime("%Y-%m-%dT%H:%M:%SZ")}
     with Simulator(scenario, smlog=smlog, calls=folder / "pool-calls.jsonl", password=password) as sim:
         os.environ[PASSWORD_ENV] = sim.password

@@ -18,6 +18,11 @@ def test_demo_frees_space_shortens_the_chain_and_leaves_a_verifiable_trail(tmp_p
 
     diagnosis = result.runs[0].records
     assert diagnosis["verdict"]["verdict"] == "stuck-timeout"
+    # the simulated SMlog (no year in it) reads as the hours before the admin's first run
+    import pandas as pd
+
+    last_failure = max(pd.Timestamp(v["last_failure"]) for v in diagnosis["vdis"] if v["last_failure"])
+    assert last_failure < pd.Timestamp(result.runs[0].start), (last_failure, result.runs[0].start)
     plan = json.loads((result.folder / "plan.json").read_text())
     assert plan["sr"]["uuid"] == SR_UUID and plan["vms"], plan
 
