@@ -486,6 +486,7 @@ def size_pool(inventory, *, srs: list[str] | None = None, findings: dict[str, An
         if node["is_leaf"] and me["hidden"]:
             garbage[me["sr"]] = garbage.get(me["sr"], 0) + me["physical_utilisation"]
     room = {u: r["free"] + garbage.get(u, 0) for u, r in sr_rows.items()}
+    leaf_off = {u: bool(r["leaf_coalesce_off"]) for u, r in sr_rows.items()}
     gain = _deflation_by_vm(inventory, size)
     plugin_ok = _plugin_eligible(inventory, chains)
 
@@ -500,7 +501,9 @@ def size_pool(inventory, *, srs: list[str] | None = None, findings: dict[str, An
             continue
         if node["is_leaf"]:
             # a visible leaf over a hidden parent that has no other child
-            if not me["managed"] or not info[parent]["hidden"] or me["leaf_coalesce"] == "false":
+            # ... and none the GC is told to leave alone (see gc-space-rules; 'no' in old releases)
+            if (not me["managed"] or not info[parent]["hidden"] or leaf_off.get(me["sr"])
+                    or me["leaf_coalesce"] in ("false", "no") or me["on_boot"] == "reset"):
                 continue
         elif not me["hidden"]:
             continue

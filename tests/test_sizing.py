@@ -272,6 +272,22 @@ def test_unreadable_block_maps_are_ignored(text):
     assert s.block_map(text) is None
 
 
+@pytest.mark.parametrize("where,key,value", [
+    ("SR", "leaf-coalesce", "false"), ("SR", "coalesce", "false"), ("SR", "leaf-coalesce", "no"),
+    ("VDI", "leaf-coalesce", "false"), ("VDI", "leaf-coalesce", "no"), ("VDI", "on_boot", "reset")])
+def test_leaf_coalesces_the_gc_is_told_to_skip_are_not_pending(where, key, value):
+    p, sr, base, leaf = _lvm_pool(free=5 * GiB)
+    assert len(s.size_pool(p.inventory()).coalesces) == 1
+    if where == "SR":
+        p.records["SR"][sr]["other_config"][key] = value
+    elif key == "on_boot":
+        p.records["VDI"][leaf]["on_boot"] = value
+    else:
+        p.records["VDI"][leaf]["other_config"][key] = value
+    sz = s.size_pool(p.inventory())
+    assert sz.coalesces.empty and sz.sr(p.uuid("SR", sr))["verdict"] == "healthy"
+
+
 def test_healthy_pool_and_garbage():
     p = PoolRecords()
     sr = p.sr("ext", "ext", 10 * GiB, 2 * GiB)

@@ -11,7 +11,8 @@ hosts   uuid, ref, name, address, enabled, is_master
 srs     uuid, ref, name, type, content_type, shared, size (physical_size),
         used (physical_utilisation), free (size - used, never below 0),
         virtual_allocation, vdis (count), hosts (tuple of host uuids with an attached PBD),
-        gc_no_space (message id from sm_config, or None)
+        gc_no_space (message id from sm_config, or None), leaf_coalesce_off (other_config
+        coalesce=false or leaf-coalesce=false: the GC does no leaf-coalesce there)
 pbds    uuid, ref, host, sr, currently_attached                (device_config is never kept)
 vdis    uuid, ref, name, sr, sr_type, type, virtual_size, physical_utilisation,
         vhd_parent (uuid or None), vdi_type (sm_config vdi_type, e.g. "vhd"/"aio", or None),
@@ -20,7 +21,8 @@ vdis    uuid, ref, name, sr, sr_type, type, virtual_size, physical_utilisation,
         managed, hidden (= not managed: an internal chain node or base copy), missing,
         read_only, is_a_snapshot, snapshot_of (VDI uuid or None), snapshot_time (UTC
         Timestamp or NaT), snapshot_age_days (at capture time, NaN if not a snapshot),
-        leaf_coalesce (other_config 'leaf-coalesce', or None), attached (a VBD is
+        leaf_coalesce (other_config 'leaf-coalesce', or None), on_boot ("persist" | "reset":
+        the GC never leaf-coalesces a reset-on-boot disk), attached (a VBD is
         currently attached), vms (tuple of VM uuids that have a VBD on it)
 vms     uuid, ref, name, power_state, is_a_template, is_control_domain, is_a_snapshot,
         snapshot_of (VM uuid or None), snapshot_time, resident_on (host uuid or None),
@@ -51,11 +53,11 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "pool": ("uuid", "name_label", "master", "default_SR"),
     "host": ("uuid", "name_label", "address", "enabled", "PBDs", "resident_VMs"),
     "SR": ("uuid", "name_label", "type", "content_type", "shared", "physical_size",
-           "physical_utilisation", "virtual_allocation", "VDIs", "PBDs", "sm_config"),
+           "physical_utilisation", "virtual_allocation", "VDIs", "PBDs", "sm_config", "other_config"),
     "PBD": ("uuid", "host", "SR", "currently_attached"),
     "VDI": ("uuid", "name_label", "SR", "type", "virtual_size", "physical_utilisation",
             "is_a_snapshot", "snapshot_of", "snapshot_time", "snapshots", "VBDs", "managed",
-            "missing", "read_only", "sm_config", "other_config", "allowed_operations"),
+            "missing", "read_only", "sm_config", "other_config", "allowed_operations", "on_boot"),
     "VM": ("uuid", "name_label", "power_state", "is_a_template", "is_control_domain",
            "is_a_snapshot", "snapshot_of", "snapshot_time", "snapshots", "VBDs", "VIFs",
            "resident_on"),
@@ -75,6 +77,7 @@ MAP_KEYS = {
     ("VDI", "other_config"): {"leaf-coalesce"},
     ("VDI", "sm_config"): {"vhd-parent", "vdi_type", "vhd-blocks", "paused", "host_OpaqueRef"},
     ("SR", "sm_config"): {"gc_no_space", "allocation", "use_vhd", "devserial"},
+    ("SR", "other_config"): {"coalesce", "leaf-coalesce"},  # the GC's per-SR switches
 }
 
 
@@ -153,6 +156,13 @@ def fetch_inventory(session, *, source_url: str | None = None) -> "Inventory":
     captured = captured or pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
     kind = "simulator" if getattr(session, "simulator", None) is not None else "pool"
     return Inventory(records, captured=captured, source={"url": source_url, "kind": kind})
+
+
+def _leaf_coalesce_off(other_config: dict[str, Any]) -> bool:
+    """The GC skips every leaf-coalesce of an SR whose other-config says coalesce=false or
+    leaf-coalesce=false ('no' in older releases)."""
+    return (other_config.get("coalesce") == "false"
+            or other_config.get("leaf-coalesce") in ("false", "no"))
 
 
 def _sole(values) -> Any:
@@ -278,9 +288,10 @@ class Inventory:
                 "vdis": len(r.get("VDIs", [])),
                 "hosts": tuple(sorted(attached.get(r.get("uuid"), []))),
                 "gc_no_space": (r.get("sm_config") or {}).get("gc_no_space") or None,
+                "leaf_coalesce_off": _leaf_coalesce_off(r.get("other_config") or {}),
             })
         cols = ["uuid", "ref", "name", "type", "content_type", "shared", "size", "used", "free",
-                "virtual_allocation", "vdis", "hosts", "gc_no_space"]
+                "virtual_allocation", "vdis", "hosts", "gc_no_space", "leaf_coalesce_off"]
         return pd.DataFrame(rows, columns=cols)
 
     @cached_property
@@ -339,12 +350,13 @@ class Inventory:
                 "snapshot_of": self._uuid("VDI", r.get("snapshot_of")),
                 "snapshot_time": snap_time, "snapshot_age_days": age,
                 "leaf_coalesce": (r.get("other_config") or {}).get("leaf-coalesce") or None,
+                "on_boot": r.get("on_boot") or None,
                 "attached": uuid in attached, "vms": tuple(sorted(set(vms_of.get(uuid, [])))),
             })
         cols = ["uuid", "ref", "name", "sr", "sr_type", "type", "virtual_size",
                 "physical_utilisation", "vhd_parent", "vdi_type", "vhd_blocks", "managed", "hidden",
                 "missing", "read_only", "is_a_snapshot", "snapshot_of", "snapshot_time", "snapshot_age_days",
-                "leaf_coalesce", "attached", "vms"]
+                "leaf_coalesce", "on_boot", "attached", "vms"]
         frame = pd.DataFrame(rows, columns=cols)
         frame["snapshot_time"] = pd.to_datetime(frame["snapshot_time"], utc=True)
         return frame
