@@ -479,7 +479,8 @@ def make_plan(sizing: Sizing, remedy: Remedy, *, url: str | None = None,
         "created": pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ"),
         "pool": {"uuid": pool["uuid"], "name": pool["name"], "url": url or None,
                  "inventory": str(inventory_path) if inventory_path else None},
-        "sr": {k: sr.get(k) for k in ("name", "type", "size", "free", "needed", "shortfall")}
+        "sr": {k: sr.get(k) for k in ("name", "type", "size", "free", "needed", "shortfall",
+                                      "needed_min", "shortfall_min", "sizes_known")}
               | {"uuid": remedy.sr},
         "remedy": {"kind": remedy.kind, "bytes_to_move": int(remedy.bytes_to_move),
                    "frees": int(remedy.frees), "duration_s": float(remedy.duration_s),

@@ -209,6 +209,7 @@ def test_plan_json_follows_the_contract(tmp_path):
     assert data["pool"] == {"uuid": p.inventory().pool["uuid"], "name": "seed",
                             "url": "https://pool.example", "inventory": None}
     assert data["sr"]["uuid"] == p.uuid("SR", lvm) and data["sr"]["type"] == "lvm"
+    assert data["sr"]["sizes_known"] is False and 0 <= data["sr"]["needed_min"] < data["sr"]["needed"]
     assert set(data["sr"]) >= {"uuid", "name", "type", "size", "free", "needed", "shortfall"}
     assert data["remedy"]["kind"] == "move-vms"
     assert set(data["remedy"]) >= {"bytes_to_move", "frees", "duration_s", "downtime_s", "reason"}

@@ -23,7 +23,8 @@ GIB = 1 << 30
 # Columns of the findings tables (documented for notebooks and tests).
 SNAPSHOT_COLUMNS = ["kind", "uuid", "name", "snapshot_of", "srs", "snapshot_time", "age_days", "size"]
 CHAIN_COLUMNS = ["root", "sr", "sr_name", "depth", "nodes", "vms", "too_deep"]
-SR_COLUMNS = ["sr", "name", "type", "free", "needed", "shortfall", "verdict", "coalesces"]
+SR_COLUMNS = ["sr", "name", "type", "free", "needed", "needed_min", "shortfall", "sizes_known",
+              "verdict", "coalesces"]
 GC_COLUMNS = ["sr", "vdi", "verdict", "failures", "last_failure", "next_step"]
 SUMMARY_COLUMNS = ["check", "threshold", "found", "status"]
 
@@ -69,7 +70,10 @@ class Hygiene:
         out += [f"chain of {r.root} on SR {r.sr_name or r.sr} is {r.depth} VHDs deep (limit {t.max_chain_depth})"
                 for r in self.deep_chains.itertuples()]
         out += [f"SR {r.name or r.sr} has {_size(r.free)} free but its pending coalesce needs "
-                f"{_size(r.needed)} (short {_size(r.shortfall)})" for r in self.short_srs.itertuples()]
+                + (f"{_size(r.needed)}" if r.sizes_known else
+                   f"up to {_size(r.needed)} (at least {_size(r.needed_min)}: a running disk's "
+                   "written size is unknown, notebook 02 says how to measure it)")
+                + f" (short {_size(r.shortfall)})" for r in self.short_srs.itertuples()]
         out += [f"VDI {r.vdi} on SR {str(r.sr)[:8]}: {r.verdict}, {r.failures} GC failure(s), last {r.last_failure}"
                 for r in self.gc_failures.itertuples()]
         return out
@@ -154,7 +158,7 @@ def assess(inv, diagnosis: dict | None = None, thresholds: Thresholds | None = N
     end = max(now, smlog_last) if smlog_last is not None else now
     notes = []
     if diagnosis is None:
-        notes.append("no SMlog given: GC failures were not checked (parameter smlog)")
+        notes.append("no SMlog given: GC failures were not checked (parameter smlog_paths)")
     too_deep = chains.trees[chains.trees["too_deep"]]
     if len(too_deep):
         notes.append(f"{len(too_deep)} chain(s) are past the storage manager's limit of 30: it will refuse them")
