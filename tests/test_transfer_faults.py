@@ -246,3 +246,23 @@ def test_the_original_cannot_be_started_while_its_copy_waits_to_be_checked(tmp_p
         copy = x.VM.get_by_name_label("fileserver [runbook staging copy]")[0]
         assert "start" not in x.VM.get_blocked_operations(copy)
         assert execute(plan, session, "blocked").status == "done"
+
+
+def test_a_staging_sr_with_room_for_the_leaf_but_not_the_chain_is_refused_before_copying(tmp_path, monkeypatch):
+    """The flat copy holds the whole chain's blocks: a file SR that fits only the (halted,
+    small) leaf is refused before anything is copied, even when the plan gives no sizes."""
+    with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
+        plan = make_plan(session)
+        for vm in plan["vms"]:
+            vm["bytes"] = vm["staging_bytes"] = 0  # an old or hand-made plan: preflight cannot check
+        staging = sim.pool.storage.srs[ops.ref_by_uuid(session, "SR", STAGING)]
+        records = ops.vdi_records(session)
+        base_bytes = next(r["physical_utilisation"] for r in records.values() if r["uuid"].startswith("3f0b7c2e"))
+        free = sim.pool.storage.free(ops.ref_by_uuid(session, "SR", STAGING))
+        staging.other_used += free - base_bytes // 2  # room for the halted leaf, not for the base's data
+        sim.pool.storage.refresh(ops.ref_by_uuid(session, "SR", STAGING))
+        original = vms_holding(session, "fileserver")[0]
+        outcome = execute(plan, session, "leafonly")
+        assert outcome.status == "stopped" and "nothing was copied" in outcome.message, outcome.message
+        assert [c for c in changing_calls(calls) if "copy" in c.lower()] == []
+        assert assert_vm_intact_on_one_sr(session, original)["uuid"] == VM

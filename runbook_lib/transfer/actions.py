@@ -213,11 +213,21 @@ def start(ctx: Context, step: Step, st: dict) -> dict:
 
 # --- copies ----------------------------------------------------------------------------------
 def _copy_need(ctx: Context, identity: dict, dest_sr: str) -> int:
-    """A conservative estimate of what a flat copy needs on dest (LVM: fully inflated)."""
+    """A conservative estimate of what a flat copy needs on dest (LVM: fully inflated).
+
+    On a file SR the copy holds every block of the disk's whole chain, not just the leaf's
+    (a halted leaf can be tiny above a base of terabytes), so the chain's allocation counts.
+    """
     dest_type = ops.sr_record(ctx.session, ctx.sr_ref(dest_sr)).get("type", "")
     if dest_type in LVM_TYPES:
         return sum(sizing.lvhd_lv_size(int(d["virtual_size"])) for d in identity["disks"])
-    return sum(int(d.get("physical_utilisation") or 0) for d in identity["disks"])
+    by_uuid = {rec["uuid"]: rec for rec in ops.vdi_records(ctx.session).values()}
+    need = 0
+    for d in identity["disks"]:
+        chain = ops.chain_of(d["vdi"], by_uuid)
+        data = sum(by_uuid[u]["physical_utilisation"] for u in chain) or int(d.get("physical_utilisation") or 0)
+        need += sizing.copy_size("file", int(d["virtual_size"]), data)
+    return need
 
 
 def _leftovers(ctx: Context, name: str, keep: set[str]) -> list[str]:
