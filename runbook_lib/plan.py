@@ -30,6 +30,7 @@ import pandas as pd
 from runbook_lib.errors import UsageError
 from runbook_lib.sizing import (
     GiB, VHD_BLOCK_SIZE, Sizing, copy_size, lv_size, plain, roundup, size_pool, sr_family,
+    vhd_size_for_data,
 )
 
 PLAN_SCHEMA = "runbook.plan/1"
@@ -38,6 +39,11 @@ MIGRATE_PAUSE_S = 10.0      # storage migration: the VM pauses briefly at the sw
 POWER_CYCLE_S = 120.0       # clean shutdown + start of a VM
 PLUGIN_PAUSE_S = 10.0       # suspend + resume around the coalesce-leaf plugin
 EXHAUSTIVE_LIMIT = 12       # VMs on an SR up to which move-vms tries every subset
+# Live storage migration snapshots the disk on the *source* SR first. On LVM that snapshot
+# deflates the inflated leaf to its VHD and keeps it as the base, then adds the VM's new leaf
+# (inflated again), a thin leaf (8 MiB: the MSIZE metadata) and two journal LVs (4 MiB each,
+# assumed): the source needs about the leaf's VHD size free, which a stuck SR rarely has.
+MIGRATE_SNAPSHOT_EXTRA = 16 * 1024 * 1024
 KINDS = ("grow-sr", "move-vms", "offline-coalesce", "delete-snapshots")
 
 
@@ -84,6 +90,8 @@ class _Lookups:
         self.data = dict(zip(sizing.vhd["uuid"], (int(x) for x in sizing.vhd["data"])))
         self.vhd_size = dict(zip(sizing.vhd["uuid"], (int(x) for x in sizing.vhd["vhd_size"])))
         self.inflated = dict(zip(sizing.vhd["uuid"], sizing.vhd["inflated"]))
+        self.size_known = dict(zip(sizing.vhd["uuid"], sizing.vhd["size_known"]))
+        self.data_min = dict(zip(sizing.vhd["uuid"], (int(x) for x in sizing.vhd["data_min"])))
         self.vms = {r["uuid"]: r for r in inv.vms.to_dict("records")}
         self.srs = {r["uuid"]: r for r in inv.srs.to_dict("records")}
         self.coalesces: dict[str, list[tuple[str, str, int]]] = {}
@@ -111,6 +119,16 @@ class _Lookups:
         for disks in out.values():
             disks.sort(key=lambda d: (str(d["userdevice"]).zfill(4), d["vdi"]))
         return out
+
+    def migrate_snapshot(self, disk: dict, *, least: bool) -> int:
+        """Free space on an LVM source that snapshotting this inflated leaf for a live storage
+        migration takes: the leaf's VHD as a deflated LV plus MIGRATE_SNAPSHOT_EXTRA. `least`:
+        with the fewest blocks the leaf can hold, when its written size is unknown."""
+        vdi = disk["vdi"]
+        vhd = self.vhd_size.get(vdi, 0)
+        if least and not self.size_known.get(vdi, True):
+            vhd = vhd_size_for_data(disk["virtual_size"], self.data_min.get(vdi, 0))
+        return lv_size(vhd) + MIGRATE_SNAPSHOT_EXTRA
 
     def flat_data(self, vdi: str, virtual: int) -> int:
         """Bytes of blocks a flat copy of the VDI's whole chain holds (upper bound)."""
@@ -159,6 +177,8 @@ class _Candidate:
     frees: int
     bytes: int
     flat: dict[str, int]     # vdi -> flat data bytes
+    migrate_need: int = 0    # free space its live migration's snapshot may take on the source
+    migrate_ok: bool = True  # the source has room for it, at least in the best case
 
 
 def _mode(vm: dict, staging: dict | None, export_path: str | None, allow_migrate: bool) -> str:
@@ -202,8 +222,13 @@ def _move(sizing: Sizing, sr: dict, *, staging_uuids: list[str], throughput: flo
         flat = {d["vdi"]: look.flat_data(d["vdi"], d["virtual_size"]) for d in disks}
         vm_rec = {"uuid": vm_uuid, "name": vm["name"], "power_state": vm["power_state"],
                   "resident_on": vm["resident_on"]}
+        lvm_leaves = [d for d in disks if sr["family"] == "lvm" and d["sr"] == sr["sr"]
+                      and look.inflated.get(d["vdi"])]
+        most = max((look.migrate_snapshot(d, least=False) for d in lvm_leaves), default=0)
+        least = max((look.migrate_snapshot(d, least=True) for d in lvm_leaves), default=0)
         cands.append(_Candidate(vm=vm_rec, disks=disks, gone=gone, frees=frees,
-                                bytes=sum(flat.values()), flat=flat))
+                                bytes=sum(flat.values()), flat=flat, migrate_need=most,
+                                migrate_ok=least <= room))
     if not cands:
         return Remedy(kind="move-vms", sr=sr["sr"], feasible=False,
                       reason="no VM has a disk on this SR")
@@ -224,7 +249,7 @@ def _move(sizing: Sizing, sr: dict, *, staging_uuids: list[str], throughput: flo
         fam = sr_family(st["type"])
 
         def need(c: _Candidate) -> int:
-            moving = c.disks if _mode(c.vm, info, export_path, allow_migrate) != "migrate" \
+            moving = c.disks if _mode(c.vm, info, export_path, allow_migrate and c.migrate_ok) != "migrate" \
                 else [d for d in c.disks if d["sr"] == sr["sr"]]
             return sum(copy_size(fam, d["virtual_size"], c.flat[d["vdi"]]) for d in moving)
         return info, {c.vm["uuid"]: need(c) for c in cands}
@@ -242,7 +267,7 @@ def _move(sizing: Sizing, sr: dict, *, staging_uuids: list[str], throughput: flo
     def downtime_of(subset, info) -> float:
         total = 0.0
         for c in subset:
-            mode = _mode(c.vm, info, export_path, allow_migrate)
+            mode = _mode(c.vm, info, export_path, allow_migrate and c.migrate_ok)
             if mode == "migrate":
                 total += 2 * MIGRATE_PAUSE_S
             elif c.vm["power_state"] != "Halted":
@@ -284,7 +309,7 @@ def _move(sizing: Sizing, sr: dict, *, staging_uuids: list[str], throughput: flo
     st_need = sum(needs[c.vm["uuid"]] for c in chosen)
     vm_entries, downtime, total_bytes = [], 0.0, 0
     for c in chosen:
-        mode = _mode(c.vm, st_info, export_path, allow_migrate)
+        mode = _mode(c.vm, st_info, export_path, allow_migrate and c.migrate_ok)
         moving = c.disks if mode != "migrate" else [d for d in c.disks if d["sr"] == sr["sr"]]
         nbytes = sum(c.flat[d["vdi"]] for d in moving)
         total_bytes += nbytes
@@ -300,12 +325,23 @@ def _move(sizing: Sizing, sr: dict, *, staging_uuids: list[str], throughput: flo
         })
     frees = sum(c.frees for c in chosen)
     names = ", ".join(v["name"] or v["uuid"][:8] for v in vm_entries)
+    why = ""
+    for c, entry in zip(chosen, vm_entries):
+        name = c.vm["name"] or c.vm["uuid"][:8]
+        if allow_migrate and not export_path and c.vm["power_state"] == "Running" and not c.migrate_ok:
+            why += (f"; {name} is copied with a shutdown: live migration would first snapshot its "
+                    f"disk on this SR, needing {c.migrate_need / GiB:.1f} GiB free there")
+        elif entry["mode"] == "migrate" and c.migrate_need > room:
+            why += (f"; {name}'s live migration first snapshots its disk on this SR, which takes up "
+                    f"to {c.migrate_need / GiB:.1f} GiB there (its written size is unknown): if it "
+                    "is refused (SR_BACKEND_FAILURE_44), nothing has changed; measure the disk "
+                    "(--vhd-size) or plan with --no-migrate")
     staging_sr = {k: st_info[k] for k in ("uuid", "name", "type", "free")}
     return Remedy(
         kind="move-vms", sr=sr["sr"], vms=vm_entries, bytes_to_move=total_bytes, frees=frees,
         duration_s=2 * total_bytes / throughput, downtime_s=downtime, staging_sr=staging_sr,
         reason=(f"stage {names} on {st_info['name']} ({st_need / GiB:.1f} GiB of its "
-                f"{st_info['free'] / GiB:.1f} GiB free), SR.scan, wait for the GC, move back"))
+                f"{st_info['free'] / GiB:.1f} GiB free), SR.scan, wait for the GC, move back{why}"))
 
 
 def _smallest_subset(cands: list[_Candidate], ok) -> list[_Candidate] | None:

@@ -54,6 +54,21 @@ def test_seed_like_plan_stages_the_vm_on_nfs():
     assert not kinds["offline-coalesce"].feasible or kinds["offline-coalesce"].downtime_s > 0
 
 
+def test_live_migration_needs_room_for_its_snapshot_on_an_lvm_source():
+    """Storage migration snapshots the leaf on the source first: on LVM that takes the leaf's VHD
+    as an LV (+16 MiB). 2 GiB free: a leaf of unknown size may fit (migrate, with a warning);
+    a leaf known to hold 3 GiB (VHD 90112 + 1536 blocks = 3227608064, LV 3229614080 + 16 MiB)
+    cannot, so the VM is copied with a shutdown instead."""
+    p, lvm, nfs, vm, leaf, base = _seed_like()
+    best = P.choose(P.rank_remedies(size_pool(p.inventory())))
+    assert best.vms[0]["mode"] == "migrate"
+    assert "takes up to 40.1 GiB there" in best.reason and "--no-migrate" in best.reason
+    sized = size_pool(p.inventory(), vhd_sizes={p.uuid("VDI", leaf): _vhd(40, 1536)})
+    move = next(r for r in P.rank_remedies(sized) if r.kind == "move-vms")
+    assert move.vms[0]["mode"] == "copy" and move.downtime_s > 2 * P.MIGRATE_PAUSE_S
+    assert "needing 3.0 GiB free there" in move.reason and "copied with a shutdown" in move.reason
+
+
 def test_staging_too_small_falls_back_to_growing():
     p, lvm, nfs, *_ = _seed_like(nfs_free=30 * GiB)
     remedies = P.rank_remedies(size_pool(p.inventory()), staging_sr=p.uuid("SR", nfs))
