@@ -87,3 +87,18 @@ def test_a_copy_that_outlasts_its_timeout_is_cancelled_before_the_caller_cleans_
         assert status in ("cancelled", "gone")
         assert set(x.VM.get_all()) == before and x.VM.get_by_name_label("db slow") == []
         assert x.VM.get_current_operations(_vm(session, "db")) == {}
+
+
+def test_a_shutdown_longer_than_the_clients_socket_timeout_still_completes(monkeypatch):
+    """A clean shutdown (30 simulated s, 2 wall s here) outlasts a 1 s socket timeout: sent as
+    a task and waited for on events, it completes instead of failing as a lost connection."""
+    from runbook_lib.xapi.connect import connect
+
+    with Simulator("healthy", speed=15) as sim:
+        monkeypatch.setenv("SIM_TEST_PW", sim.password)
+        with connect(sim.url, sim.user, password_env="SIM_TEST_PW", timeout=1.0) as session:
+            app = _vm(session, "app")
+            ops.clean_shutdown(session, app)
+            assert session.xenapi.VM.get_power_state(app) == "Halted"
+            ops.start_vm(session, app)
+            assert session.xenapi.VM.get_power_state(app) == "Running"

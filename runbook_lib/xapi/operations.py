@@ -162,6 +162,11 @@ def sr_chains(session, sr_uuid: str) -> dict[str, list[str]]:
 
 # --- tasks and events ---------------------------------------------------------------------
 def event_from(session, classes: list[str], token: str, timeout: float) -> dict:
+    """event.from, its server-side wait kept under the client's socket timeout (a wait longer
+    than that would look like a lost connection)."""
+    socket_timeout = getattr(session, "timeout", None)
+    if isinstance(socket_timeout, (int, float)) and socket_timeout > 0:
+        timeout = min(float(timeout), socket_timeout / 2)
     return getattr(session.xenapi.event, "from")(classes, token, float(timeout))
 
 
@@ -218,12 +223,22 @@ def _wait_or_cancel(session, task_ref: str, *, on_progress, timeout_s: float | N
 
 
 # --- changes -------------------------------------------------------------------------------
+def _async(session, method: str, *args, timeout_s: float | None = None) -> str:
+    """Run `method` as Async.<method> and wait for its task: a clean shutdown, a start or an
+    SR scan can outlast the client's socket timeout on a busy pool, and a call that times out
+    on the client side has not necessarily stopped on the server."""
+    api = session.xenapi.Async
+    for part in method.split("."):
+        api = getattr(api, part)
+    return wait_task(session, api(*args), timeout_s=timeout_s)
+
+
 def clean_shutdown(session, vm_ref: str) -> None:
-    session.xenapi.VM.clean_shutdown(vm_ref)
+    _async(session, "VM.clean_shutdown", vm_ref)
 
 
 def start_vm(session, vm_ref: str) -> None:
-    session.xenapi.VM.start(vm_ref, False, False)
+    _async(session, "VM.start", vm_ref, False, False)
 
 
 def copy_vm(session, vm_ref: str, new_name: str, sr_ref: str, *, on_progress=None,
@@ -284,7 +299,7 @@ def destroy_vdi(session, vdi_ref: str) -> None:
 
 
 def scan_sr(session, sr_ref: str) -> None:
-    session.xenapi.SR.scan(sr_ref)
+    _async(session, "SR.scan", sr_ref)
 
 
 def call_plugin(session, host_ref: str, plugin: str, fn: str, args: dict[str, str]) -> str:
