@@ -3,6 +3,11 @@
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# CI runs on a loaded 2-core machine: a property test judges answers, never speed.
+settings.register_profile("runbook", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("runbook")
 
 DATA = Path(__file__).parent / "data"
 # Fixture notebooks under tests/data are inputs to tests, not notebooks for nbval to run.
