@@ -217,12 +217,12 @@ def _vm_steps(plan: dict, vm: dict, source: str, staging: str, names: dict, free
                 {source: after_gc}, note="suspends the VM, forces the leaf-coalesce, resumes it")
         else:
             if running:
-                add("shutdown", "VM.clean_shutdown", vm_label, True, note="a detached leaf coalesces offline")
-            add("scan-source", "SR.scan", src_label, True, note="kicks the GC")
+                add("shutdown", "Async.VM.clean_shutdown", vm_label, True, note="a detached leaf coalesces offline")
+            add("scan-source", "Async.SR.scan", src_label, True, note="kicks the GC")
             add("wait-gc", "event.from(sr, vdi) + SMlog", src_label, False, {source: frees},
                 note="until the VM's chain is shorter (leaf-coalesce done)")
             if running:
-                add("start", "VM.start", vm_label, True)
+                add("start", "Async.VM.start", vm_label, True)
         add("final-check", "VM/VBD/VDI/VIF.get_record", vm_label, False,
             note="power state, disks and chain depth after the coalesce")
         return out
@@ -236,7 +236,7 @@ def _vm_steps(plan: dict, vm: dict, source: str, staging: str, names: dict, free
                 note="live storage migration; the VM keeps running")
         add("verify-out", "VM/VBD/VDI.get_record", vm_label, False,
             note="every disk now on the staging SR with the same size and order")
-        add("scan-source", "SR.scan", src_label, True, note="kicks the GC on the old chain")
+        add("scan-source", "Async.SR.scan", src_label, True, note="kicks the GC on the old chain")
         add("wait-gc", "event.from(sr, vdi) + SMlog", src_label, False, {source: after_gc},
             note="until the old chain is gone and the VM's disks fit back")
         for disk in _disks(vm):
@@ -250,7 +250,7 @@ def _vm_steps(plan: dict, vm: dict, source: str, staging: str, names: dict, free
         return out
 
     if running:
-        add("shutdown", "VM.clean_shutdown", vm_label, True, note="a consistent copy needs a halted VM")
+        add("shutdown", "Async.VM.clean_shutdown", vm_label, True, note="a consistent copy needs a halted VM")
     if mode == "copy":
         add("copy-out", "VM.add_to_blocked_operations + Async.VM.copy + VIF.create", f"{vm_label} -> {stg_label}",
             True, {staging: -on_staging},
@@ -268,7 +268,7 @@ def _vm_steps(plan: dict, vm: dict, source: str, staging: str, names: dict, free
     if mode == "copy":
         add("rename-copy", "VM.set_name_label", f"staging copy -> '{name}'", True,
             note="the VM keeps its name while it waits on the staging SR")
-    add("scan-source", "SR.scan", src_label, True, note="the old chain becomes garbage for the GC")
+    add("scan-source", "Async.SR.scan", src_label, True, note="the old chain becomes garbage for the GC")
     add("wait-gc", "event.from(sr, vdi) + SMlog", src_label, False, {source: after_gc},
         note="until the old chain is gone and the VM fits back")
     if mode == "copy":
@@ -284,7 +284,7 @@ def _vm_steps(plan: dict, vm: dict, source: str, staging: str, names: dict, free
         add("verify-back", "VM/VBD/VDI/VIF.get_record", f"imported {vm_label}", False,
             note="the .xva file stays until the admin removes it")
     if running:
-        add("start", "VM.start", vm_label, True, note="the VM was running before")
+        add("start", "Async.VM.start", vm_label, True, note="the VM was running before")
     add("final-check", "VM/VBD/VDI/VIF.get_record", vm_label, False,
         note="name, description, MACs, VBD order, other_config, power state as before")
     return out
