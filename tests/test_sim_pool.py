@@ -317,3 +317,23 @@ def test_a_blocked_start_is_refused_copied_and_lifted(x):
     x.VM.remove_from_blocked_operations(db, "start")
     x.VM.start(db, False, False)
     assert x.VM.get_power_state(db) == "Running"
+
+
+def test_a_checkpoint_is_destroyed_as_it_is_and_cannot_be_shut_down():
+    """A snapshot with memory (power_state Suspended) is not a running VM: VM.destroy takes it
+    without a shutdown, and a hard shutdown is refused."""
+    from runbook_lib.sim.scenarios import load_scenario
+
+    scenario = load_scenario("healthy")
+    next(vm for vm in scenario["vms"] if vm.get("is_a_snapshot"))["power_state"] = "Suspended"
+    with Simulator(scenario, speed=360000) as sim:
+        session = XenAPI.Session(sim.url)
+        session.xenapi.login_with_password(sim.user, sim.password, "1.0", "tests")
+        x = session.xenapi
+        checkpoint = _vm(x, "app before upgrade")
+        assert x.VM.get_power_state(checkpoint) == "Suspended"
+        with pytest.raises(XenAPI.Failure) as refused:
+            x.VM.hard_shutdown(checkpoint)
+        assert refused.value.details == ["VM_IS_TEMPLATE", checkpoint]
+        x.VM.destroy(checkpoint)
+        assert x.VM.get_by_name_label("app before upgrade") == []

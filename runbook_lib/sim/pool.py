@@ -649,7 +649,7 @@ class SimPool:
         rec = self.vm(vm)
         if rec["is_control_domain"]:
             raise ApiFailure("OPERATION_NOT_ALLOWED", "cannot destroy a control domain")
-        if rec["power_state"] != "Halted":
+        if rec["power_state"] != "Halted" and not rec["is_a_snapshot"]:  # a checkpoint goes as it is
             raise self._bad_power(vm, "halted", rec["power_state"])
         if rec["current_operations"]:
             raise ApiFailure("OTHER_OPERATION_IN_PROGRESS", "VM", vm)
@@ -686,6 +686,8 @@ class SimPool:
 
     def op_VM_hard_shutdown(self, vm: str):
         rec = self.vm(vm)
+        if rec["is_a_template"] or rec["is_a_snapshot"]:   # a checkpoint is not a running VM
+            raise ApiFailure("VM_IS_TEMPLATE", vm)
         if rec["power_state"] not in ("Running", "Paused", "Suspended"):
             raise self._bad_power(vm, "running", rec["power_state"])
         yield 3.0
