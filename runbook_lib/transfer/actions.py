@@ -241,7 +241,7 @@ def _destroy_vm_and_disks(ctx: Context, vm_ref: str, sr_uuid: str, keep: set[str
     if uuid in keep:
         raise AssertionError(f"refusing to destroy protected VM {uuid}")
     identity = ops.vm_identity(ctx.session, vm_ref)
-    if identity["power_state"] != "Halted":
+    if identity["power_state"] != "Halted" and not identity["is_a_snapshot"]:  # a checkpoint is destroyed as it is
         ctx.session.xenapi.VM.hard_shutdown(vm_ref)  # only ever our own copy, never an original
     ops.destroy_vm(ctx.session, vm_ref)
     return _destroy_vdis(ctx, [d["vdi"] for d in identity["disks"]], sr_uuid)
