@@ -18,6 +18,10 @@ class RunbookError(Exception):
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message} ({self.hint})"
 
+    def _render_traceback_(self) -> list[str]:
+        """IPython shows this instead of a traceback: a notebook cell fails with one line."""
+        return [f"{type(self).__name__}: {self}"]
+
 
 class UsageError(RunbookError):
     """The call itself is wrong: a missing option, a bad value, a path that is not there."""

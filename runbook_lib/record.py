@@ -12,9 +12,10 @@ import datetime as dt
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import nbformat
+if TYPE_CHECKING:  # importing nbformat costs most of a second, paid by every notebook kernel
+    import nbformat
 
 MIME_TYPE = "application/vnd.xen-coalesce-runbooks.record+json"
 
@@ -68,8 +69,10 @@ def record(name: str, value: Any) -> None:
     display({MIME_TYPE: payload, "text/plain": f"[recorded {name}]"}, raw=True)
 
 
-def read_records(notebook: str | Path | nbformat.NotebookNode) -> dict[str, Any]:
+def read_records(notebook: "str | Path | nbformat.NotebookNode") -> dict[str, Any]:
     """Every record in an executed notebook, by name; a later record wins over an earlier one."""
+    import nbformat
+
     nb = notebook if isinstance(notebook, nbformat.NotebookNode) else nbformat.read(str(notebook), as_version=4)
     found: dict[str, Any] = {}
     for cell in nb.cells:

@@ -48,3 +48,13 @@ def test_record_emits_the_mime_payload(monkeypatch):
     rec.record("free", np.int64(5))
     (obj, raw), = shown
     assert raw and obj[MIME_TYPE] == {"name": "free", "value": 5}
+
+
+def test_importing_the_recorder_does_not_import_nbformat():
+    """Every notebook kernel imports record.py; nbformat (with jsonschema) costs most of a second."""
+    import subprocess
+    import sys
+
+    code = "import sys, runbook_lib.record; print('nbformat' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
