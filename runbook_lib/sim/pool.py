@@ -667,11 +667,11 @@ class SimPool:
             st.set("VIF", vif, currently_attached=False)
         st.set("VM", vm, power_state="Halted", resident_on=NULL_REF)
 
-    def op_VM_clean_shutdown(self, vm: str):
+    def op_VM_clean_shutdown(self, vm: str, task=None):
         rec = self.vm(vm)
         if rec["power_state"] != "Running":
             raise self._bad_power(vm, "running", rec["power_state"])
-        op = self.begin_op("VM", vm, "clean_shutdown")
+        op = self.begin_op("VM", vm, "clean_shutdown", task)     # keyed by its task, as in xapi
         try:
             if self.faults.vm_wont_stop(rec):
                 yield 1200.0
