@@ -26,3 +26,23 @@ def test_a_planned_checkpoint_snapshot_is_destroyed_with_its_disk_without_a_shut
         assert gone == [disk]
         assert x.VM.get_by_name_label("app before upgrade") == []
         assert x.VM.get_power_state(x.VM.get_by_name_label("app")[0]) == "Running"  # the VM itself untouched
+
+
+def test_a_shutdown_already_under_way_is_waited_for_not_sent_again():
+    """After a lost connection the VM may still be shutting down from the first call: a second
+    clean_shutdown would fail (OTHER_OPERATION_IN_PROGRESS) and stop the run for nothing."""
+    from runbook_lib.transfer.actions import shutdown
+    from runbook_lib.transfer.plan_steps import Step
+
+    with Simulator("healthy", speed=15) as sim:  # a clean shutdown takes 2 s
+        session = XenAPI.Session(sim.url)
+        session.xenapi.login_with_password(sim.user, sim.password, "1.0", "tests")
+        x = session.xenapi
+        app = x.VM.get_by_name_label("app")[0]
+        uuid = x.VM.get_uuid(app)
+        ctx = Context(session=session, plan={}, journal=None, reporter=Reporter(), source="", staging="",
+                      incident="t", wait_timeout_s=1.0)
+        x.Async.VM.clean_shutdown(app)  # the first, interrupted run's call
+        step = Step(f"{uuid}:shutdown", uuid, "shutdown", "Async.VM.clean_shutdown", "app", True, {})
+        assert shutdown(ctx, step, {}) == {"shut_down_by_us": True}
+        assert x.VM.get_power_state(app) == "Halted"

@@ -157,6 +157,8 @@ def shutdown(ctx: Context, step: Step, st: dict) -> dict:
     ref = _vm_ref(ctx, step.vm)
     if ref is None:
         raise StepFailed(f"VM {step.vm} no longer exists", next_step="make a new plan (notebook 02)")
+    if _wait_for_own_shutdown(ctx, ref):
+        return {"shut_down_by_us": True}
     state = ctx.session.xenapi.VM.get_power_state(ref)
     if state == "Halted":
         return {"shut_down_by_us": False}
@@ -177,6 +179,23 @@ def shutdown(ctx: Context, step: Step, st: dict) -> dict:
                       "the risk, force it off with `xe vm-shutdown force=true`), then re-run with the same incident",
             error=details) from None
     return {"shut_down_by_us": True}
+
+
+def _wait_for_own_shutdown(ctx: Context, ref: str) -> bool:
+    """A shutdown still running (sent before a lost connection or a crash) is waited for, not
+    sent again: a second one would fail with OTHER_OPERATION_IN_PROGRESS. True when it halted the VM."""
+    running = {task: op for task, op in (ctx.session.xenapi.VM.get_current_operations(ref) or {}).items()
+               if op in ("clean_shutdown", "shutdown")}
+    for task in running:
+        ctx.reporter.progress("a clean shutdown of the VM is already under way; waiting for it")
+        try:
+            ops.wait_task(ctx.session, task, timeout_s=ctx.task_timeout_s)
+        except (ops.TaskFailed, ops.TaskTimedOut):
+            pass
+        except Exception as exc:  # noqa: BLE001 - the task ended and went between the two reads
+            if (ops.failure_details(exc) or [""])[0] != "HANDLE_INVALID":
+                raise
+    return bool(running) and ctx.session.xenapi.VM.get_power_state(ref) == "Halted"
 
 
 def probe_halted(ctx: Context, step: Step, st: dict):
