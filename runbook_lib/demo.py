@@ -99,10 +99,10 @@ def run_demo(incident: str | None = None, echo: Callable[[str], None] = print) -
         sim.advance(HOURS_BEFORE * 3600)  # the GC fails for a while before anyone looks
         before = sr_state(sim.url)
         pool = dict(url=sim.url, password_env=PASSWORD_ENV)
-        run("01_diagnose_smlog", "diagnose the SMlog", paths=[str(smlog)])
+        run("01_diagnose_smlog", "diagnose the SMlog", smlog_paths=[str(smlog)])
         plan_path = folder / "plan.json"
         run("02_size_space", "size the space and plan the remedy", **pool,
-            smlog_paths=str(smlog), plan_path=str(plan_path))
+            smlog_paths=[str(smlog)], plan_path=str(plan_path))
         plan = json.loads(plan_path.read_text())
         vms = ",".join(vm["uuid"] for vm in plan.get("vms", []))
         transfer = dict(pool, plan_path=str(plan_path), incident=incident)

@@ -120,11 +120,13 @@ POOL_PARAMETERS = ["url", "user", "password_env", "password_file", "verify_tls",
 
 def test_the_pool_reading_notebooks_name_their_shared_parameters_alike():
     """02, 03 and 05 are run from one parameters file per pool: a name means the same thing,
-    with the same type and default, in each notebook that takes it; 02 and 05 take them all."""
+    with the same type and default, in each notebook that takes it (01 too, for smlog_paths);
+    02 and 05 take them all."""
     from runbook_lib.locations import notebooks_dir
 
     declared = {stem: params.declared_parameters(notebooks_dir() / f"{stem}.ipynb")
                 for stem in ("02_size_space", "03_transfer_and_rescan", "05_snapshot_hygiene")}
+    declared["01_diagnose_smlog"] = params.declared_parameters(notebooks_dir() / "01_diagnose_smlog.ipynb")
     for stem in ("02_size_space", "05_snapshot_hygiene"):
         assert set(POOL_PARAMETERS) <= set(declared[stem]), stem
         assert not {"inventory", "smlog"} & set(declared[stem]), stem  # the old names

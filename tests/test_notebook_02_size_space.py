@@ -62,7 +62,7 @@ def test_healthy_scenario_needs_no_plan(tmp_path, monkeypatch):
     smlog = tmp_path / "SMlog"
     smlog.write_text(SMLOG)
     records, _ = _run(tmp_path, monkeypatch, url="sim:healthy", plan_path=str(plan_path),
-                      smlog_paths=str(smlog))
+                      smlog_paths=[str(smlog)])
     assert records["sizing"]["throughput_source"] == "measured in SMlog"
     assert abs(records["sizing"]["throughput_bps"] - 3.25 * 2**30 / 23) < 1
     assert all(s["shortfall"] == 0 for s in records["srs"])

@@ -174,17 +174,17 @@ def assess(inv, diagnosis: dict | None = None, thresholds: Thresholds | None = N
 
 def gather(url: str = "", *, inventory_path: str = "", user: str = "root",
            password_env: str = "XEN_PASSWORD", password_file: str = "", verify_tls: bool = True,
-           ca_bundle: str = "", smlog_paths: str = "", sim_hours: float = 6.0, year: int = 0):
+           ca_bundle: str = "", smlog_paths: list | str = (), sim_hours: float = 6.0, year: int = 0):
     """(inventory, diagnosis dict or None, last log time or None) from a pool, the simulator or a file.
 
     For the simulator (url "" or "sim:<scenario>") its own SMlog is used unless `smlog_paths`
-    (comma-separated) is given, after running it `sim_hours` of simulated time so its GC has had a go.
+    (a list, or one comma-separated string) is given, after running it `sim_hours` of simulated time so its GC has had a go.
     """
-    from runbook_lib.smlog import diagnose, read_smlog
+    from runbook_lib.smlog import as_path_list, diagnose, read_smlog
     from runbook_lib.xapi.connect import connect, is_simulator_url
     from runbook_lib.xapi.inventory import Inventory, fetch_inventory
 
-    paths = [p.strip() for p in smlog_paths.split(",") if p.strip()]
+    paths = as_path_list(smlog_paths)
     if inventory_path:
         inv = Inventory.load(inventory_path)
         read = read_smlog(paths, year=year or None) if paths else None
