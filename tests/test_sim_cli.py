@@ -51,6 +51,9 @@ def test_serve_refuses_other_addresses_and_bad_options():
     assert result.exit_code == 2 and "unknown scenario" in result.output
     result = runner.invoke(main, ["sim", "serve", "--port", "99999"])
     assert result.exit_code == 2 and "--port" in result.output and "Traceback" not in result.output
+    for option in ("--smlog", "--calls"):  # a path that cannot be written
+        result = runner.invoke(main, ["sim", "serve", option, "/proc/no-such-dir/file"])
+        assert result.exit_code == 2 and result.output.startswith("error: cannot write") and "Traceback" not in result.output
     result = runner.invoke(main, ["sim", "serve", "--list"])
     assert result.exit_code == 0 and "seed-stuck-leaf-coalesce" in result.output
 

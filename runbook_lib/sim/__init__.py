@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+from runbook_lib.errors import InputError
 from runbook_lib.sim.dispatch import Dispatcher
 from runbook_lib.sim.faults import Faults
 from runbook_lib.sim.gc import GcManager
@@ -41,8 +42,11 @@ class Simulator:
         fault_set = Faults(list(data.get("faults") or []) + list(faults))
         log_cfg = data.get("smlog") or {}
         self.smlog_path = Path(smlog) if smlog else None
-        writer = SmlogWriter(smlog, host=str(log_cfg.get("host", "xs01")),
-                             sm_pid=int(log_cfg.get("sm_pid", 4512))) if smlog else None
+        try:
+            writer = SmlogWriter(smlog, host=str(log_cfg.get("host", "xs01")),
+                                 sm_pid=int(log_cfg.get("sm_pid", 4512))) if smlog else None
+        except OSError as exc:
+            raise InputError(f"cannot write the SMlog to {smlog}: {exc.strerror or exc}") from None
         if speed is None:
             speed = float((data.get("clock") or {}).get("speed", DEFAULT_SPEED))
         self.pool = SimPool(data, speed=speed, faults=fault_set, smlog=writer)
@@ -50,7 +54,12 @@ class Simulator:
             self.pool.password = password
         self.gc = GcManager(self.pool)
         self.pool.gc = self.gc
-        self.dispatcher = Dispatcher(self.pool, calls)
+        try:
+            self.dispatcher = Dispatcher(self.pool, calls)
+        except OSError as exc:
+            if writer is not None:
+                writer.close()
+            raise InputError(f"cannot write the call log to {calls}: {exc.strerror or exc}") from None
         self.dispatcher.clock_driven = lambda: bool(self._threads) and not self._stop.is_set()
         self._server = None
         self._threads: list[threading.Thread] = []
