@@ -125,7 +125,8 @@ def summary(result: DemoResult) -> str:
         f"  chain depth  {b.depth:>10} -> {a.depth:>10}",
         f"executed notebooks (the audit trail) in {result.folder}:",
         *[f"  {r.output.name}  [{r.status}]" for r in result.runs],
-        f"postmortem: {result.folder}/*.postmortem.md",
+        *[f"postmortem: {result.folder / r.records['postmortem']['markdown']}"
+          for r in result.runs[-1:] if "postmortem" in r.records],
         f"run index:  {result.folder.parent / 'index.jsonl'}  (check it with: runbook verify)",
         f"demo took {result.seconds:.0f} s",
     ]

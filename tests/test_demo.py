@@ -35,3 +35,7 @@ def test_demo_frees_space_shortens_the_chain_and_leaves_a_verifiable_trail(tmp_p
 
     text = summary(result)
     assert SR_UUID in text and "chain depth" in text
+    postmortem = next(line for line in text.splitlines() if line.startswith("postmortem: "))
+    from pathlib import Path
+
+    assert Path(postmortem.split(": ", 1)[1]).is_file(), postmortem
