@@ -174,3 +174,17 @@ def test_a_run_executed_by_someone_else_is_judged_from_the_notebook(tmp_path):
     missing.output.unlink()
     assert runner.finish_run(missing).error == "the executed notebook is missing or unreadable"
     assert [r["status"] for r in index.read_index(out)] == ["failed", "failed"]
+
+
+def test_a_relative_path_parameter_means_the_callers_working_directory(tmp_path, monkeypatch):
+    """`-p plan_path outputs/X/plan.json` lands where the admin typed the command, not in notebooks/."""
+    here = tmp_path / "admin"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    result = runner.run_notebook(NB / "relpath.ipynb", "inc-cwd", [("out_path", "rel/out.txt")],
+                                 outputs=tmp_path / "outputs")
+    assert result.exit_code == 0, result.error
+    assert (here / "rel" / "out.txt").read_text() == str(here)
+    assert not (NB / "rel").exists()
+    prepared = runner.prepare_run(NB / "relpath.ipynb", "inc-cwd", outputs=tmp_path / "outputs")
+    assert runner.PreparedRun.from_dict(prepared.to_dict()).cwd == str(here)

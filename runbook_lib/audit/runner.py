@@ -232,17 +232,22 @@ class PreparedRun:
     parameters: dict[str, Any]
     start: dt.datetime
     timeout: float | None = None
+    # The caller's working directory: the kernel runs there, so a relative path in a parameter
+    # means what it means in the shell that typed it (notebooks find their own files through
+    # runbook_lib.locations, not through the cwd).
+    cwd: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "incident": self.incident, "notebook": str(self.notebook),
                 "output": str(self.output), "outputs": str(self.outputs), "parameters": self.parameters,
-                "start": self.start.isoformat(), "timeout": self.timeout}
+                "start": self.start.isoformat(), "timeout": self.timeout, "cwd": self.cwd}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "PreparedRun":
         return cls(run_id=data["run_id"], incident=data["incident"], notebook=Path(data["notebook"]),
                    output=Path(data["output"]), outputs=Path(data["outputs"]), parameters=dict(data["parameters"]),
-                   start=dt.datetime.fromisoformat(data["start"]), timeout=data.get("timeout"))
+                   start=dt.datetime.fromisoformat(data["start"]), timeout=data.get("timeout"),
+                   cwd=data.get("cwd"))
 
 
 def prepare_run(notebook: str | Path, incident: str, parameters: dict[str, Any] | list | None = None,
@@ -270,7 +275,7 @@ def prepare_run(notebook: str | Path, incident: str, parameters: dict[str, Any] 
     start = dt.datetime.now(dt.timezone.utc)
     run_id, out_path = _reserve(folder, nb_path.stem, start)
     return PreparedRun(run_id=run_id, incident=incident, notebook=nb_path, output=out_path, outputs=root,
-                       parameters=values, start=start, timeout=timeout)
+                       parameters=values, start=start, timeout=timeout, cwd=os.getcwd())
 
 
 def _execute(run: PreparedRun) -> tuple[str | None, int | None]:
@@ -285,7 +290,7 @@ def _execute(run: PreparedRun) -> tuple[str | None, int | None]:
     try:
         papermill.execute_notebook(
             str(run.notebook), str(run.output), parameters=run.parameters, kernel_name=KERNEL,
-            progress_bar=False, log_output=False, cwd=str(run.notebook.parent),
+            progress_bar=False, log_output=False, cwd=run.cwd or os.getcwd(),
             execution_timeout=run.timeout, interrupt_on_timeout=True,
             extra_arguments=[f"--IPKernelApp.log_level={KERNEL_LOG_LEVEL}"],
         )
