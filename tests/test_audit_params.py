@@ -148,3 +148,14 @@ def test_papermill_reads_every_line_of_every_parameters_cell():
         lines = [ln for ln in cell.source.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
         names = [ln.split(":")[0].split("=")[0].strip() for ln in lines]
         assert sorted(params.declared_parameters(path)) == sorted(names), path.name
+
+
+@pytest.mark.parametrize("name", ["password", "xen_password", "secret", "api_token"])
+def test_a_password_parameter_gets_the_plain_rule_not_a_did_you_mean(name):
+    with pytest.raises(CredentialError) as err:
+        params.resolve_parameters(CREDS, {}, [(name, "hunter2")])
+    text = str(err.value)
+    assert "never parameters" in text and "-p password_env VARIABLE_NAME" in text
+    assert "did you mean" not in text and "hunter2" not in text
+    with pytest.raises(CredentialError, match="never parameters"):
+        params.resolve_parameters(CREDS, {name: "hunter2"})

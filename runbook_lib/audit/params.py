@@ -115,23 +115,24 @@ def coerce(name: str, raw: str, type_name: str) -> Any:
     return _papermill_guess(raw)
 
 
-def check_type(name: str, value: Any, type_name: str) -> None:
-    """Refuse a value (from YAML or after coercion) that does not fit the declared type."""
+def check_type(name: str, value: Any, type_name: str) -> Any:
+    """Refuse a value (from YAML or after coercion) that does not fit the declared type; returns it."""
     base, optional = _base_type(type_name)
     if value is None:
         if optional or base not in ("str", "int", "float", "bool", "list", "dict", "tuple"):
-            return
+            return value
         raise UsageError(f"parameter {name} must be {type_name}, got None")
     expected = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,),
                 "list": (list, tuple), "tuple": (list, tuple), "dict": (dict,)}.get(base)
     if expected is None:
-        return  # untyped or a type we do not model: papermill's rules apply
+        return value  # untyped or a type we do not model: papermill's rules apply
     if isinstance(value, bool) and base in ("int", "float"):
         ok = False
     else:
         ok = isinstance(value, expected)
     if not ok:
         raise UsageError(f"parameter {name} must be {type_name}, got {type(value).__name__} {value!r}")
+    return value
 
 
 def _looks_like_credential_name(name: str) -> bool:
@@ -185,6 +186,19 @@ def refuse_credentials(parameters: dict[str, Any]) -> None:
                                       hint=_ADVICE)
 
 
+def _check_known(notebook: str | Path, name: str, declared: dict[str, dict[str, str]]) -> None:
+    """An unknown name is refused; one that names a credential gets the plain rule, not a guess
+    (`password` is not a typo of `password_env`)."""
+    if name in declared:
+        return
+    if _looks_like_credential_name(name):
+        sources = [n for n in ("password_env", "password_file") if n in declared] or ["password_env", "password_file"]
+        how = " or ".join(f"-p {n} {'VARIABLE_NAME' if n.endswith('_env') else 'PATH'}" for n in sources)
+        raise CredentialError(f"{name}: passwords and other credentials are never parameters; put the password "
+                              f"in an environment variable or a file readable only by you and pass its name: {how}")
+    raise UsageError(f"{Path(notebook).name} has no parameter {name}{_suggest(name, list(declared))}")
+
+
 def _suggest(name: str, known: list[str]) -> str:
     close = difflib.get_close_matches(name, known, n=1)
     return f"; did you mean {close[0]}?" if close else f"; it takes: {', '.join(sorted(known)) or 'none'}"
@@ -218,16 +232,13 @@ def resolve_parameters(notebook: str | Path, file_values: dict[str, Any] | None 
     a UsageError (exit 2) before the notebook starts.
     """
     declared = declared if declared is not None else declared_parameters(notebook)
-    known = list(declared)
     values: dict[str, Any] = {}
     for name, value in (file_values or {}).items():
-        if name not in declared:
-            raise UsageError(f"{Path(notebook).name} has no parameter {name}{_suggest(name, known)}")
-        check_type(name, value, declared[name]["inferred_type_name"])
-        values[name] = value
+        _check_known(notebook, name, declared)
+        type_name = declared[name]["inferred_type_name"]
+        values[name] = check_type(name, value, type_name)
     for name, raw in cli_values:
-        if name not in declared:
-            raise UsageError(f"{Path(notebook).name} has no parameter {name}{_suggest(name, known)}")
+        _check_known(notebook, name, declared)
         values[name] = coerce(name, raw, declared[name]["inferred_type_name"])
     refuse_credentials(values)
     return values
