@@ -150,6 +150,30 @@ def test_papermill_reads_every_line_of_every_parameters_cell():
         assert sorted(params.declared_parameters(path)) == sorted(names), path.name
 
 
+@pytest.mark.parametrize("raw,expected", [
+    ("/var/log/SMlog", ["/var/log/SMlog"]), ("0042", ["0042"]), ("SMlog.1.gz", ["SMlog.1.gz"]),
+    ("[/var/log/SMlog, /var/log/SMlog.1]", ["/var/log/SMlog", "/var/log/SMlog.1"]), ('["a"]', ["a"]),
+])
+def test_a_single_string_for_a_list_is_a_one_item_list(raw, expected):
+    assert params.coerce("smlog_paths", raw, "list") == expected
+
+
+def test_a_broken_list_is_still_refused():
+    with pytest.raises(UsageError, match="parameter hosts must be list"):
+        params.coerce("hosts", "[a, b", "list")
+
+
+def test_a_single_string_for_a_list_in_a_parameters_file_is_a_one_item_list(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("hosts: /var/log/SMlog\ncount: 2\n")
+    assert params.resolve_parameters(OK, params.load_parameters_file(path)) == {
+        "hosts": ["/var/log/SMlog"], "count": 2}
+    path.write_text("hosts: [a, b]\n")
+    assert params.resolve_parameters(OK, params.load_parameters_file(path)) == {"hosts": ["a", "b"]}
+    with pytest.raises(UsageError, match="parameter count must be int"):
+        params.resolve_parameters(OK, {"count": "two"})
+
+
 @pytest.mark.parametrize("name", ["password", "xen_password", "secret", "api_token"])
 def test_a_password_parameter_gets_the_plain_rule_not_a_did_you_mean(name):
     with pytest.raises(CredentialError) as err:

@@ -106,13 +106,32 @@ def coerce(name: str, raw: str, type_name: str) -> Any:
             if lowered in ("false", "no", "0", "off"):
                 return False
             raise ValueError(raw)
-        if base in ("list", "dict", "tuple"):
+        if base in ("list", "tuple"):
+            try:
+                value = yaml.safe_load(raw)
+            except yaml.YAMLError:
+                if raw.lstrip().startswith("["):
+                    raise  # meant as a list, but not a valid one
+                value = raw
+            if isinstance(value, dict):
+                raise ValueError(raw)  # a mapping is a mistake, not a file name
+            if not isinstance(value, (list, tuple)):
+                value = [raw]  # `-p smlog_paths /var/log/SMlog`: one item, kept as typed
+            return check_type(name, value, type_name)
+        if base == "dict":
             value = yaml.safe_load(raw)
             check_type(name, value, type_name)
             return value
     except (ValueError, yaml.YAMLError) as err:
         raise UsageError(f"parameter {name} must be {type_name}, got {raw!r}") from err
     return _papermill_guess(raw)
+
+
+def one_item_list(value: Any, type_name: str) -> Any:
+    """A lone string where a list is declared (`smlog_paths: /var/log/SMlog` in a YAML file) is
+    a list of that one string; anything else is left for check_type to judge."""
+    base, _ = _base_type(type_name)
+    return [value] if base in ("list", "tuple") and isinstance(value, str) else value
 
 
 def check_type(name: str, value: Any, type_name: str) -> Any:
@@ -236,7 +255,7 @@ def resolve_parameters(notebook: str | Path, file_values: dict[str, Any] | None 
     for name, value in (file_values or {}).items():
         _check_known(notebook, name, declared)
         type_name = declared[name]["inferred_type_name"]
-        values[name] = check_type(name, value, type_name)
+        values[name] = check_type(name, one_item_list(value, type_name), type_name)
     for name, raw in cli_values:
         _check_known(notebook, name, declared)
         values[name] = coerce(name, raw, declared[name]["inferred_type_name"])
