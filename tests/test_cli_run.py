@@ -63,3 +63,15 @@ def test_bad_usage_exits_2_and_runs_nothing(tmp_path):
 def test_history_with_nothing_recorded():
     result = _run("history")
     assert result.exit_code == 0 and "no runs recorded" in result.output
+
+
+def test_run_names_the_files_the_notebook_wrote_beside_itself(tmp_path):
+    result = _run("run", NB / "artifact.ipynb", "--incident", "inc-8", "-p", "text", "exported")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("succeeded: ") and lines[1].startswith("html: ")
+    notebook = lines[0].split(": ", 1)[1]
+    assert lines[2:] == [f"file: {notebook[:-len('.ipynb')]}.note.md"]
+    assert (tmp_path / "outputs" / "inc-8" / lines[2].split(": ", 1)[1].rsplit("/", 1)[1]).read_text() == "exported"
+    plain = _run("run", NB / "ok.ipynb", "--incident", "inc-8")
+    assert plain.exit_code == 0 and "file: " not in plain.output

@@ -29,11 +29,23 @@ def run(notebook, incident, parameters_file, pairs, timeout):
     click.echo(f"{result.status}: {result.output}")
     if result.html:
         click.echo(f"html: {result.html}")
+    for extra in written_beside(result):
+        click.echo(f"file: {extra}")
     if result.error:
         click.echo(f"error: {result.error}", err=True)
     elif result.status == "breach":
         click.echo(f"breach: {_summarise(result.records.get('breach'))}", err=True)
     sys.exit(result.exit_code)
+
+
+def written_beside(result) -> list:
+    """The files the notebook wrote beside its executed copy (02's plan, 01's findings, 04's
+    postmortem), as hashed into the index: shown so the admin need not look for them."""
+    from pathlib import Path
+
+    shown = {Path(result.output).name, Path(result.html).name if result.html else None}
+    names = [Path(str(o.get("path"))).name for o in result.index_record.get("outputs") or []]
+    return [Path(result.output).parent / n for n in names if n not in shown]
 
 
 def _summarise(value, limit: int = 200) -> str:
