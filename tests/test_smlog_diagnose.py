@@ -21,6 +21,7 @@ def test_seed_excerpt_is_stuck_timeout(data_dir):
     assert (vdi["attempts"], vdi["failures"]) == (1, 1)
     assert vdi["evidence"] == [f"{data_dir / 'smlog' / 'seed_excerpt.log'}:7", f"{data_dir / 'smlog' / 'seed_excerpt.log'}:24"]
     assert "notebooks/02_size_space.ipynb" in vdi["next_step"] and SR in vdi["next_step"]
+    assert f"`runbook size --sr {SR}`" in vdi["next_step"]  # the CLI user's way to the same sizing
     (sr,) = j["srs"]
     assert (sr["sr"], sr["name"], sr["vdis"], sr["trees"], sr["verdict"]) == (SR, "Local SATA Storage", 5, 4, "stuck-timeout")
     assert [(e["type"], e["message"], e["count"]) for e in j["exceptions"]] == [("util.SMException", "Timed out", 1)]
@@ -40,6 +41,13 @@ def test_verdicts_of_the_format_variants(data_dir, name, verdict, vdi):
     d = run(data_dir, name)
     assert d.verdict == verdict
     assert d.vdis.iloc[0]["vdi"] == vdi and d.vdis.iloc[0]["verdict"] == verdict
+
+
+def test_no_space_next_step_names_notebook_02_and_runbook_size():
+    from runbook_lib.smlog.diagnose import next_step
+
+    text = next_step("stuck-no-space", "db4c3909", "12ab34cd")
+    assert "notebooks/02_size_space.ipynb" in text and "`runbook size --sr db4c3909`" in text
 
 
 def test_error_next_step_names_vhd_util(data_dir):

@@ -25,7 +25,8 @@ def test_dry_run_prints_every_step_and_exits_0(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["transfer", "--plan", str(path), "--incident", "cli", "--url", SIM_URL])
     assert result.exit_code == 0, result.output
     assert "DRY RUN" in result.output and "Async.VM.copy" in result.output and "destroy-original" in result.output
-    assert "dry-run:" in result.output and f"confirm_vm_uuid={VM}" in result.output
+    assert "dry-run:" in result.output and f"--execute --confirm {VM}" in result.output
+    assert "confirm_vm_uuid" not in result.output and "dry_run=False" not in result.output  # notebook words
 
 
 def test_execute_with_a_wrong_confirmation_exits_2_before_connecting(tmp_path, monkeypatch):
@@ -41,7 +42,9 @@ def test_execute_with_a_wrong_confirmation_exits_2_before_connecting(tmp_path, m
 def test_execute_without_confirmation_and_confirm_without_execute_are_usage_errors(tmp_path, monkeypatch):
     path = write_plan(tmp_path, monkeypatch)
     result = CliRunner().invoke(main, ["transfer", "--plan", str(path), "--incident", "c3", "--execute"])
-    assert result.exit_code == 2 and "confirm_vm_uuid" in result.output
+    assert result.exit_code == 2 and "set --confirm to the uuid" in result.output
+    assert "confirm_vm_uuid" not in result.output
+    assert "--execute --confirm" in Journal(journal_path("c3")).records()[-1]["next_step"]
     result = CliRunner().invoke(main, ["transfer", "--plan", str(path), "--incident", "c3", "--confirm", VM])
     assert result.exit_code == 2 and "--execute" in result.output
 

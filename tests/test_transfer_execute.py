@@ -45,6 +45,16 @@ def test_wrong_confirmation_stops_before_touching_the_pool(plan):
     assert "confirm_vm_uuid" in records[0]["next_step"]
 
 
+def test_next_steps_name_the_options_of_the_front_end_that_runs(plan):
+    cli = run_transfer(plan, None, incident="INC-3", dry_run=False, confirm_vm_uuid="", front="cli")
+    assert cli.status == "refused" and "--confirm" in cli.message and "confirm_vm_uuid" not in cli.message
+    assert cli.next_step == "re-run with --execute --confirm <the VM's uuid>"
+    notebook = run_transfer(plan, None, incident="INC-4", dry_run=False, confirm_vm_uuid="")
+    assert notebook.next_step == "re-run with dry_run=False and confirm_vm_uuid=<the VM's uuid>"
+    with pytest.raises(ValueError):
+        run_transfer(plan, None, incident="INC-5", front="web")
+
+
 def test_a_bad_plan_file_is_refused_with_one_line(tmp_path):
     path = tmp_path / "plan.json"
     path.write_text("{not json")
@@ -150,6 +160,7 @@ def test_a_plan_for_another_pool_or_a_vanished_vm_or_sr_is_refused(tmp_path, mon
             assert outcome.status == "refused", outcome.message
             assert words in outcome.message and "no longer exists" in outcome.message or "pool" in outcome.message
             assert Journal(journal_path(incident)).records()[-1]["event"] == "refused"
+            assert "runbook size --plan-out FILE" in outcome.next_step and "notebook 02" in outcome.next_step
     assert changing_calls(calls) == []
 
 

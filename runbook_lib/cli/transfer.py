@@ -50,11 +50,11 @@ def transfer(plan_path, incident, execute, confirm_vm_uuid, url, user, password_
     if confirm_vm_uuid and not execute:
         raise UsageError("--confirm only means something with --execute")
     try:
-        check_confirmation(plan, dry_run=not execute, confirm_vm_uuid=confirm_vm_uuid)
+        check_confirmation(plan, dry_run=not execute, confirm_vm_uuid=confirm_vm_uuid, front="cli")
     except ConfirmationError:
         # run_transfer refuses before it touches the pool (session None) and journals the refusal
         outcome = run_transfer(plan, None, incident=incident, dry_run=False, confirm_vm_uuid=confirm_vm_uuid,
-                               reporter=Reporter())  # silent: the error line below says it once
+                               reporter=Reporter(), front="cli")  # silent: the error line below says it once
         raise ConfirmationError(outcome.message) from None
     target = url if url is not None else (plan.get("pool") or {}).get("url")
     if target is None:
@@ -68,7 +68,8 @@ def transfer(plan_path, incident, execute, confirm_vm_uuid, url, user, password_
                  ca_bundle=ca_bundle, retry_refused_s=60.0) as session:
         outcome = run_transfer(plan, session, incident=incident, dry_run=not execute,
                                confirm_vm_uuid=confirm_vm_uuid, staging_sr_uuid=staging_sr,
-                               wait_timeout_s=wait_timeout, smlog=smlog, reporter=ConsoleReporter(echo=echo))
+                               wait_timeout_s=wait_timeout, smlog=smlog, reporter=ConsoleReporter(echo=echo),
+                               front="cli")
     echo(f"journal: {outcome.journal}")
     if as_json:
         click.echo(json.dumps(outcome.summary(), indent=2, default=str))

@@ -78,7 +78,7 @@ _BUSY_WORDS = ("lock", "pause", "busy", "in use")
 
 
 def next_step(verdict: str, sr: str | None, vdi: str | None = None, detail: str | None = None) -> str:
-    """One concrete thing to do, naming the notebook and its parameters.
+    """One concrete thing to do, naming the notebook and its parameters (and the CLI's, for sizing).
 
     `detail` is the last failure's exception text: a lock or pause failure is another
     operation in the way, not a damaged chain, and gets different advice.
@@ -92,11 +92,12 @@ def next_step(verdict: str, sr: str | None, vdi: str | None = None, detail: str 
                 f"`xe task-list`")
     if verdict == "stuck-timeout":
         return (f"the live leaf-coalesce of {vdi_text} keeps timing out (the VM writes faster than the GC "
-                f"merges): run {SIZE_NOTEBOOK} with sr_uuid=\"{sr_text}\" to size an offline coalesce or a "
-                f"move of the VM off the SR and back")
+                f"merges): run {SIZE_NOTEBOOK} with sr_uuid=\"{sr_text}\" (or `runbook size --sr {sr_text}`) to "
+                f"size an offline coalesce or a move of the VM off the SR and back")
     if verdict == "stuck-no-space":
         return (f"SR {sr_text} lacks the free space to coalesce {vdi_text}: run {SIZE_NOTEBOOK} with "
-                f"sr_uuid=\"{sr_text}\" to see how much is needed and which VMs to move")
+                f"sr_uuid=\"{sr_text}\" (or `runbook size --sr {sr_text}`) to see how much is needed and which "
+                f"VMs to move")
     if verdict == "stuck-error":
         return (f"the chain of {vdi_text} looks damaged: on the host run `vhd-util check -n <path>` on it "
                 f"(LVM SR: /dev/VG_XenStorage-{sr_text}/VHD-<vdi-uuid>; file SR: "

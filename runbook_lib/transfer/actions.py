@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from runbook_lib import sizing
 from runbook_lib.errors import RunbookError
+from runbook_lib.transfer.fronts import NEW_PLAN, option, rerun_same
 from runbook_lib.transfer.plan_steps import BACK_SUFFIX, COPY_SUFFIX, Step
 from runbook_lib.transfer.verify import compare_vifs, verify_copy, verify_round_trip
 from runbook_lib.transfer.xva import XvaUnreadable, describe_xva
@@ -52,6 +53,7 @@ class Context:
     wait_timeout_s: float
     smlog: str | None = None
     task_timeout_s: float | None = None
+    front: str = "notebook"  # which front end runs this: next steps name its options
     sample_every_s: float = 1.0
     _last_sample: float = 0.0
 
@@ -117,7 +119,7 @@ def _where(ctx: Context, st: dict, step: Step) -> str:
 def record_original(ctx: Context, step: Step, st: dict) -> dict:
     ref = _vm_ref(ctx, step.vm)
     if ref is None:
-        raise StepFailed(f"VM {step.vm} no longer exists", next_step="make a new plan (notebook 02)")
+        raise StepFailed(f"VM {step.vm} no longer exists", next_step=NEW_PLAN)
     identity = ops.vm_identity(ctx.session, ref)
     identity.pop("ref", None)
     for disk in identity["disks"]:
@@ -156,7 +158,7 @@ def _planned_snapshot_vdis(ctx: Context, identity: dict) -> list[str]:
 def shutdown(ctx: Context, step: Step, st: dict) -> dict:
     ref = _vm_ref(ctx, step.vm)
     if ref is None:
-        raise StepFailed(f"VM {step.vm} no longer exists", next_step="make a new plan (notebook 02)")
+        raise StepFailed(f"VM {step.vm} no longer exists", next_step=NEW_PLAN)
     if _wait_for_own_shutdown(ctx, ref):
         return {"shut_down_by_us": True}
     state = ctx.session.xenapi.VM.get_power_state(ref)
@@ -306,7 +308,7 @@ def _do_copy(ctx: Context, step: Step, st: dict, *, src_uuid: str, dest_sr: str,
     if need > free:
         raise StepFailed(f"{ctx.sr_label(dest_sr)} has {free / 2**30:,.1f} GiB free, the copy needs about "
                          f"{need / 2**30:,.1f} GiB; nothing was copied",
-                         next_step="free space there or choose another staging SR (staging_sr_uuid) and re-run")
+                         next_step=f"free space there or choose another staging SR ({option(ctx.front, 'staging')}) and re-run")
     dest_ref = ctx.sr_ref(dest_sr)
     if key == "copy_uuid":
         _block_original(ctx, step, src_ref)
@@ -355,8 +357,8 @@ def _match_vifs(ctx: Context, vm_ref: str, original: dict) -> bool:
 def _copy_failed_next(ctx: Context, details: list[str], dest_sr: str) -> str:
     code = details[0] if details else ""
     if code in ("SR_BACKEND_FAILURE_44", "SR_FULL"):
-        return (f"{ctx.sr_label(dest_sr)} ran out of space: free space there (or pass another staging_sr_uuid), "
-                "then re-run with the same incident")
+        return (f"{ctx.sr_label(dest_sr)} ran out of space: free space there (or pass another "
+                f"{option(ctx.front, 'staging')}), then {rerun_same(ctx.front)}")
     return "re-run with the same incident to try the copy again; if it fails again, read the host's SMlog"
 
 
@@ -508,7 +510,7 @@ def destroy_original(ctx: Context, step: Step, st: dict) -> dict:
                                        "unless it wrote data; to be safe, run again with a new incident)")
         if [d["vdi"] for d in current["disks"]] != [d["vdi"] for d in original["disks"]]:
             raise StepFailed("the original VM's disks changed since they were recorded; it is kept",
-                             next_step="make a new plan and run with a new incident")
+                             next_step=f"{NEW_PLAN} and run it with a new incident")
         for snap_uuid in original.get("snapshots") or []:
             snap_ref = _vm_ref(ctx, snap_uuid)
             if snap_ref and snap_uuid in (ctx.plan.get("snapshots") or []):
@@ -602,7 +604,7 @@ def wait_gc(ctx: Context, step: Step, st: dict) -> dict:
         raise StepFailed(
             f"the GC did not finish within {ctx.wait_timeout_s:,.0f} s ({result.reason})",
             next_step=f"{_where(ctx, st, step)}; nothing is at risk. Re-run with the same incident to keep waiting "
-                      "(a longer wait_timeout_s), or diagnose the GC with notebook 01 on the host's SMlog",
+                      f"(a longer {option(ctx.front, 'wait')}), or diagnose the GC with notebook 01 on the host's SMlog",
             error=["GC_WAIT_TIMEOUT", result.reason])
     return {"wait": summary}
 
@@ -631,7 +633,7 @@ def _disk_ref(ctx: Context, step: Step) -> tuple[str, dict]:
     for disk in identity["disks"]:
         if disk["userdevice"] == step.disk:
             return disk["vdi_ref"], disk
-    raise StepFailed(f"VM {step.vm} has no disk at device {step.disk}", next_step="make a new plan")
+    raise StepFailed(f"VM {step.vm} has no disk at device {step.disk}", next_step=NEW_PLAN)
 
 
 def migrate(ctx: Context, step: Step, st: dict) -> dict:

@@ -25,6 +25,7 @@ from typing import Any
 from runbook_lib.errors import InputError, RunbookError, UsageError
 from runbook_lib.transfer import actions
 from runbook_lib.transfer.actions import Context, StepFailed
+from runbook_lib.transfer.fronts import NEW_PLAN, check_front, execute_with, option, rerun_same
 from runbook_lib.transfer.journal import Journal, journal_path
 from runbook_lib.transfer.plan_steps import Step, plan_steps, sr_names, steps_table, validate_plan
 from runbook_lib.transfer.progress import ConsoleReporter, Reporter
@@ -90,20 +91,22 @@ def plan_digest(plan: dict) -> str:
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def check_confirmation(plan: dict, *, dry_run: bool, confirm_vm_uuid: str) -> None:
+def check_confirmation(plan: dict, *, dry_run: bool, confirm_vm_uuid: str, front: str = "notebook") -> None:
     """Raise ConfirmationError unless this is a dry run or the confirmation names every VM of the plan."""
+    check_front(front)
     if dry_run:
         return
+    confirm = option(front, "confirm")
     expected = sorted(vm["uuid"] for vm in plan["vms"])
     given = sorted(part.strip() for part in (confirm_vm_uuid or "").split(",") if part.strip())
     names = ", ".join(f"{vm.get('name') or '?'} = {vm['uuid']}" for vm in plan["vms"])
     if not given:
         raise ConfirmationError(
-            f"executing changes the pool: set confirm_vm_uuid (--confirm) to the uuid of the VM to move ({names}); "
+            f"executing changes the pool: set {confirm} to the uuid of the VM to move ({names}); "
             "nothing was changed")
     if given != expected:
         raise ConfirmationError(
-            f"confirm_vm_uuid {', '.join(given)} does not match the plan's VM ({names}); nothing was changed")
+            f"{confirm} {', '.join(given)} does not match the plan's VM ({names}); nothing was changed")
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -117,12 +120,12 @@ def is_transient(exc: BaseException) -> bool:
     return bool(details and details[0] in TRANSIENT_CODES)
 
 
-def preflight(session, plan: dict, journal: Journal, *, staging: str) -> list[str]:
+def preflight(session, plan: dict, journal: Journal, *, staging: str, front: str = "notebook") -> list[str]:
     """Read-only checks; returns the problems (empty = go)."""
     problems = []
     pool = ops.pool_uuid(session)
     if pool != plan["pool"]["uuid"]:
-        return [f"the plan was made on pool {plan['pool']['uuid']}, this is pool {pool}: make a new plan here"]
+        return [f"the plan was made on pool {plan['pool']['uuid']}, this is pool {pool}: {NEW_PLAN} on this pool"]
     for label, uuid in (("SR", plan["sr"]["uuid"]), ("staging SR", staging)):
         if uuid and ops.ref_by_uuid(session, "SR", uuid) is None:
             problems.append(f"the plan's {label} {uuid} no longer exists")
@@ -135,7 +138,7 @@ def preflight(session, plan: dict, journal: Journal, *, staging: str) -> list[st
         free = ops.sr_free(session, [staging]).get(staging, 0)
         if need > free:
             problems.append(f"the staging SR has {free / 2**30:,.1f} GiB free now, the plan needs about "
-                            f"{need / 2**30:,.1f} GiB there: free space on it or choose another (staging_sr_uuid)")
+                            f"{need / 2**30:,.1f} GiB there: free space on it or choose another ({option(front, 'staging')})")
     for vm in plan["vms"]:
         st = journal.vm_state(vm["uuid"])
         ref = ops.ref_by_uuid(session, "VM", vm["uuid"])
@@ -151,12 +154,12 @@ def preflight(session, plan: dict, journal: Journal, *, staging: str) -> list[st
         rec = session.xenapi.VM.get_record(ref)
         if rec.get("power_state") != vm.get("power_state"):
             problems.append(f"VM {vm.get('name')} is {rec.get('power_state')} now, the plan expected "
-                            f"{vm.get('power_state')}: make a new plan")
+                            f"{vm.get('power_state')}: {NEW_PLAN}")
         planned = {d.get("vdi") for d in vm.get("disks") or [] if d.get("vdi")}
         if planned:
             present = {ops.ref_by_uuid(session, "VDI", u) is not None for u in planned}
             if False in present:
-                problems.append(f"a disk of VM {vm.get('name')} named in the plan no longer exists: make a new plan")
+                problems.append(f"a disk of VM {vm.get('name')} named in the plan no longer exists: {NEW_PLAN}")
         if vm["mode"] == "copy":
             elsewhere = []
             for vbd in rec.get("VBDs") or []:
@@ -182,11 +185,14 @@ def run_transfer(plan: dict | str | Path, session, *, incident: str, dry_run: bo
                  confirm_vm_uuid: str = "", staging_sr_uuid: str = "", wait_timeout_s: float | None = None,
                  reporter: Reporter | None = None, smlog: str | Path | None = None,
                  reconnect_timeout_s: float = DEFAULT_RECONNECT_S, task_timeout_s: float | None = None,
-                 crash_after: str | None = None) -> TransferOutcome:
+                 crash_after: str | None = None, front: str = "notebook") -> TransferOutcome:
     """Dry-run or execute a plan on a connected session; never raises for an expected failure.
+
+    front ("notebook" or "cli") words the next steps in the options the reader has there.
 
     crash_after (tests): raise KilledForTest right after the step of that kind is journaled done.
     """
+    check_front(front)
     try:
         plan = load_plan(plan) if isinstance(plan, (str, Path)) else validate_plan(plan)
         jpath = journal_path(incident)
@@ -212,19 +218,19 @@ def run_transfer(plan: dict | str | Path, session, *, incident: str, dry_run: bo
         return finish("refused", f"incident {incident} already has a journal for another plan",
                       "use a new incident id for a new plan, or re-run with the plan this journal belongs to")
     try:
-        check_confirmation(plan, dry_run=dry_run, confirm_vm_uuid=confirm_vm_uuid)
+        check_confirmation(plan, dry_run=dry_run, confirm_vm_uuid=confirm_vm_uuid, front=front)
     except ConfirmationError as err:
-        return finish("refused", str(err), "re-run with dry_run=False and confirm_vm_uuid=<the VM's uuid>")
+        return finish("refused", str(err), f"re-run with {execute_with(front)}")
     try:
-        problems = preflight(session, plan, journal, staging=staging)
+        problems = preflight(session, plan, journal, staging=staging, front=front)
     except RunbookError as err:
         return finish("refused", f"could not check the pool: {err}", "check the URL and credentials; nothing was changed")
     if problems:
-        return finish("refused", "; ".join(problems), "nothing was changed; make a new plan (notebook 02)")
+        return finish("refused", "; ".join(problems), f"nothing was changed; {NEW_PLAN}")
     reporter.sample(ops.sr_free(session, [s for s in (plan["sr"]["uuid"], staging) if s]))
     if dry_run:
         return finish("dry-run", f"{len(steps)} steps checked against the pool; nothing was changed",
-                      f"to execute: dry_run=False and confirm_vm_uuid={','.join(vm['uuid'] for vm in plan['vms'])}")
+                      f"to execute: {execute_with(front, ','.join(vm['uuid'] for vm in plan['vms']))}")
 
     journal.append("run", plan_digest=digest, incident=incident, vms=[vm["uuid"] for vm in plan["vms"]],
                    staging=staging, resumed=journal.executed_before())
@@ -232,7 +238,7 @@ def run_transfer(plan: dict | str | Path, session, *, incident: str, dry_run: bo
                   staging=staging, incident=incident,
                   wait_timeout_s=float(wait_timeout_s if wait_timeout_s is not None else
                                        (plan.get("wait") or {}).get("timeout_s") or DEFAULT_WAIT_TIMEOUT_S),
-                  smlog=str(smlog) if smlog else None, task_timeout_s=task_timeout_s)
+                  smlog=str(smlog) if smlog else None, task_timeout_s=task_timeout_s, front=front)
     runner = _StepRunner(ctx, reconnect_timeout_s, crash_after)
     stop = runner.run_steps(steps)
     final: dict = {"vms": {}, "srs": _safe_free(ctx)}
@@ -294,13 +300,13 @@ class _StepRunner:
                 where = actions._where(ctx, st, step)
                 restored = self._restore_power(step, st)
                 return (f"{step.kind} failed: {err}" + (f"; {restored}" if restored else ""),
-                        f"{where}. Fix the cause, then re-run with the same incident: the step is checked "
+                        f"{where}. Fix the cause, then {rerun_same(ctx.front)}: the step is checked "
                         "against the pool and completed or undone")
             except _PoolGone as gone:
                 ctx.reporter.step_ended(step, "stopped", str(gone))
                 return (f"lost the pool during {step.kind} and it did not come back within "
                         f"{self.reconnect_timeout_s:,.0f} s ({gone})",
-                        "re-run with the same incident when the pool answers: the journal knows where the step was")
+                        f"{rerun_same(self.ctx.front)} when the pool answers: the journal knows where the step was")
             ctx.reporter.step_ended(step, "done", outcome)
             if self.crash_after and step.kind == self.crash_after:
                 raise KilledForTest(step.id)
