@@ -1,7 +1,11 @@
 """Notebook 03 under papermill: defaults dry-run; executed on the simulator it frees the SR;
-a wrong confirmation is recorded as refused without failing the notebook."""
+a refused run is recorded, then fails the notebook so `runbook run` exits 1 with one line."""
+
+import json
 
 import papermill
+
+from runbook_lib.audit.runner import run_notebook
 
 from runbook_lib.record import read_records
 from runbook_lib.transfer.notebook import demo_parameters, demo_summary
@@ -36,7 +40,31 @@ def test_defaults_dry_run_then_execute_the_kept_plan(tmp_path, monkeypatch):
     assert lines[0].startswith("transfer: done") and any("chain 2 before, 1 after" in line for line in lines)
 
 
-def test_wrong_confirmation_is_recorded_as_refused(tmp_path, monkeypatch):
-    rec, _ = _run(tmp_path, monkeypatch, "wrong", incident="nb2", dry_run=False, confirm_vm_uuid="nope",
-                  sim_speed=200000.0)
+def _run_audited(tmp_path, monkeypatch, incident, **parameters):
+    outputs = tmp_path / "outputs"
+    monkeypatch.setenv("RUNBOOK_OUTPUTS", str(outputs))
+    return run_notebook("03", incident, {"sim_speed": 200000.0, **parameters}, outputs=outputs)
+
+
+def test_executing_without_confirmation_fails_the_run_with_one_line(tmp_path, monkeypatch):
+    result = _run_audited(tmp_path, monkeypatch, "nb2", dry_run=False)
+    assert result.exit_code == 1 and result.status == "failed"
+    assert "TransferNotFinished: transfer refused: executing changes the pool: set confirm_vm_uuid" in result.error
+    assert "next step: re-run with dry_run=False and confirm_vm_uuid=" in result.error
+    assert "Traceback" not in result.error and "\n" not in result.error
+    rec = result.records["transfer"]  # recorded before the notebook fails: the postmortem sees it
     assert rec["status"] == "refused" and "nothing was changed" in rec["message"]
+
+
+def test_a_plan_from_another_pool_fails_the_run(tmp_path, monkeypatch):
+    from tests.transfer_pool import make_plan, simulated_pool
+
+    with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
+        plan = make_plan(session)
+    plan["pool"]["uuid"] = "00000000-0000-4000-8000-000000000000"
+    path = tmp_path / "other-pool.json"
+    path.write_text(json.dumps(plan))
+    result = _run_audited(tmp_path, monkeypatch, "nb3", plan_path=str(path), dry_run=False, confirm_vm_uuid=VM)
+    assert result.exit_code == 1, result.error
+    assert "transfer refused: the plan was made on pool 00000000-0000-4000-8000-000000000000" in result.error
+    assert "make a new plan" in result.error

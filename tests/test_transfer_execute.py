@@ -1,5 +1,6 @@
 """Executing a plan: the confirmation gate, the dry run, and the full round trip on the simulator."""
 
+import dataclasses
 import json
 
 import pytest
@@ -53,6 +54,19 @@ def test_next_steps_name_the_options_of_the_front_end_that_runs(plan):
     assert notebook.next_step == "re-run with dry_run=False and confirm_vm_uuid=<the VM's uuid>"
     with pytest.raises(ValueError):
         run_transfer(plan, None, incident="INC-5", front="web")
+
+
+def test_only_a_dry_run_or_a_finished_run_passes_raise_unless_finished(plan):
+    from runbook_lib.transfer import TransferNotFinished
+
+    refused = run_transfer(plan, None, incident="INC-6", dry_run=False, confirm_vm_uuid="wrong")
+    with pytest.raises(TransferNotFinished, match="transfer refused: .*does not match.*next step: re-run") as err:
+        refused.raise_unless_finished()
+    assert err.value.exit_code == 1 and err.value._render_traceback_()[0].startswith("TransferNotFinished: ")
+    for status in ("dry-run", "done"):
+        dataclasses.replace(refused, status=status).raise_unless_finished()
+    with pytest.raises(TransferNotFinished, match="transfer stopped"):
+        dataclasses.replace(refused, status="stopped").raise_unless_finished()
 
 
 def test_a_bad_plan_file_is_refused_with_one_line(tmp_path):

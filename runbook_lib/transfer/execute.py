@@ -46,6 +46,10 @@ class PlanMismatch(InputError):
     """The plan does not describe the pool it is run against (any more)."""
 
 
+class TransferNotFinished(RunbookError):
+    """A refused or part-way run, raised after its outcome is shown, so `runbook run` exits 1 with one line."""
+
+
 class KilledForTest(BaseException):
     """Raised by `crash_after` to stand in for a process killed at that point (tests only)."""
 
@@ -66,6 +70,12 @@ class TransferOutcome:
     @property
     def exit_code(self) -> int:
         return {"dry-run": 0, "done": 0, "refused": 2}.get(self.status, 1)
+
+    def raise_unless_finished(self) -> None:
+        """Fail the notebook when the run was refused or stopped part-way (a dry run or a done one passes)."""
+        if self.status in ("refused", "stopped"):
+            raise TransferNotFinished(f"transfer {self.status}: {self.message}",
+                                      hint=f"next step: {self.next_step}" if self.next_step else None)
 
     def summary(self) -> dict:
         return {"status": self.status, "message": self.message, "next_step": self.next_step,
