@@ -24,7 +24,7 @@ def _journal(folder, start):
     t = lambda minutes: (start + dt.timedelta(minutes=minutes)).isoformat()  # noqa: E731
     step = lambda kind: {"step": f"{VM}:{kind}", "vm": VM, "kind": kind}  # noqa: E731
     lines = [
-        {"seq": 1, "time": t(1), "event": "run", "mode": "execute"},
+        {"seq": 1, "time": t(1), "event": "run", "mode": "execute", "staging": STAGING, "vms": [VM]},
         {"seq": 2, "time": t(2), "event": "start", **step("copy-away"), "call": "VM.copy"},
         {"seq": 3, "time": t(30), "event": "done", **step("copy-away"), "call": "VM.copy",
          "before": {SR: 40 * G, STAGING: 3000 * G}, "after": {SR: 40 * G, STAGING: 976 * G}},
@@ -190,3 +190,43 @@ def test_an_empty_incident_means_the_latest_one_that_is_not_a_postmortem(tmp_pat
     assert postmortem.latest_incident(out) == "newer"
     assert postmortem.build("", out).incident == "newer"
     assert postmortem.build("older", out).incident == "older"
+
+
+def test_cli_only_work_is_reviewed_from_the_journal_and_the_plan(tmp_path):
+    """`runbook transfer ... --incident INC-42` with no notebook runs indexed: the journal is the record."""
+    folder = tmp_path / "INC-42"
+    folder.mkdir()
+    start = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)
+    _journal(folder, start)
+    journal_only = postmortem.build("INC-42", tmp_path)
+    assert not journal_only.has_runs
+    assert "No notebook runs are recorded for incident 'INC-42'" in journal_only.summary
+    assert journal_only.impact["srs"] == [f"{SR} (name unknown)"] and f"on {SR}" in journal_only.summary
+    (folder / "plan.json").write_text(json.dumps(json.loads((SEED / "seed_plan.json").read_text())["plan"]))
+    pm = postmortem.build("INC-42", tmp_path)
+    assert "(a transfer journal, a plan)" in pm.summary and "the transfer finished" in pm.summary
+    assert pm.root_cause["remedy"] and pm.impact["vms"]
+    assert "nothing to review" not in pm.summary
+    transfer = pm.timeline.query("source == 'transfer'")
+    assert len(transfer) == 7 and transfer["event"].iloc[0].startswith("run")
+    assert any("copy-back" in e for e in transfer["event"])
+    assert "transfer: 5 step(s) done" in set(pm.actions["what"])
+    space = pm.space.set_index("sr")
+    assert space.loc[SR, "before"] == 40 * G and space.loc[SR, "after"] == 76 * G
+    assert space.loc[SR, "source"] == "transfer journal"
+    text = postmortem.sections(pm)
+    assert "copy-away" in text["Timeline"] and "76.0 GiB" in text["Space before and after"]
+    assert "Nothing recorded" not in text["What was done"]
+    paths = postmortem.export(pm, tmp_path / "INC-42" / "review")
+    assert "![timeline](review.postmortem.png)" in paths["md"].read_text()
+
+
+def test_saved_findings_feed_a_postmortem_without_runs(tmp_path):
+    folder = tmp_path / "INC-43"
+    folder.mkdir()
+    (folder / "smlog_findings.json").write_text((SEED / "seed_diagnosis.json").read_text())
+    pm = postmortem.build("INC-43", tmp_path)
+    assert not pm.has_runs and "SMlog findings" in pm.summary
+    assert not pm.timeline.query("source == 'SMlog'").empty
+    assert pm.root_cause["verdict"] == json.loads((SEED / "seed_diagnosis.json").read_text())["diagnosis"]["verdict"]
+    assert pm.impact["vdis_stuck"] and "nothing to review" not in pm.summary

@@ -153,6 +153,20 @@ def _plan_files(folder: Path) -> list[dict]:
     return plans
 
 
+def _diagnosis_files(folder: Path) -> list[dict]:
+    """SMlog findings saved in the incident folder (`runbook smlog diagnose --json`, 01's export)."""
+    found = []
+    for path in sorted(folder.glob("*findings*.json")) if folder.is_dir() else []:
+        try:
+            value = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        wanted = next((v for v in _walk_values(value) if isinstance(v, dict) and _is_diagnosis(v)), None)
+        if wanted is not None:  # top level (01's export) or wrapped ({"diagnosis": {...}})
+            found.append(wanted)
+    return found
+
+
 # ---- the sections ---------------------------------------------------------------------------
 
 def _gib(value: Any) -> str:
@@ -317,14 +331,21 @@ def build(incident: str, outputs: Path | None = None) -> Postmortem:
             if r.get("incident") == incident and "postmortem" not in (r.get("records") or {})]
     journal, torn = read_journals(folder)
     notes = [f"{torn} torn journal line(s) skipped (a write cut short)"] if torn else []
-    diagnoses = _find(runs, _is_diagnosis)
-    diagnosis = diagnoses[-1][1] if diagnoses else None
+    diagnoses = [d for _, d in _find(runs, _is_diagnosis)] or _diagnosis_files(folder)
+    diagnosis = diagnoses[-1] if diagnoses else None
     plans = [p for _, p in _find(runs, _is_plan)] + _plan_files(folder)
+    # CLI-only work (`runbook transfer`, `runbook size --plan-out`) leaves files but no runs
+    files_only = not runs and bool(journal or plans or diagnosis)
     now = dt.datetime.now(dt.timezone.utc)
 
     stuck = _stuck_vdis(diagnosis)
     affected_srs = sorted({str(v.get("sr")) for v in stuck if v.get("sr")} |
                           {str((p.get("sr") or {}).get("uuid")) for p in plans if (p.get("sr") or {}).get("uuid")})
+    if not affected_srs:  # a journal alone: the SRs it measured, less the staging SR it names
+        staging = {str(r.get("staging")) for r in journal if r.get("event") == "run" and r.get("staging")}
+        measured = {str(sr) for r in journal for key in ("before", "after")
+                    if isinstance(r.get(key), dict) for sr in r[key]}
+        affected_srs = sorted(measured - staging)
     sr_names = {s.get("sr"): s.get("name") for s in (diagnosis or {}).get("srs") or []}
     vms = {}
     for plan in plans:
@@ -371,7 +392,7 @@ def build(incident: str, outputs: Path | None = None) -> Postmortem:
     }
     last_stop = next((r for r in reversed(journal) if r.get("event") in ("finished", "stopped", "refused")), None)
     follow_ups = []
-    if not runs:
+    if not runs and not diagnosis:
         follow_ups.append(f"Run the diagnosis for this incident: `runbook run 01 --incident {incident}`.")
     if stuck and not any(r.get("event") == "finished" for r in journal):
         follow_ups.append("The remedy was not carried out to the end: plan it with notebook 02 and run notebook 03 "
@@ -389,7 +410,20 @@ def build(incident: str, outputs: Path | None = None) -> Postmortem:
                       " deep chains and SRs short of coalesce space are flagged before a coalesce gets stuck "
                       "(docs/scheduling.md).")
 
-    if not runs:
+    outcome = ("the transfer finished" if last_stop and last_stop.get("event") == "finished" else
+               f"the transfer ended with '{last_stop.get('event')}'" if last_stop else
+               "a transfer was started (no end recorded)" if journal else "no transfer was run")
+    if files_only:
+        found = [what for what, there in (("a transfer journal", journal), ("a plan", plans),
+                                          ("SMlog findings", diagnosis)) if there]
+        steps = sum(1 for r in journal if r.get("event") == "done")
+        where = ", ".join(impact["srs"]) or "an SR not named in the files"
+        summary = (f"No notebook runs are recorded for incident '{incident}'; this record is built from the files "
+                   f"in {folder} ({', '.join(found)}), as the CLI commands left them. "
+                   f"{root_cause['verdict'] if diagnosis else 'Coalesce space problem'} on {where}"
+                   f"{': ' + str(impact['failures']) + ' failed coalesce attempt(s) in the SMlog' if diagnosis else ''}; "
+                   f"{steps} transfer step(s) done; {outcome}.")
+    elif not runs:
         others = list(dict.fromkeys(r.get("incident") for r in reversed(index.read_index(root))
                                     if r.get("incident") and r.get("incident") != incident))
         known = (f" Incidents that do have runs, newest first: {', '.join(others[:5])}"
@@ -398,8 +432,6 @@ def build(incident: str, outputs: Path | None = None) -> Postmortem:
                    f"nothing to review. Run the runbooks with `--incident {incident}` (or `make demo`) and run this "
                    f"notebook again.{known}")
     else:
-        outcome = ("the transfer finished" if last_stop and last_stop.get("event") == "finished" else
-                   f"the transfer ended with '{last_stop.get('event')}'" if last_stop else "no transfer was run")
         where = ", ".join(impact["srs"]) or "an SR not named in the records"
         summary = (f"{root_cause['verdict']} on {where}: {impact['failures']} failed coalesce attempt(s) in the SMlog"
                    f"{' from ' + _when(first_failure) if first_failure is not None else ''}; {len(runs)} runbook "
@@ -485,7 +517,7 @@ def sections(pm: Postmortem, timeline_image: str | None = None) -> dict[str, str
     """The postmortem's sections as Markdown, by title, in reading order."""
     imp, det, rc = pm.impact, pm.detection, pm.root_cause
     follow = "\n".join(f"- {f}" for f in pm.follow_ups)
-    if not pm.has_runs:
+    if not pm.has_runs and pm.timeline.empty and pm.actions.empty and pm.space.empty:
         nothing = "_Nothing recorded for this incident yet._"
         return {"Summary": pm.summary, **{t: nothing for t in SECTION_TITLES[1:-2]}, "Follow-ups": follow,
                 "Executed notebooks": nothing}
@@ -558,7 +590,7 @@ def export(pm: Postmortem, base: Path) -> dict[str, Path]:
     plt.close(fig)
     png = buffer.getvalue()
     paths["png"].write_bytes(png)
-    text = to_markdown(pm, timeline_image=paths["png"].name if pm.has_runs else None)
+    text = to_markdown(pm, timeline_image=paths["png"].name if not pm.timeline.empty else None)
     paths["md"].write_text(text, encoding="utf-8")
     paths["html"].write_text(to_html(text, f"Postmortem {pm.incident}", {paths["png"].name: png}), encoding="utf-8")
     return paths
