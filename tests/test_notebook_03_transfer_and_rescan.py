@@ -68,3 +68,26 @@ def test_a_plan_from_another_pool_fails_the_run(tmp_path, monkeypatch):
     assert result.exit_code == 1, result.error
     assert "transfer refused: the plan was made on pool 00000000-0000-4000-8000-000000000000" in result.error
     assert "make a new plan" in result.error
+
+
+def test_pool_parameters_match_02_and_the_wait_defaults_to_the_plans():
+    from runbook_lib.audit.params import declared_parameters
+
+    declared = declared_parameters(NOTEBOOK)
+    size = declared_parameters(NOTEBOOK.parent / "02_size_space.ipynb")
+    for name in ("ca_bundle", "wait_timeout_s"):
+        assert name in declared, name
+    assert (declared["ca_bundle"]["inferred_type_name"], declared["ca_bundle"]["default"]) == (
+        size["ca_bundle"]["inferred_type_name"], size["ca_bundle"]["default"]) == ("str", '""')
+    assert float(declared["wait_timeout_s"]["default"]) == 0.0  # 0: the plan's wait, as runbook transfer
+
+
+def test_ca_bundle_reaches_the_connection(monkeypatch):
+    import pytest
+
+    from runbook_lib.errors import UsageError
+    from runbook_lib.transfer.notebook import open_pool
+
+    monkeypatch.setenv("XEN_PASSWORD", "x")
+    with pytest.raises(UsageError, match="cannot use CA bundle /no/such/ca.pem"):
+        open_pool("https://127.0.0.1:9", "root", "XEN_PASSWORD", incident="t", ca_bundle="/no/such/ca.pem")

@@ -31,7 +31,7 @@ class OpenPool:
 
 
 def open_pool(url: str, user: str, password_env: str, *, incident: str, password_file: str = "",
-              verify_tls: bool = True, sim_speed: float | None = None) -> OpenPool:
+              verify_tls: bool = True, ca_bundle: str = "", sim_speed: float | None = None) -> OpenPool:
     """Log in to url; "" starts the bundled simulator (seed scenario) with its SMlog under outputs/<incident>/."""
     from runbook_lib.xapi import connect
 
@@ -46,7 +46,7 @@ def open_pool(url: str, user: str, password_env: str, *, incident: str, password
         if sim_speed:
             options["speed"] = float(sim_speed)
     session = stack.enter_context(connect(url, user, password_env=password_env, password_file=password_file or None,
-                                          verify_tls=verify_tls,
+                                          verify_tls=verify_tls, ca_bundle=ca_bundle or None,
                                           retry_refused_s=60.0, sim_options=options))
     return OpenPool(session=session, url=url, smlog=smlog, _stack=stack)
 
