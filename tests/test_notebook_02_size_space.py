@@ -38,6 +38,7 @@ def test_seed_scenario_with_findings(tmp_path, monkeypatch):
     plan = records["plan"]
     assert plan["remedy"]["kind"] == "move-vms" and plan["staging_sr"]["name"] == "NFS staging"
     assert [v["name"] for v in plan["vms"]] == ["fileserver"]
+    assert plan["vms"][0]["mode"] == "migrate"  # the default: live, no_migrate below turns it off
     # the default plan path is this run's own name in the incident's folder, owner-only
     written = Path(records["plan_path"])
     assert written == run_output.with_name(run_output.stem + ".plan.json")
@@ -69,3 +70,11 @@ def test_healthy_scenario_needs_no_plan(tmp_path, monkeypatch):
     assert records["plan"] is None and records["plan_path"] is None
     assert records["remedies"] == []
     assert not plan_path.exists()
+
+
+def test_no_migrate_stages_running_vms_by_copy(tmp_path, monkeypatch):
+    """The remedy's way out of a refused migration (no_migrate, runbook size --no-migrate)."""
+    records, _ = _run(tmp_path, monkeypatch, no_migrate=True, plan_path=str(tmp_path / "plan.json"))
+    plan = records["plan"]
+    assert plan["remedy"]["kind"] == "move-vms" and [v["mode"] for v in plan["vms"]] == ["copy"]
+    assert plan["remedy"]["downtime_s"] > 0
