@@ -1,5 +1,6 @@
 """`runbook sim serve` and `runbook sim snapshot` as an administrator runs them."""
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -32,11 +33,52 @@ def test_serve_prints_its_url_first_and_serves(tmp_path):
         s = XenAPI.Session(url)
         s.xenapi.login_with_password("root", "another-pass", "1.0", "tests")
         assert len(s.xenapi.SR.get_all()) == 2
+        # the clock starts a day back by default (the scenario's is 2026-11-10), as `make demo` does
+        ago = dt.datetime.now(dt.timezone.utc) - _servertime(s)
+        assert dt.timedelta(hours=20) < ago < dt.timedelta(hours=24, minutes=5), ago
         s.xenapi.session.logout()
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
     assert "another-pass" not in (tmp_path / "calls.jsonl").read_text()
+
+
+def _servertime(session) -> dt.datetime:
+    host = session.xenapi.host.get_all()[0]
+    return dt.datetime.strptime(str(session.xenapi.host.get_servertime(host)),
+                                "%Y%m%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+
+
+def test_serve_keeps_the_scenarios_clock_when_asked():
+    proc, first = _serve("--scenario", "healthy", "--speed", "1", "--clock-start", "scenario")
+    try:
+        s = XenAPI.Session(first.split(" ", 2)[2] + "/")
+        s.xenapi.login_with_password("root", "simulator", "1.0", "tests")
+        assert _servertime(s).date() == dt.date(2026, 11, 10)
+        s.xenapi.session.logout()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+
+
+def test_clock_start_values_and_with_clock_start():
+    from runbook_lib.errors import UsageError
+    from runbook_lib.sim.scenarios import clock_start, load_scenario, with_clock_start
+
+    now = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone.utc)
+    assert clock_start("now-24h", now) == dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.timezone.utc)
+    assert clock_start("now-90m", now) == now - dt.timedelta(minutes=90)
+    assert clock_start("now", now) == now
+    assert clock_start("2026-11-25T08:00:00Z") == dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.timezone.utc)
+    assert clock_start("2026-11-25 08:00") == dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.timezone.utc)
+    seed = load_scenario("seed-stuck-leaf-coalesce")
+    moved = with_clock_start(seed, "2026-11-25T09:30:00+01:00")
+    assert moved["clock"] == {"start": "2026-11-25T08:30:00Z", "speed": 3600}
+    assert seed["clock"]["start"] == "2026-12-06T02:20:00Z"  # the loaded scenario is left as it was
+    import pytest
+
+    with pytest.raises(UsageError, match="not an ISO date"):
+        clock_start("yesterday")
 
 
 def test_serve_refuses_other_addresses_and_bad_options():
@@ -54,6 +96,8 @@ def test_serve_refuses_other_addresses_and_bad_options():
     for option in ("--smlog", "--calls"):  # a path that cannot be written
         result = runner.invoke(main, ["sim", "serve", option, "/proc/no-such-dir/file"])
         assert result.exit_code == 2 and result.output.startswith("error: cannot write") and "Traceback" not in result.output
+    result = runner.invoke(main, ["sim", "serve", "--clock-start", "yesterday"])
+    assert result.exit_code == 2 and "not an ISO date" in result.output
     result = runner.invoke(main, ["sim", "serve", "--list"])
     assert result.exit_code == 0 and "seed-stuck-leaf-coalesce" in result.output
 

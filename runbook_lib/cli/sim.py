@@ -10,6 +10,7 @@ import click
 
 from runbook_lib.cli.pool_options import pool_options
 from runbook_lib.errors import CredentialError, UsageError
+from runbook_lib.sim.scenarios import DEFAULT_CLOCK_START
 
 
 @click.group("sim")
@@ -34,11 +35,14 @@ def sim():
 @click.option("--password-env", metavar="VAR",
               help="name of an environment variable holding the password to accept "
                    "(default: the scenario's, 'simulator' for shipped ones)")
+@click.option("--clock-start", default=DEFAULT_CLOCK_START, show_default=True, metavar="ISO|now-24h|scenario",
+              help="when the simulated clock starts: an ISO date, now-<N>h/m/d, or 'scenario' for the "
+                   "scenario's own clock.start (SMlog lines have no year: a start after now dates them a year back)")
 @click.option("--list", "list_only", is_flag=True, help="list the shipped scenarios and exit")
-def serve(scenario, host, port, smlog, calls, speed, faults, password_env, list_only):
+def serve(scenario, host, port, smlog, calls, speed, faults, password_env, clock_start, list_only):
     """Serve a simulated pool until interrupted."""
     from runbook_lib.sim import Simulator
-    from runbook_lib.sim.scenarios import list_scenarios
+    from runbook_lib.sim.scenarios import list_scenarios, load_scenario, with_clock_start
 
     if list_only:
         for name in list_scenarios():
@@ -51,7 +55,10 @@ def serve(scenario, host, port, smlog, calls, speed, faults, password_env, list_
             raise CredentialError(f"environment variable {password_env} is not set or empty")
     if speed is not None and speed <= 0:
         raise UsageError("--speed must be positive")
-    simulator = Simulator(scenario=scenario, port=port, smlog=smlog, calls=calls, speed=speed,
+    data = load_scenario(scenario)
+    if clock_start != "scenario":
+        data = with_clock_start(data, clock_start)
+    simulator = Simulator(scenario=data, port=port, smlog=smlog, calls=calls, speed=speed,
                           faults=faults, password=password, host=host)
     try:
         simulator.start()
