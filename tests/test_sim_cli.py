@@ -96,6 +96,11 @@ def test_serve_refuses_other_addresses_and_bad_options():
     for option in ("--smlog", "--calls"):  # a path that cannot be written
         result = runner.invoke(main, ["sim", "serve", option, "/proc/no-such-dir/file"])
         assert result.exit_code == 2 and result.output.startswith("error: cannot write") and "Traceback" not in result.output
+    for fault, what in (("vm-wont-stop=no-such-vm", "no VM"), ("staging-full=no-such-sr", "no SR")):
+        result = runner.invoke(main, ["sim", "serve", "--fault", fault])
+        assert result.exit_code == 2 and result.output.startswith(f"error: --fault {fault}: scenario ")
+        assert what in result.output and len(result.output.strip().splitlines()) == 1
+    assert "fileserver" in runner.invoke(main, ["sim", "serve", "--fault", "vm-wont-stop=x"]).output  # what exists
     result = runner.invoke(main, ["sim", "serve", "--clock-start", "yesterday"])
     assert result.exit_code == 2 and "not an ISO date" in result.output
     result = runner.invoke(main, ["sim", "serve", "--list"])

@@ -61,6 +61,11 @@ def serve(scenario, host, port, smlog, calls, speed, faults, password_env, clock
     simulator = Simulator(scenario=data, port=port, smlog=smlog, calls=calls, speed=speed,
                           faults=faults, password=password, host=host)
     try:
+        check_fault_targets(simulator)
+    except UsageError:
+        simulator.stop()
+        raise
+    try:
         simulator.start()
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
@@ -73,6 +78,23 @@ def serve(scenario, host, port, smlog, calls, speed, faults, password_env, clock
         simulator.serve_forever()
     except KeyboardInterrupt:
         simulator.stop()
+
+
+def check_fault_targets(simulator) -> None:
+    """A fault aimed at a VM or SR the scenario does not have would never fire: refuse it."""
+    tables = simulator.pool.store.tables
+    for fault, table, what in (("vm-wont-stop", "VM", "VM"), ("staging-full", "SR", "SR")):
+        target = simulator.pool.faults.active.get(fault)
+        if not target:
+            continue
+        records = tables[table].values()
+        if any(target in (rec.get("name_label"), rec.get("uuid")) for rec in records):
+            continue
+        names = sorted({rec.get("name_label") for rec in records if rec.get("name_label")
+                        and not rec.get("is_a_template") and not rec.get("is_control_domain")})
+        shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+        raise UsageError(f"--fault {fault}={target}: scenario {simulator.scenario_name} has no {what} with that "
+                         f"name or uuid ({what}s: {shown or 'none'})")
 
 
 @sim.command("snapshot")
