@@ -175,3 +175,36 @@ def test_a_negative_rate_and_unwritable_outputs_are_one_line_errors(inventory_fi
     res = run("inventory", "save", "--url", "sim:healthy", "--out", str(blocker / "inv.json"))
     assert res.exit_code == 2 and res.output.startswith("error: cannot write the inventory to ")
     assert "Traceback" not in res.output
+
+
+def test_the_human_output_fits_a_120_column_terminal(inventory_file):
+    path, *_ = inventory_file
+    res = run("size", "--inventory", str(path), env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    # only the indented, copy-and-paste commands may be longer
+    assert all(len(line) <= 120 for line in lines if not line.startswith("  vhd-util")), res.output
+    assert not any(line.rstrip().endswith(" reason") for line in lines)
+    assert "(assumed (100 MiB/s))" not in res.output and res.output.count("100 MiB/s") == 1
+    full = json.loads(run("size", "--inventory", str(path), "--json").output)["remedies"][0]["reason"]
+    numbered = next(i for i, line in enumerate(lines) if line.startswith("1. move-vms: "))
+    shown = " ".join(line.strip() for line in lines[numbered:numbered + 5]
+                     if line.startswith(("1. ", "   ")))[len("1. move-vms: "):]
+    assert shown.startswith(full[:60]) and "--no-migrate" in shown
+
+
+def test_a_very_long_reason_is_cut_and_points_to_json():
+    import pandas as pd
+
+    from runbook_lib.cli.size import REASON_LINES, _remedies_text
+
+    table = pd.DataFrame([{"rank": 1, "kind": "move-vms", "sr": "0000", "feasible": True,
+                           "vms": ", ".join(f"vm{i} (copy)" for i in range(20)), "move_gib": 1.0,
+                           "frees_gib": 2.0, "duration_min": 1.0, "downtime_min": 1.0,
+                           "reason": "word " * 400}])
+    text = _remedies_text(table, 80).splitlines()
+    reason = text[text.index("") + 1:]
+    assert reason[0].startswith("1. move-vms: word word")
+    assert len(reason) == REASON_LINES and reason[-1].endswith("... (full text: --json)")
+    assert all(len(line) <= 80 for line in reason)
+    assert "vm0 (copy), vm1 (copy), vm2 (..." in text[1]

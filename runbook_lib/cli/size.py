@@ -63,14 +63,56 @@ def size(url, user, inventory, password_env, password_file, verify_tls, ca_bundl
         cols = ["vdi", "sr", "kind", "vm", "virtual_gib", "needed_gib", "at_least_gib", "fits_offline",
                 "size_source"]
         click.echo(stuck[cols].to_string(index=False))
+    width = _width()
     note = upper_bound_note(result.sizing)
     if note:
-        click.echo("\n" + note)
+        click.echo("\n" + _wrap_prose(note, width))
     if result.remedies:
         click.echo("")
-        click.echo(remedies_table(result.remedies).to_string(index=False))
-        click.echo(f"\n(throughput {result.throughput_bps / 2**20:.0f} MiB/s, {result.throughput_source})")
+        click.echo(_remedies_text(remedies_table(result.remedies), width))
+        source = result.throughput_source
+        if source.startswith("assumed"):
+            source = "assumed: give --throughput, or --smlog / --findings to measure it"
+        click.echo(f"\n(durations at {result.throughput_bps / 2**20:.0f} MiB/s, {source})")
     else:
         click.echo("\nno SR is short of space for its coalesces: nothing to plan")
     if plan_out:
         click.echo(f"plan: {plan_path}" if plan_path else "plan: none written (nothing to do)")
+
+
+# A reason is a sentence or three; the human output shows it below the table, wrapped, and cut
+# after this many lines (--json carries it whole).
+REASON_LINES = 4
+
+
+def _width() -> int:
+    """The terminal's width, at most 120 (the tables themselves are about that wide)."""
+    import shutil
+
+    return max(60, min(shutil.get_terminal_size((120, 24)).columns, 120))
+
+
+def _wrap_prose(text: str, width: int) -> str:
+    """Wrap the prose lines of a note; indented lines are commands to copy and stay whole."""
+    import textwrap
+
+    return "\n".join(line if line.startswith(" ") or len(line) <= width else textwrap.fill(line, width)
+                     for line in text.splitlines())
+
+
+def _remedies_text(table, width: int) -> str:
+    """The ranked remedies as a table without its reason column, then each reason, numbered,
+    wrapped to the terminal and cut after REASON_LINES lines."""
+    import textwrap
+
+    shown = table.drop(columns=["reason"]).copy()
+    shown["vms"] = [v if len(v) <= 32 else v[:29] + "..." for v in shown["vms"]]
+    lines = [shown.to_string(index=False), ""]
+    for rank, kind, reason in zip(table["rank"], table["kind"], table["reason"]):
+        first = f"{rank}. {kind}: "
+        wrapped = textwrap.wrap(str(reason), width, initial_indent=first, subsequent_indent=" " * len(first))
+        if len(wrapped) > REASON_LINES:
+            cut = wrapped[REASON_LINES - 1]
+            wrapped = wrapped[:REASON_LINES - 1] + [cut[: width - 26].rstrip() + " ... (full text: --json)"]
+        lines += wrapped
+    return "\n".join(lines)
