@@ -61,3 +61,30 @@ def test_a_bad_incident_id_is_refused_first(tmp_path):
                                        "--incident", "../../etc"])
     assert result.exit_code == 2 and result.output.startswith("error: incident id '../../etc'")
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_ctrl_c_during_execute_prints_where_the_vm_is_and_how_to_continue(tmp_path, monkeypatch):
+    from runbook_lib.transfer.actions import Context
+
+    path = write_plan(tmp_path, monkeypatch)
+    real = Context.task_started
+
+    def ctrl_c(self, step, task_ref):
+        real(self, step, task_ref)
+        if step.kind == "copy-out":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Context, "task_started", ctrl_c)
+    result = CliRunner().invoke(main, ["transfer", "--plan", str(path), "--incident", "cc", "--execute",
+                                       "--confirm", VM, "--url", SIM_URL])
+    assert result.exit_code == 130, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("error: interrupted: VM 'fileserver': the original") and "stopped during copy-out" in last
+    assert "VM.start may still be blocked" in last and "same --incident and --plan" in last
+    assert "Aborted!" not in result.output and "Traceback" not in result.output
+    assert Journal(journal_path("cc")).records()[-2]["event"] == "interrupted"
+    monkeypatch.setattr(Context, "task_started", real)
+    dry = CliRunner().invoke(main, ["transfer", "--plan", str(path), "--incident", "cc", "--url", SIM_URL])
+    header = next(line for line in dry.output.splitlines() if line.lstrip().startswith("step"))
+    assert "journal" in header and "under way when it stopped" in dry.output
+    assert "already done in incident cc's journal" in dry.output

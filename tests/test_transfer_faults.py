@@ -266,3 +266,50 @@ def test_a_staging_sr_with_room_for_the_leaf_but_not_the_chain_is_refused_before
         assert outcome.status == "stopped" and "nothing was copied" in outcome.message, outcome.message
         assert [c for c in changing_calls(calls) if "copy" in c.lower()] == []
         assert assert_vm_intact_on_one_sr(session, original)["uuid"] == VM
+
+
+def test_ctrl_c_mid_copy_is_journaled_and_the_dry_run_and_the_rerun_take_up_from_there(tmp_path, monkeypatch):
+    from runbook_lib.transfer import interrupted_message
+    from runbook_lib.transfer.actions import Context
+
+    with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
+        plan = make_plan(session)
+        original = vms_holding(session, "fileserver")[0]
+        real = Context.task_started
+
+        def ctrl_c(self, step, task_ref):
+            real(self, step, task_ref)
+            if step.kind == "copy-out":
+                raise KeyboardInterrupt
+
+        monkeypatch.setattr(Context, "task_started", ctrl_c)
+        with pytest.raises(KeyboardInterrupt):
+            execute(plan, session, "ctrlc", front="cli")
+        monkeypatch.setattr(Context, "task_started", real)
+        journal = Journal(journal_path("ctrlc"))
+        interrupted, stopped = journal.records()[-2:]
+        assert (interrupted["event"], interrupted["step"]) == ("interrupted", f"{VM}:copy-out")
+        assert journal.step_status(f"{VM}:copy-out") == "started"  # left for the next run to check
+        line = interrupted_message(journal, plan, front="cli")
+        assert stopped["event"] == "stopped" and stopped["message"] == line and "\n" not in line
+        assert line.startswith(f"interrupted: VM 'fileserver': the original {VM} is intact on SR "
+                               "'Local SATA Storage', shut down by this run (last finished step: shutdown; "
+                               "stopped during copy-out, which the next run checks against the pool)")
+        assert "VM.start may still be blocked" in line and f"uuid={VM} param-name=blocked-operations" in line
+        assert line.endswith("re-run with the same --incident and --plan to continue")
+
+        dry = run_transfer(plan, session, incident="ctrlc")
+        status = dict(zip(dry.table["step"], dry.table["journal"]))
+        assert status["record-original"] == status["shutdown"] == "done"
+        assert status["copy-out"] == "under way when it stopped" and status["destroy-original"] == ""
+        assert "2 of them already done" in dry.message
+
+        finished_ok(execute(plan, session, "ctrlc"), session, original)
+        copies = [c for c in changing_calls(calls) if c == "Async.VM.copy"]
+        assert len(copies) == 2  # the interrupted copy's task was picked up, not started again
+
+
+def test_a_fresh_incident_shows_no_journal_column(tmp_path, monkeypatch):
+    with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
+        plan = make_plan(session)
+        assert "journal" not in run_transfer(plan, session, incident="fresh").table.columns

@@ -81,3 +81,21 @@ def test_lines_that_are_not_journal_records_are_ignored(tmp_path):
     assert j.step_status("v:scan-source") == "done" and j.torn_lines == 3
     j.append("start", step="v:wait-gc", vm="v")
     assert Journal(path).records()[-1]["seq"] == 2
+
+
+def test_where_vm_is_reads_the_state_from_the_journal_alone(tmp_path):
+    journal = Journal(tmp_path / "j.jsonl")
+    vm = {"uuid": "vm-1", "name": "fileserver"}
+    assert journal.where_vm_is(vm) == "VM 'fileserver': no step started, nothing was changed"
+    journal.append("start", step="vm-1:copy-out", vm="vm-1", kind="copy-out")
+    journal.append("done", step="vm-1:copy-out", vm="vm-1", kind="copy-out", result={"copy_uuid": "copy-9"})
+    journal.append("start", step="vm-1:destroy-original", vm="vm-1", kind="destroy-original")
+    assert journal.step_under_way("vm-1") == "vm-1:destroy-original"
+    assert journal.where_vm_is(vm, "Local") == (
+        "VM 'fileserver': the original vm-1 is intact on SR 'Local'; a copy copy-9 exists (last finished step: "
+        "copy-out; stopped during destroy-original, which the next run checks against the pool)")
+    journal.append("done", step="vm-1:destroy-original", vm="vm-1", kind="destroy-original",
+                   result={"original_destroyed": True})
+    assert journal.step_under_way("vm-1") is None
+    assert journal.where_vm_is(vm).startswith(
+        "VM 'fileserver': the original is destroyed; the VM is the verified copy copy-9 on the staging SR")

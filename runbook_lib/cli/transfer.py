@@ -39,13 +39,16 @@ def transfer(plan_path, incident, execute, confirm_vm_uuid, url, user, password_
     and the expected effect on each SR's free space, and only read calls reach the pool.
     """
     from runbook_lib.errors import UsageError
-    from runbook_lib.transfer import ConfirmationError, check_confirmation, load_plan, run_transfer
+    from runbook_lib.transfer import (
+        ConfirmationError, Journal, TransferInterrupted, check_confirmation, interrupted_message, load_plan,
+        run_transfer,
+    )
     from runbook_lib.transfer.journal import journal_path
     from runbook_lib.transfer.plan_steps import plan_steps, steps_table
     from runbook_lib.transfer.progress import ConsoleReporter, Reporter
     from runbook_lib.xapi import connect
 
-    journal_path(incident)  # a bad incident id is refused before anything else happens
+    journal_file = journal_path(incident)  # a bad incident id is refused before anything else happens
     plan = load_plan(plan_path)
     if confirm_vm_uuid and not execute:
         raise UsageError("--confirm only means something with --execute")
@@ -59,17 +62,22 @@ def transfer(plan_path, incident, execute, confirm_vm_uuid, url, user, password_
     target = url if url is not None else (plan.get("pool") or {}).get("url")
     if target is None:
         raise UsageError("the plan does not say which pool it was made on: pass --url")
-    table = steps_table(plan_steps(plan, staging_sr_uuid=staging_sr), plan, staging_sr_uuid=staging_sr)
+    table = steps_table(plan_steps(plan, staging_sr_uuid=staging_sr), plan, staging_sr_uuid=staging_sr,
+                        journal=Journal(journal_file))
     echo = (lambda text: click.echo(text, err=True)) if as_json else click.echo
     echo(("EXECUTING" if execute else "DRY RUN (nothing is changed)") + f": {plan_path}, incident {incident}")
     echo(table.drop(columns=["note"]).to_string(index=False))
     echo("")
-    with connect(target, user, password_env=password_env, password_file=password_file, verify_tls=verify_tls,
-                 ca_bundle=ca_bundle, retry_refused_s=60.0) as session:
-        outcome = run_transfer(plan, session, incident=incident, dry_run=not execute,
-                               confirm_vm_uuid=confirm_vm_uuid, staging_sr_uuid=staging_sr,
-                               wait_timeout_s=wait_timeout, smlog=smlog, reporter=ConsoleReporter(echo=echo),
-                               front="cli")
+    try:
+        with connect(target, user, password_env=password_env, password_file=password_file, verify_tls=verify_tls,
+                     ca_bundle=ca_bundle, retry_refused_s=60.0) as session:
+            outcome = run_transfer(plan, session, incident=incident, dry_run=not execute,
+                                   confirm_vm_uuid=confirm_vm_uuid, staging_sr_uuid=staging_sr,
+                                   wait_timeout_s=wait_timeout, smlog=smlog, reporter=ConsoleReporter(echo=echo),
+                                   front="cli")
+    except KeyboardInterrupt:
+        # the executor journaled where it stopped; say it in one line instead of click's "Aborted!"
+        raise TransferInterrupted(interrupted_message(Journal(journal_file), plan, front="cli")) from None
     echo(f"journal: {outcome.journal}")
     if as_json:
         click.echo(json.dumps(outcome.summary(), indent=2, default=str))

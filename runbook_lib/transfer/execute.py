@@ -50,6 +50,12 @@ class TransferNotFinished(RunbookError):
     """A refused or part-way run, raised after its outcome is shown, so `runbook run` exits 1 with one line."""
 
 
+class TransferInterrupted(RunbookError):
+    """Ctrl-C during an executing run: the journal says where it stopped; re-running continues."""
+
+    exit_code = 130
+
+
 class KilledForTest(BaseException):
     """Raised by `crash_after` to stand in for a process killed at that point (tests only)."""
 
@@ -222,7 +228,7 @@ def run_transfer(plan: dict | str | Path, session, *, incident: str, dry_run: bo
         reporter.message(f"{status}: {message}" + (f"\nnext: {next_step}" if next_step else ""))
         reporter.close()
         return _outcome(status, message, next_step, incident, str(jpath), steps, plan=plan, reporter=reporter,
-                        final=final or {}, staging=staging_sr_uuid)
+                        final=final or {}, staging=staging_sr_uuid, steps_journal=journal)
 
     if journal.executed_before() and digest not in journal.plan_digests():
         return finish("refused", f"incident {incident} already has a journal for another plan",
@@ -239,7 +245,10 @@ def run_transfer(plan: dict | str | Path, session, *, incident: str, dry_run: bo
         return finish("refused", "; ".join(problems), f"nothing was changed; {NEW_PLAN}")
     reporter.sample(ops.sr_free(session, [s for s in (plan["sr"]["uuid"], staging) if s]))
     if dry_run:
-        return finish("dry-run", f"{len(steps)} steps checked against the pool; nothing was changed",
+        done = sum(journal.step_status(step.id) == "done" for step in steps)
+        return finish("dry-run", f"{len(steps)} steps checked against the pool"
+                      + (f"; {done} of them already done in incident {incident}'s journal (an executing run "
+                         "continues after them)" if done else "") + "; nothing was changed",
                       f"to execute: {execute_with(front, ','.join(vm['uuid'] for vm in plan['vms']))}")
 
     journal.append("run", plan_digest=digest, incident=incident, vms=[vm["uuid"] for vm in plan["vms"]],
@@ -250,7 +259,15 @@ def run_transfer(plan: dict | str | Path, session, *, incident: str, dry_run: bo
                                        (plan.get("wait") or {}).get("timeout_s") or DEFAULT_WAIT_TIMEOUT_S),
                   smlog=str(smlog) if smlog else None, task_timeout_s=task_timeout_s, front=front)
     runner = _StepRunner(ctx, reconnect_timeout_s, crash_after)
-    stop = runner.run_steps(steps)
+    try:
+        stop = runner.run_steps(steps)
+    except KeyboardInterrupt:
+        step = runner.current
+        line = interrupted_message(journal, plan, front=front)
+        journal.append("interrupted", step=step.id if step else None, vm=step.vm if step else None,
+                       kind=step.kind if step else None, message="interrupted by the user (Ctrl-C)")
+        journal.append("stopped", status="stopped", message=line, next_step=rerun_same(front), plan_digest=digest)
+        raise
     final: dict = {"vms": {}, "srs": _safe_free(ctx)}
     for vm in plan["vms"]:
         st = journal.vm_state(vm["uuid"])
@@ -267,6 +284,20 @@ def run_transfer(plan: dict | str | Path, session, *, incident: str, dry_run: bo
     return finish("done", message, "" if not differences else "check the differences listed", final=final)
 
 
+def interrupted_message(journal: Journal, plan: dict, *, front: str = "cli") -> str:
+    """One line after Ctrl-C, from the journal alone (the pool may be what was interrupted)."""
+    source = plan["sr"].get("name") or plan["sr"]["uuid"]
+    parts = [journal.where_vm_is(vm, source) for vm in plan["vms"]]
+    if journal.executed_before():
+        blocked = []
+        for vm in plan["vms"]:
+            st = journal.vm_state(vm["uuid"])
+            blocked.append(st.get("copy_uuid") if st.get("original_destroyed") else vm["uuid"])
+        parts.append(f"its VM.start may still be blocked (a run that ends lifts it; by hand: xe vm-param-remove "
+                     f"uuid={','.join(u for u in blocked if u)} param-name=blocked-operations param-key=start)")
+    return "interrupted: " + "; ".join(parts) + f"; {rerun_same(front)} to continue"
+
+
 def _safe_free(ctx: Context) -> dict:
     try:
         return ctx.free()
@@ -279,6 +310,7 @@ class _StepRunner:
         self.ctx = ctx
         self.reconnect_timeout_s = reconnect_timeout_s
         self.crash_after = crash_after
+        self.current: Step | None = None  # the step under way, for the journal after a Ctrl-C
 
     def run_steps(self, steps: list[Step]) -> tuple[str, str] | None:
         """Run the steps in order; None when all are done, else (message, next step)."""
@@ -287,6 +319,7 @@ class _StepRunner:
             if step.kind == "check-pool":
                 ctx.reporter.step_ended(step, "ok", "checked before the run")
                 continue
+            self.current = step
             status = ctx.journal.step_status(step.id)
             if status == "done":
                 ctx.reporter.step_ended(step, "done before", "journal")
@@ -436,10 +469,11 @@ def _describe(step: Step, result: dict) -> str:
 
 
 def _outcome(status, message, next_step, incident, journal, steps, *, plan, reporter=None, final=None,
-             staging="") -> TransferOutcome:
+             staging="", steps_journal: Journal | None = None) -> TransferOutcome:
     import pandas as pd
 
     reporter = reporter or Reporter()
-    table = steps_table(steps, plan, staging_sr_uuid=staging) if plan and steps else pd.DataFrame()
+    table = (steps_table(steps, plan, staging_sr_uuid=staging, journal=steps_journal) if plan and steps
+             else pd.DataFrame())
     return TransferOutcome(status, message, next_step, incident, journal, steps, table,
                            reporter.outcomes_frame(), reporter.samples_frame(), final or {})

@@ -10,7 +10,9 @@ Line fields: `seq`, `time` (ISO UTC), `event`, and for step events `step`, `vm`,
 `call`, `objects` (refs/uuids), `before`/`after` (SR uuid -> free bytes), `result`, `error`,
 `next_step`. Events: `run` (a run begins: mode, plan digest), `start`, `done`, `failed`,
 `rolled-back`, `resumed` (what the pool showed for a half-finished step), `refused` (stopped
-before any change), `stopped` (a run ends early: status and next step), `finished`.
+before any change), `interrupted` (Ctrl-C: the step under way, which stays unfinished so the
+next run checks it against the pool), `stopped` (a run ends early: status and next step),
+`finished`.
 """
 
 from __future__ import annotations
@@ -139,6 +141,49 @@ class Journal:
 
     def executed_before(self) -> bool:
         return any(r["event"] == "start" for r in self.records())
+
+    def step_under_way(self, vm_uuid: str) -> str | None:
+        """The id of the VM's step that started and has no end line (at most one at a time)."""
+        under_way = None
+        for record in self.records():
+            if record.get("vm") == vm_uuid and record.get("step"):
+                if record["event"] == "start":
+                    under_way = record["step"]
+                elif record["event"] in STEP_END_EVENTS and record["step"] == under_way:
+                    under_way = None
+        return under_way
+
+    def where_vm_is(self, vm: dict, source: str = "") -> str:
+        """Where the VM is, as this journal knows it (no pool call): for a line after an interrupt.
+
+        vm is the plan's entry (uuid, name); source names the SR the VM came from.
+        """
+        uuid, name = vm["uuid"], vm.get("name") or vm["uuid"][:8]
+        st = self.vm_state(uuid)
+        done = [r["step"].split(":")[1] for r in self.records()
+                if r.get("vm") == uuid and r.get("step") and r["event"] == "done"]
+        under_way = self.step_under_way(uuid)
+        label = f"VM '{name}'"
+        if not done and under_way is None:
+            return f"{label}: no step started, nothing was changed"
+        if st.get("final_uuid"):
+            where = f"finished, as {st['final_uuid']}"
+        elif st.get("back_uuid") or st.get("imported_uuid"):
+            where = (f"its copy back on the source SR is {st.get('back_uuid') or st.get('imported_uuid')}"
+                     + (f"; the staging copy {st['copy_uuid']} is kept" if st.get("copy_uuid")
+                        and not st.get("staging_destroyed") else ""))
+        elif st.get("original_destroyed"):
+            where = ("the original is destroyed; the VM is the verified "
+                     + (f"copy {st['copy_uuid']} on the staging SR" if st.get("copy_uuid")
+                        else f"export {st.get('export_file')}"))
+        else:
+            where = (f"the original {uuid} is intact" + (f" on SR '{source}'" if source else "")
+                     + (", shut down by this run" if st.get("shut_down_by_us") else "")
+                     + (f"; a copy {st['copy_uuid']} exists" if st.get("copy_uuid") else ""))
+        last = f"last finished step: {done[-1]}" if done else "no step finished"
+        doing = f"; stopped during {under_way.split(':')[1]}, which the next run checks against the pool" \
+            if under_way else ""
+        return f"{label}: {where} ({last}{doing})"
 
     def last_stop(self) -> dict | None:
         for record in reversed(self.records()):

@@ -290,9 +290,17 @@ def _vm_steps(plan: dict, vm: dict, source: str, staging: str, names: dict, free
     return out
 
 
-def steps_table(steps: list[Step], plan: dict, *, staging_sr_uuid: str = ""):
+JOURNAL_STATUS = {"done": "done", "started": "under way when it stopped", "failed": "failed",
+                  "rolled-back": "rolled back"}
+
+
+def steps_table(steps: list[Step], plan: dict, *, staging_sr_uuid: str = "", journal=None):
     """The steps as a DataFrame (one row per step) for the dry run and the notebook, with each
-    SR's expected free space after the step (GiB), so a staging SR that would run dry shows."""
+    SR's expected free space after the step (GiB), so a staging SR that would run dry shows.
+
+    With the incident's journal, a `journal` column says which steps an earlier run finished
+    (a resumed run skips them), so a dry run after a stop does not look like a fresh start.
+    """
     import pandas as pd
 
     names = sr_names(plan, staging_sr_uuid=staging_sr_uuid)
@@ -305,7 +313,12 @@ def steps_table(steps: list[Step], plan: dict, *, staging_sr_uuid: str = ""):
         for sr in free:
             row[f"{names.get(sr, sr[:8])} free GiB after"] = round(free[sr] / 2**30, 1)
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if journal is not None and steps:
+        statuses = [JOURNAL_STATUS.get(journal.step_status(step.id) or "", "") for step in steps]
+        if any(statuses):
+            table.insert(1, "journal", statuses)
+    return table
 
 
 def expected_free(plan: dict, steps: list[Step], *, staging_sr_uuid: str = "") -> dict[str, int]:
