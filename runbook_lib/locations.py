@@ -1,7 +1,8 @@
 """Where the suite reads and writes on disk.
 
-The audit trail lives in one `outputs/` folder. Notebooks run with their own folder as the
-working directory, so the folder is found from the project root, not from the cwd.
+The audit trail lives in one `outputs/` folder. A notebook may run in the admin's working
+directory (`runbook run`) or in its own folder (JupyterLab, nbval), so the folder is found from
+the project root, not from the cwd.
 """
 
 from __future__ import annotations
