@@ -67,6 +67,7 @@ def run_demo(incident: str | None = None, echo: Callable[[str], None] = print) -
     from runbook_lib.audit.runner import check_incident, run_notebook
     from runbook_lib.locations import outputs_dir
     from runbook_lib.sim import Simulator, load_scenario
+    from runbook_lib.sim.scenarios import with_clock_start
 
     started = time.monotonic()
     incident = check_incident(incident or "demo-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
@@ -90,9 +91,7 @@ def run_demo(incident: str | None = None, echo: Callable[[str], None] = print) -
     password = secrets.token_urlsafe(18)
     # The scenario's own clock starts on the seed's date; start it a day ago instead, so the
     # SMlog (which has no year) and the run times tell one story in the postmortem.
-    scenario = load_scenario(SCENARIO)
-    start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=START_HOURS_AGO)
-    scenario["clock"] = {**(scenario.get("clock") or {}), "start": start.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    scenario = with_clock_start(load_scenario(SCENARIO), f"now-{START_HOURS_AGO:g}h")
     with Simulator(scenario, smlog=smlog, calls=folder / "pool-calls.jsonl", password=password) as sim:
         os.environ[PASSWORD_ENV] = sim.password
         echo(f"simulator: {SCENARIO} on {sim.url} (SMlog: {smlog})")
