@@ -29,8 +29,8 @@ import pandas as pd
 
 from runbook_lib.errors import UsageError
 from runbook_lib.sizing import (
-    GiB, VHD_BLOCK_SIZE, Sizing, copy_size, lv_size, plain, roundup, size_pool, sr_family,
-    vhd_size_for_data,
+    GiB, VHD_BLOCK_SIZE, Sizing, copy_size, lv_size, migrate_snapshot_need, plain,
+    roundup, size_pool, sr_family,
 )
 
 PLAN_SCHEMA = "runbook.plan/1"
@@ -39,11 +39,6 @@ MIGRATE_PAUSE_S = 10.0      # storage migration: the VM pauses briefly at the sw
 POWER_CYCLE_S = 120.0       # clean shutdown + start of a VM
 PLUGIN_PAUSE_S = 10.0       # suspend + resume around the coalesce-leaf plugin
 EXHAUSTIVE_LIMIT = 12       # VMs on an SR up to which move-vms tries every subset
-# Live storage migration snapshots the disk on the *source* SR first. On LVM that snapshot
-# deflates the inflated leaf to its VHD and keeps it as the base, then adds the VM's new leaf
-# (inflated again), a thin leaf (8 MiB: the MSIZE metadata) and two journal LVs (4 MiB each,
-# assumed): the source needs about the leaf's VHD size free, which a stuck SR rarely has.
-MIGRATE_SNAPSHOT_EXTRA = 16 * 1024 * 1024
 KINDS = ("grow-sr", "move-vms", "offline-coalesce", "delete-snapshots")
 
 
@@ -120,15 +115,10 @@ class _Lookups:
             disks.sort(key=lambda d: (str(d["userdevice"]).zfill(4), d["vdi"]))
         return out
 
-    def migrate_snapshot(self, disk: dict, *, least: bool) -> int:
+    def migrate_snapshot(self, disk: dict) -> int:
         """Free space on an LVM source that snapshotting this inflated leaf for a live storage
-        migration takes: the leaf's VHD as a deflated LV plus MIGRATE_SNAPSHOT_EXTRA. `least`:
-        with the fewest blocks the leaf can hold, when its written size is unknown."""
-        vdi = disk["vdi"]
-        vhd = self.vhd_size.get(vdi, 0)
-        if least and not self.size_known.get(vdi, True):
-            vhd = vhd_size_for_data(disk["virtual_size"], self.data_min.get(vdi, 0))
-        return lv_size(vhd) + MIGRATE_SNAPSHOT_EXTRA
+        migration takes; a leaf of unknown written size counts as fully written (worst case)."""
+        return migrate_snapshot_need(self.vhd_size.get(disk["vdi"], 0))
 
     def flat_data(self, vdi: str, virtual: int) -> int:
         """Bytes of blocks a flat copy of the VDI's whole chain holds (upper bound)."""
@@ -177,8 +167,8 @@ class _Candidate:
     frees: int
     bytes: int
     flat: dict[str, int]     # vdi -> flat data bytes
-    migrate_need: int = 0    # free space its live migration's snapshot may take on the source
-    migrate_ok: bool = True  # the source has room for it, at least in the best case
+    migrate_need: int = 0    # source free space its live migration's snapshot takes (worst case)
+    migrate_ok: bool = True  # the source has room for it, even if the leaf is fully written
 
 
 def _mode(vm: dict, staging: dict | None, export_path: str | None, allow_migrate: bool) -> str:
@@ -224,11 +214,10 @@ def _move(sizing: Sizing, sr: dict, *, staging_uuids: list[str], throughput: flo
                   "resident_on": vm["resident_on"]}
         lvm_leaves = [d for d in disks if sr["family"] == "lvm" and d["sr"] == sr["sr"]
                       and look.inflated.get(d["vdi"])]
-        most = max((look.migrate_snapshot(d, least=False) for d in lvm_leaves), default=0)
-        least = max((look.migrate_snapshot(d, least=True) for d in lvm_leaves), default=0)
+        need = max((look.migrate_snapshot(d) for d in lvm_leaves), default=0)
         cands.append(_Candidate(vm=vm_rec, disks=disks, gone=gone, frees=frees,
-                                bytes=sum(flat.values()), flat=flat, migrate_need=most,
-                                migrate_ok=least <= room))
+                                bytes=sum(flat.values()), flat=flat, migrate_need=need,
+                                migrate_ok=need <= sr["free"]))
     if not cands:
         return Remedy(kind="move-vms", sr=sr["sr"], feasible=False,
                       reason="no VM has a disk on this SR")
@@ -331,11 +320,9 @@ def _move(sizing: Sizing, sr: dict, *, staging_uuids: list[str], throughput: flo
         if allow_migrate and not export_path and c.vm["power_state"] == "Running" and not c.migrate_ok:
             why += (f"; {name} is copied with a shutdown: live migration would first snapshot its "
                     f"disk on this SR, needing {c.migrate_need / GiB:.1f} GiB free there")
-        elif entry["mode"] == "migrate" and c.migrate_need > room:
-            why += (f"; {name}'s live migration first snapshots its disk on this SR, which takes up "
-                    f"to {c.migrate_need / GiB:.1f} GiB there (its written size is unknown): if it "
-                    "is refused (SR_BACKEND_FAILURE_44), nothing has changed; measure the disk "
-                    "(--vhd-size) or plan with --no-migrate")
+            if not all(look.size_known.get(d["vdi"], True) for d in c.disks if d["sr"] == sr["sr"]):
+                why += (" (its written size is unknown, so the worst case: measure the disk "
+                        "with --vhd-size, a smaller one may migrate live)")
     staging_sr = {k: st_info[k] for k in ("uuid", "name", "type", "free")}
     return Remedy(
         kind="move-vms", sr=sr["sr"], vms=vm_entries, bytes_to_move=total_bytes, frees=frees,

@@ -106,6 +106,19 @@ def lv_size(vhd_bytes: int) -> int:
     return roundup(LVM_SIZE_INCREMENT, vhd_bytes)
 
 
+# Live storage migration snapshots the disk on the *source* SR first. On LVM that snapshot
+# deflates the inflated leaf to its VHD and keeps it as the base, then adds the VM's new leaf
+# (inflated again), a thin leaf (8 MiB: the MSIZE metadata) and two journal LVs (4 MiB each,
+# assumed): the source needs about the leaf's VHD size free, which a stuck SR rarely has.
+MIGRATE_SNAPSHOT_EXTRA = 16 * 1024 * 1024
+
+
+def migrate_snapshot_need(vhd_bytes: int) -> int:
+    """Free space an LVM source needs for the snapshot a live storage migration of an attached
+    leaf of that VHD size takes first; the planner and the simulator both use it."""
+    return lv_size(vhd_bytes) + MIGRATE_SNAPSHOT_EXTRA
+
+
 def sr_family(sr_type: str | None) -> str | None:
     """'lvm' for thick LVM SRs, 'file' for VHD-file SRs, None for what the GC does not size."""
     if sr_type in LVM_TYPES:

@@ -190,7 +190,7 @@ def test_the_human_output_fits_a_120_column_terminal(inventory_file):
     numbered = next(i for i, line in enumerate(lines) if line.startswith("1. move-vms: "))
     shown = " ".join(line.strip() for line in lines[numbered:numbered + 5]
                      if line.startswith(("1. ", "   ")))[len("1. move-vms: "):]
-    assert shown.startswith(full[:60]) and "--no-migrate" in shown
+    assert shown.startswith(full[:60]) and "--vhd-size" in shown
 
 
 def test_a_very_long_reason_is_cut_and_points_to_json():

@@ -38,7 +38,10 @@ def test_seed_scenario_with_findings(tmp_path, monkeypatch):
     plan = records["plan"]
     assert plan["remedy"]["kind"] == "move-vms" and plan["staging_sr"]["name"] == "NFS staging"
     assert [v["name"] for v in plan["vms"]] == ["fileserver"]
-    assert plan["vms"][0]["mode"] == "migrate"  # the default: live, no_migrate below turns it off
+    # live migration is allowed, but its source snapshot (leaf size unknown: the worst case) does
+    # not fit in the 36 MiB free, as a real pool would refuse it: halted copy
+    assert plan["vms"][0]["mode"] == "copy"
+    assert "live migration would first snapshot" in plan["remedy"]["reason"]
     # the default plan path is this run's own name in the incident's folder, owner-only
     written = Path(records["plan_path"])
     assert written == run_output.with_name(run_output.stem + ".plan.json")
@@ -73,8 +76,9 @@ def test_healthy_scenario_needs_no_plan(tmp_path, monkeypatch):
 
 
 def test_no_migrate_stages_running_vms_by_copy(tmp_path, monkeypatch):
-    """The remedy's way out of a refused migration (no_migrate, runbook size --no-migrate)."""
+    """no_migrate (runbook size --no-migrate) reaches the planner: copies, no word of migration."""
     records, _ = _run(tmp_path, monkeypatch, no_migrate=True, plan_path=str(tmp_path / "plan.json"))
     plan = records["plan"]
     assert plan["remedy"]["kind"] == "move-vms" and [v["mode"] for v in plan["vms"]] == ["copy"]
+    assert "live migration" not in plan["remedy"]["reason"]
     assert plan["remedy"]["downtime_s"] > 0

@@ -7,7 +7,7 @@ import pytest
 import XenAPI
 
 from runbook_lib.sim import Simulator
-from runbook_lib.sizing import GiB, lvhd_lv_size
+from runbook_lib.sizing import GiB, lvhd_lv_size, migrate_snapshot_need
 
 NULL = "OpaqueRef:NULL"
 
@@ -337,3 +337,57 @@ def test_a_checkpoint_is_destroyed_as_it_is_and_cannot_be_shut_down():
         assert refused.value.details == ["VM_IS_TEMPLATE", checkpoint]
         x.VM.destroy(checkpoint)
         assert x.VM.get_by_name_label("app before upgrade") == []
+
+
+def _lvm_migrate_case(sim, x):
+    """app's running leaf on the LVM SR, the NFS SR, and the snapshot's need on the source."""
+    app = _vm(x, "app")
+    nfs = x.SR.get_by_name_label("NFS backup")[0]
+    disk = x.VBD.get_VDI(x.VM.get_VBDs(app)[0])
+    v = sim.storage.vhds[disk]
+    assert sim.storage.srs[v.sr].is_lvm and v.attached and not v.raw
+    v.growth = 0.0                                # the need stays put while the test runs
+    return app, nfs, disk, v.sr, migrate_snapshot_need(v.vhd_size)
+
+
+def _leave_free(sim, sr, free):
+    sim.storage.srs[sr].physical_size += free - sim.storage.free(sr)
+    assert sim.storage.free(sr) == free
+
+
+def test_pool_migrate_needs_room_for_its_snapshot_on_an_lvm_source(sim, x):
+    """Storage motion snapshots the leaf on the source first (the planner's own estimate):
+    one byte short and it is refused with nothing changed, sync and Async alike."""
+    app, nfs, disk, lvm, need = _lvm_migrate_case(sim, x)
+    _leave_free(sim, lvm, need - 1)
+    vdis_before = sorted(x.VDI.get_all())
+    with pytest.raises(XenAPI.Failure) as e:
+        x.VDI.pool_migrate(disk, nfs, {})
+    assert e.value.details == ["SR_BACKEND_FAILURE_44", "", "There is insufficient space", ""]
+    task = x.Async.VDI.pool_migrate(disk, nfs, {})
+    assert sim.wait_until(lambda s: s.state.get("task", task)["status"] != "pending")
+    assert x.task.get_status(task) == "failure"
+    assert x.task.get_error_info(task) == e.value.details
+    assert sorted(x.VDI.get_all()) == vdis_before and x.VDI.get_SR(disk) == lvm
+    assert x.VBD.get_VDI(x.VM.get_VBDs(app)[0]) == disk and sim.storage.free(lvm) == need - 1
+    assert x.VDI.get_current_operations(disk) == {}
+    _leave_free(sim, lvm, need)                   # exactly enough: it goes
+    new = x.VDI.pool_migrate(disk, nfs, {})
+    assert x.VDI.get_SR(new) == nfs
+
+
+def test_seed_fileserver_cannot_migrate_live_off_its_full_sr():
+    """The field report's SR (36 MiB free) cannot hold the snapshot of the ~120 MiB leaf."""
+    with Simulator("seed-stuck-leaf-coalesce", speed=360000) as sim:
+        session = XenAPI.Session(sim.url)
+        session.xenapi.login_with_password(sim.user, sim.password, "1.0", "tests")
+        x = session.xenapi
+        leaf = x.VDI.get_by_uuid("67558d6a-2f3e-4c8b-a1d9-7e5f3b2c9d10")
+        nfs = x.SR.get_by_name_label("NFS staging")[0]
+        sata = x.VDI.get_SR(leaf)
+        assert sim.storage.free(sata) < migrate_snapshot_need(sim.storage.vhds[leaf].vhd_size)
+        with pytest.raises(XenAPI.Failure) as e:
+            x.VDI.pool_migrate(leaf, nfs, {})
+        assert e.value.details[0] == "SR_BACKEND_FAILURE_44"
+        assert x.VDI.get_SR(leaf) == sata and x.SR.get_VDIs(nfs) == []
+        session.xenapi.session.logout()

@@ -134,10 +134,27 @@ def test_copy_round_trip_frees_space_and_flattens_the_chain(tmp_path, monkeypatc
     assert events.index(("verify-back", "done")) < events.index(("destroy-staging", "start"))
 
 
-def test_live_migration_round_trip_keeps_the_vm_running(tmp_path, monkeypatch):
+def test_live_migration_off_a_full_lvm_sr_is_refused_with_nothing_changed(tmp_path, monkeypatch):
+    """36 MiB free cannot hold the source snapshot storage motion takes first: the planner copies
+    with a shutdown, and a plan edited to migrate anyway fails as a real pool would."""
     with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
         plan = make_plan(session, migrate=True)
-        assert plan["vms"][0]["mode"] == "migrate"
+        assert plan["vms"][0]["mode"] == "copy"
+        plan["vms"][0]["mode"] = "migrate"
+        original = vms_holding(session, "fileserver")[0]
+        outcome = run_transfer(plan, session, incident="full", dry_run=False, confirm_vm_uuid=SIM_VM, wait_timeout_s=60)
+        assert outcome.status != "done"
+        assert "SR_BACKEND_FAILURE_44" in outcome.message, outcome.message
+        vm = assert_vm_intact_on_one_sr(session, original)
+        assert {d["sr"] for d in vm["disks"]} == {SOURCE} and vm["power_state"] == "Running"
+    assert not any(c.endswith(("VM.clean_shutdown", "VM.copy")) for c in changing_calls(calls))
+
+
+def test_live_migration_round_trip_keeps_the_vm_running(tmp_path, monkeypatch):
+    """With room on the source for the snapshots (30 GiB free) a migrate plan runs live."""
+    with simulated_pool(tmp_path, monkeypatch, source_free="30G") as (sim, session, calls):
+        plan = make_plan(session, migrate=True)
+        plan["vms"][0]["mode"] = "migrate"   # the planner cannot know the leaves are small
         original = vms_holding(session, "fileserver")[0]
         outcome = run_transfer(plan, session, incident="mig", dry_run=False, confirm_vm_uuid=SIM_VM, wait_timeout_s=60)
         assert outcome.status == "done", (outcome.message, outcome.next_step)

@@ -17,7 +17,7 @@ from runbook_lib.sim.clock import Clock, parse_date
 from runbook_lib.sim.faults import Faults
 from runbook_lib.sim.model import NEVER, NULL_REF, ApiFailure, Store, new_ref
 from runbook_lib.sim.storage import Storage, SrState, Vhd, insufficient_space
-from runbook_lib.sizing import VHD_BLOCK_SIZE, VHD_MAX_CHAIN
+from runbook_lib.sizing import VHD_BLOCK_SIZE, VHD_MAX_CHAIN, migrate_snapshot_need
 
 DEFAULT_USER = "root"
 DEFAULT_PASSWORD = "simulator"
@@ -475,6 +475,12 @@ class SimPool:
                              st.get("VM", vm)["power_state"].lower() if vm != NULL_REF else "halted")
         if rec["SR"] == sr:
             raise ApiFailure("VDI_LOCATION_EXISTS", sr, rec["location"])
+        # storage motion snapshots the disk on the source first: on LVM that needs room there
+        v = self.storage.vhds[vdi]
+        if self.storage.srs[v.sr].is_lvm and not v.raw and \
+                migrate_snapshot_need(v.vhd_size) > self.storage.free(v.sr):
+            self.sm_log("Raising exception [44, There is insufficient space]")
+            raise insufficient_space()
         op = self.begin_op("VDI", vdi, "mirror", task)
         try:
             new = yield from self.flat_copy(vdi, sr,
