@@ -8,7 +8,6 @@ over from diagnosis to sizing to the transfer, as it would on a real pool.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import secrets
 import time
@@ -68,6 +67,7 @@ def run_demo(incident: str | None = None, echo: Callable[[str], None] = print) -
     from runbook_lib.locations import outputs_dir
     from runbook_lib.sim import Simulator, load_scenario
     from runbook_lib.sim.scenarios import with_clock_start
+    from runbook_lib.transfer.notebook import demo_parameters
 
     started = time.monotonic()
     incident = check_incident(incident or "demo-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
@@ -102,12 +102,9 @@ def run_demo(incident: str | None = None, echo: Callable[[str], None] = print) -
         plan_path = folder / "plan.json"
         run("02_size_space", "size the space and plan the remedy", **pool,
             smlog_paths=[str(smlog)], plan_path=str(plan_path))
-        plan = json.loads(plan_path.read_text())
-        vms = ",".join(vm["uuid"] for vm in plan.get("vms", []))
-        transfer = dict(pool, plan_path=str(plan_path), incident=incident)
-        run("03_transfer_and_rescan", "dry run of the plan", **transfer)
-        run("03_transfer_and_rescan", "carry out the plan (a rehearsal: the pool is simulated)",
-            **transfer, dry_run=False, confirm_vm_uuid=vms)
+        execute = demo_parameters(plan_path, incident)  # dry_run False, the plan's VMs confirmed
+        run("03_transfer_and_rescan", "dry run of the plan", **pool, plan_path=str(plan_path), incident=incident)
+        run("03_transfer_and_rescan", "carry out the plan (a rehearsal: the pool is simulated)", **pool, **execute)
         after = sr_state(sim.url)
     run("04_postmortem", "write the postmortem", incident=incident)
     return DemoResult(incident, folder, before, after, runs, time.monotonic() - started)

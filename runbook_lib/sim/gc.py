@@ -11,14 +11,15 @@ from __future__ import annotations
 import itertools
 
 from runbook_lib.sim.model import ApiFailure
-from runbook_lib.sim.storage import FILE_TYPES, LVM_TYPES, fmt_bytes, insufficient_space
+from runbook_lib.sim.storage import fmt_bytes, insufficient_space
 from runbook_lib.sizing import (
-    MiB, TiB, VHD_BLOCK_SIZE, lv_size, lvhd_lv_size, overhead_bitmap, overhead_empty,
+    FILE_TYPES, LIVE_COALESCE_MAX_SIZE, LIVE_COALESCE_TIMEOUT_S, LVM_TYPES, TiB, VHD_BLOCK_SIZE,
+    can_live_coalesce, lv_size, lvhd_lv_size, overhead_bitmap, overhead_empty,
 )
 
-LIVE_TIMEOUT = 10.0
-SAFETY_MARGIN = 0.5
-LIVE_MAX_SIZE = 20 * MiB
+# The GC's limits are the ones the sizing applies (one source for both sides).
+LIVE_TIMEOUT = LIVE_COALESCE_TIMEOUT_S
+LIVE_MAX_SIZE = LIVE_COALESCE_MAX_SIZE
 SPEED_LOG_LEN = 10
 STAR_LINE = "*~" * 20 + "*"
 
@@ -235,12 +236,7 @@ class GcManager:
 
     def can_live(self, leaf: str) -> bool:
         v = self.pool.storage.vhds[leaf]
-        speed = self.speed(v.sr)
-        if speed:
-            feasible = v.allocated / speed < SAFETY_MARGIN * LIVE_TIMEOUT
-        else:
-            feasible = v.allocated < LIVE_MAX_SIZE
-        return feasible or self._leaf_config(leaf) == "force"
+        return can_live_coalesce(v.allocated, self.speed(v.sr), force=self._leaf_config(leaf) == "force")
 
     def duration(self, sr_ref: str, data_bytes: int, virtual: int) -> float:
         st = self.pool.storage.srs[sr_ref]

@@ -10,9 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from runbook_lib.sim.model import ApiFailure, Store
-from runbook_lib.sizing import (  # noqa: F401 - LVM_TYPES/FILE_TYPES re-exported for the GC
-    FILE_TYPES, LVM_TYPES, MiB, VHD_BLOCK_SIZE, lv_size, lvhd_lv_size, overhead_empty,
-)
+from runbook_lib.sizing import LVM_TYPES, MiB, VHD_BLOCK_SIZE, lv_size, lvhd_lv_size, overhead_empty
 
 LVM_MGT_BYTES = 4 * MiB  # the SR's metadata LV
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook_lib.errors import InputError, RunbookError, UsageError
+from runbook_lib.input_files import read_json
 from runbook_lib.transfer import actions
 from runbook_lib.transfer.actions import Context, StepFailed
 from runbook_lib.transfer.fronts import NEW_PLAN, check_front, execute_with, option, rerun_same
@@ -89,16 +90,7 @@ class TransferOutcome:
 
 
 def load_plan(path: str | Path) -> dict:
-    path = Path(path).expanduser()
-    try:
-        plan = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"plan file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"cannot read plan file {path}: {err}") from None
-    except json.JSONDecodeError as err:
-        raise InputError(f"plan file {path} is not JSON (line {err.lineno}: {err.msg})") from None
-    return validate_plan(plan)
+    return validate_plan(read_json(path, "plan"))
 
 
 def plan_digest(plan: dict) -> str:

@@ -138,9 +138,9 @@ def outcome_record(outcome, plan: dict) -> dict:
 
 def demo_parameters(plan_path: str | Path, incident: str) -> dict:
     """Parameters that make notebook 03 execute plan_path on the simulator (a rehearsal)."""
-    import json
+    from runbook_lib.transfer import load_plan
 
-    plan = json.loads(Path(plan_path).read_text())
+    plan = load_plan(plan_path)
     return {"plan_path": str(plan_path), "incident": incident, "dry_run": False,
             "confirm_vm_uuid": ",".join(vm["uuid"] for vm in plan["vms"])}
 

@@ -103,14 +103,13 @@ def wait_for_gc(session, sr_uuid: str, condition: Condition, *, timeout_s: float
         if reporter is not None and (now - last_sample >= 0.5 or done):
             reporter.sample({sr_uuid: free})
             last_sample = now
-        new_lines = tail.read()
+        tail.read()  # new SMlog lines land in tail.lines
         elapsed = now - started
         if reporter is not None:
             gc = f"; SMlog: {tail.lines[-1].split('SMGC:', 1)[-1].strip()[:100]}" if tail.lines else \
                 ("" if tail.reachable else "; SMlog not reachable, watching events only")
             reporter.progress(f"waiting for the GC on {label or sr_uuid[:8]}: free {_gib(free)}; {reason}; "
                               f"{elapsed:,.0f} s of {timeout_s:,.0f} s{gc}")
-        del new_lines
         if done:
             return WaitResult("done", reason, elapsed, free, list(tail.lines), events)
         if elapsed >= timeout_s:
