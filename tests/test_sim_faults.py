@@ -26,11 +26,42 @@ def test_parse_and_reject():
     assert parse_fault("copy-fails-at=0.6") == ("copy-fails-at", "0.6")
     assert parse_fault({"session-expiry": 3}) == ("session-expiry", "3")
     assert parse_fault("gc-stuck") == ("gc-stuck", None)
-    for bad in ("nope", "copy-fails-at", "copy-fails-at=2", "restart=0", "session-expiry=x"):
+    assert parse_fault("lose-reply=VIF.create@2") == ("lose-reply", "VIF.create@2")
+    for bad in ("nope", "copy-fails-at", "copy-fails-at=2", "restart=0", "session-expiry=x", "lose-reply",
+                "lose-reply=create", "lose-reply=VIF.create@0"):
         with pytest.raises(UsageError):
             parse_fault(bad)
     assert set(FAULTS) == {"copy-fails-at", "staging-full", "session-expiry", "restart",
-                           "gc-stuck", "vm-wont-stop", "host-is-slave"}
+                           "gc-stuck", "vm-wont-stop", "host-is-slave", "lose-reply"}
+
+
+def test_a_lost_reply_is_sent_again_by_the_stock_client_and_once_by_ours(tmp_path, monkeypatch):
+    """The call is carried out, its answer never arrives. Python's XML-RPC transport (under the
+    official XenAPI client) then sends the same request again, so the change reaches the pool
+    twice; the suite's transport sends a change once and reports the lost connection."""
+    import json
+
+    from runbook_lib.xapi import connect
+    from runbook_lib.xapi.connect import PoolUnreachable
+
+    calls = tmp_path / "calls.jsonl"
+    with Simulator("healthy", speed=360000, calls=str(calls), faults=["lose-reply=VM.set_name_label@1"]) as sim:
+        s, x = _x(sim)
+        x.VM.set_name_label(_vm(x, "app"), "twice")  # no error: the stock transport re-sent it
+        sent = [json.loads(line)["method"] for line in calls.read_text().splitlines()]
+        assert sent.count("VM.set_name_label") == 2 and sim.pool.faults.replies_lost == ["VM.set_name_label"]
+
+    calls = tmp_path / "calls2.jsonl"
+    with Simulator("healthy", speed=360000, calls=str(calls), faults=["lose-reply=VM.set_name_label@1"]) as sim:
+        monkeypatch.setenv("SIM_PW", sim.password)
+        with connect(sim.url, sim.user, password_env="SIM_PW") as session:
+            app = session.xenapi.VM.get_by_name_label("app")[0]
+            with pytest.raises(PoolUnreachable):
+                session.xenapi.VM.set_name_label(app, "once")
+            assert session.xenapi.VM.get_name_label(app) == "once"  # carried out, once
+            session.xenapi.VM.set_name_label(app, "again")  # the fault fires once only
+        sent = [json.loads(line)["method"] for line in calls.read_text().splitlines()]
+        assert sent.count("VM.set_name_label") == 2
 
 
 def test_copy_fails_at_fraction_and_cleans_up():

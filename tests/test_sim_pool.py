@@ -248,7 +248,7 @@ def test_operations_in_progress_block_others(sim, x):
     assert x.VM.get_allowed_operations(db) == []
     with pytest.raises(XenAPI.Failure) as e:
         x.VM.destroy(db)
-    assert e.value.details == ["OTHER_OPERATION_IN_PROGRESS", "VM", db]
+    assert e.value.details == ["OTHER_OPERATION_IN_PROGRESS", "VM", db, "copy", task]  # xapi's four parameters
     sim.pool.clock.speed = 100000.0
     assert sim.wait_until(lambda s: s.state.get("task", task)["status"] == "success")
     assert x.VM.get_current_operations(db) == {}

@@ -4,7 +4,8 @@ import XenAPI
 
 from runbook_lib.sim import Simulator
 from runbook_lib.sim.scenarios import load_scenario
-from runbook_lib.transfer.actions import Context, _destroy_vm_and_disks
+from runbook_lib.transfer.cleanup import destroy_vm_and_disks
+from runbook_lib.transfer.context import Context
 from runbook_lib.transfer.progress import Reporter
 
 
@@ -22,7 +23,7 @@ def test_a_planned_checkpoint_snapshot_is_destroyed_with_its_disk_without_a_shut
                       incident="t", wait_timeout_s=1.0)
         checkpoint = x.VM.get_by_name_label("app before upgrade")[0]
         disk = x.VDI.get_uuid(x.VBD.get_VDI(x.VM.get_VBDs(checkpoint)[0]))
-        gone = _destroy_vm_and_disks(ctx, checkpoint, local, keep=set())
+        gone = destroy_vm_and_disks(ctx, checkpoint, local, keep=set())
         assert gone == [disk]
         assert x.VM.get_by_name_label("app before upgrade") == []
         assert x.VM.get_power_state(x.VM.get_by_name_label("app")[0]) == "Running"  # the VM itself untouched
@@ -31,7 +32,7 @@ def test_a_planned_checkpoint_snapshot_is_destroyed_with_its_disk_without_a_shut
 def test_a_shutdown_already_under_way_is_waited_for_not_sent_again():
     """After a lost connection the VM may still be shutting down from the first call: a second
     clean_shutdown would fail (OTHER_OPERATION_IN_PROGRESS) and stop the run for nothing."""
-    from runbook_lib.transfer.actions import shutdown
+    from runbook_lib.transfer.power import shutdown
     from runbook_lib.transfer.plan_steps import Step
 
     with Simulator("healthy", speed=15) as sim:  # a clean shutdown takes 2 s

@@ -64,7 +64,7 @@ def test_a_bad_incident_id_is_refused_first(tmp_path):
 
 
 def test_ctrl_c_during_execute_prints_where_the_vm_is_and_how_to_continue(tmp_path, monkeypatch):
-    from runbook_lib.transfer.actions import Context
+    from runbook_lib.transfer.context import Context
 
     path = write_plan(tmp_path, monkeypatch)
     real = Context.task_started

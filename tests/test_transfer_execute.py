@@ -213,14 +213,14 @@ def test_export_round_trip_through_a_mounted_path(tmp_path, monkeypatch):
 
 
 def test_an_export_that_does_not_describe_the_vm_keeps_the_original(tmp_path, monkeypatch):
-    from runbook_lib.transfer import actions
+    from runbook_lib.transfer import checks
 
     mount = tmp_path / "nfs-transfer"
     mount.mkdir()
     with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
         plan = make_plan(session, export_path=str(mount))
-        real = actions.describe_xva
-        monkeypatch.setattr(actions, "describe_xva", lambda p: dict(real(p), disks=real(p)["disks"][:1]))
+        real = checks.describe_xva
+        monkeypatch.setattr(checks, "describe_xva", lambda p: dict(real(p), disks=real(p)["disks"][:1]))
         outcome = run_transfer(plan, session, incident="badxva", dry_run=False, confirm_vm_uuid=SIM_VM)
         assert outcome.status == "stopped" and "disk count" in outcome.message
         assert ops.ref_by_uuid(session, "VM", SIM_VM) is not None

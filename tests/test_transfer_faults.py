@@ -4,7 +4,7 @@ a clear next step, and a re-run that completes the remedy where it can."""
 import pytest
 
 from runbook_lib.transfer import Journal, run_transfer
-from runbook_lib.transfer.execute import KilledForTest
+from runbook_lib.transfer.runner import KilledForTest
 from runbook_lib.transfer.journal import journal_path
 from runbook_lib.xapi import operations as ops
 from tests.transfer_pool import (
@@ -175,7 +175,7 @@ def test_a_vm_that_refuses_to_shut_down_is_left_running_untouched(tmp_path, monk
 
 @pytest.mark.parametrize("kind", ["copy-out", "copy-back"])
 def test_killed_while_a_copy_task_runs_picks_the_task_up_on_resume(tmp_path, monkeypatch, kind):
-    from runbook_lib.transfer.actions import Context
+    from runbook_lib.transfer.context import Context
 
     with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
         plan = make_plan(session)
@@ -270,7 +270,7 @@ def test_a_staging_sr_with_room_for_the_leaf_but_not_the_chain_is_refused_before
 
 def test_ctrl_c_mid_copy_is_journaled_and_the_dry_run_and_the_rerun_take_up_from_there(tmp_path, monkeypatch):
     from runbook_lib.transfer import interrupted_message
-    from runbook_lib.transfer.actions import Context
+    from runbook_lib.transfer.context import Context
 
     with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
         plan = make_plan(session)

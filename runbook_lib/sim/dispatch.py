@@ -163,12 +163,18 @@ class Dispatcher:
         for f in MAP_FIELDS:
             if f not in FIELDS[cls]:
                 continue
-            add(f"{cls}.add_to_{f}",
-                (lambda f: lambda s, ref, k, v: self._set(cls, ref, f, {**st.get(cls, ref)[f], k: v}))(f),
+            add(f"{cls}.add_to_{f}", (lambda f: lambda s, ref, k, v: self._add_to(cls, ref, f, k, v))(f),
                 4, mutating=True)
             add(f"{cls}.remove_from_{f}",
                 (lambda f: lambda s, ref, k: self._set(cls, ref, f, {a: b for a, b in st.get(cls, ref)[f].items()
                                                                      if a != k}))(f), 3, mutating=True)
+
+    def _add_to(self, cls, ref, field, key, value):
+        """add_to_<map>: xapi refuses a key that is already there (it never overwrites)."""
+        current = self.store.get(cls, ref)[field]
+        if key in current:
+            raise ApiFailure("MAP_DUPLICATE_KEY", cls, field, ref, key)
+        return self._set(cls, ref, field, {**current, key: value})
 
     def _set(self, cls, ref, field, value):
         self.store.get(cls, ref)

@@ -25,6 +25,9 @@ FAULTS: dict[str, tuple[str, str]] = {
                      "on that SR's GC until the simulator stops)"),
     "vm-wont-stop": ("VM name or uuid (optional)", "VM.clean_shutdown waits 1200 simulated "
                      "seconds and fails with VM_SHUTDOWN_TIMEOUT; hard_shutdown still works"),
+    "lose-reply": ("METHOD[@N]", "the Nth call of METHOD (default the first, e.g. VIF.create@2 "
+                   "or Async.VM.copy) is carried out, then the connection is closed without an "
+                   "answer, as when a reply is lost on the network"),
     "host-is-slave": ("master address (optional)", "the server answers as a pool member "
                       "that is not the master: login gives HOST_IS_SLAVE [master address] "
                       "(the value, e.g. 127.0.0.1:PORT of another simulator, else the "
@@ -54,6 +57,10 @@ def parse_fault(spec) -> tuple[str, str | None]:
         elif name in ("session-expiry", "restart"):
             if int(float(value)) < 1:
                 raise ValueError
+        elif name == "lose-reply":
+            method, _, nth = str(value or "").partition("@")
+            if "." not in method or (nth and int(nth) < 1):
+                raise ValueError
     except (TypeError, ValueError):
         raise UsageError(f"fault {name} needs a value: {kind}") from None
     return name, value
@@ -67,6 +74,8 @@ class Faults:
         self.copy_failed = False
         self.staging_filled = False
         self.restart_done = False
+        self.reply_counts: dict[str, int] = {}
+        self.replies_lost: list[str] = []
 
     def __contains__(self, name: str) -> bool:
         return name in self.active
@@ -84,6 +93,20 @@ class Faults:
         if "restart" not in self.active or self.restart_done:
             return None
         return float(self.active["restart"])
+
+    def lose_reply(self, method: str) -> bool:
+        """True when this call's answer is to be lost (the call itself has been carried out)."""
+        spec = self.active.get("lose-reply")
+        if not spec:
+            return False
+        target, _, nth = spec.partition("@")
+        if method != target:
+            return False
+        self.reply_counts[method] = self.reply_counts.get(method, 0) + 1
+        if self.reply_counts[method] != int(nth or 1):
+            return False
+        self.replies_lost.append(method)
+        return True
 
     def is_staging(self, pool, sr_ref: str) -> bool:
         rec = pool.store.get("SR", sr_ref)

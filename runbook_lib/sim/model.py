@@ -43,7 +43,10 @@ FIELDS: dict[str, dict] = {
                resident_on=NULL_REF, affinity=NULL_REF, memory_static_max=1073741824,
                memory_dynamic_max=1073741824, VCPUs_max=1, VCPUs_at_startup=1,
                other_config={}, allowed_operations=[], current_operations={}, tags=[],
-               blocked_operations={}, HVM_boot_policy="BIOS order", PV_bootloader=""),
+               blocked_operations={}, HVM_boot_policy="BIOS order", PV_bootloader="",
+               metrics=NULL_REF),
+    "VM_metrics": dict(uuid="", start_time=NEVER, install_time=NEVER, last_updated=NEVER,
+                       memory_actual=0, VCPUs_number=1, state=[], other_config={}),
     "VBD": dict(uuid="", VM=NULL_REF, VDI=NULL_REF, device="", userdevice="0", bootable=False,
                 mode="RW", type="Disk", unpluggable=True, empty=False, currently_attached=False,
                 other_config={}, allowed_operations=[], current_operations={}),
@@ -173,6 +176,8 @@ class Store:
             rec.update(values)
             if not rec.get("uuid"):
                 rec["uuid"] = new_uuid()
+            if cls == "VM" and rec.get("metrics", NULL_REF) == NULL_REF:
+                rec["metrics"] = self.add("VM_metrics", {})  # xapi makes one with every VM
             ref = ref or new_ref()
             self.tables[cls][ref] = rec
             self.by_uuid[cls][rec["uuid"]] = ref
@@ -197,6 +202,8 @@ class Store:
         with self.lock:
             last = self.record(cls, ref)
             rec = self.get(cls, ref)
+            if cls == "VM" and rec.get("metrics") in self.tables["VM_metrics"]:
+                self.delete("VM_metrics", rec["metrics"])
             self._index(cls, ref, rec, add=False)
             del self.tables[cls][ref]
             self.by_uuid[cls].pop(rec["uuid"], None)

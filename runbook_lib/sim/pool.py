@@ -306,6 +306,7 @@ class SimPool:
 
     def remove_vdi(self, ref: str) -> None:
         sr = self.storage.vhds[ref].sr
+        self.storage.gone_content[self.store.get("VDI", ref)["uuid"]] = self.storage.vhds[ref].content
         self.store.delete("VDI", ref)
         del self.storage.vhds[ref]
         self.storage.refresh(sr)
@@ -334,6 +335,7 @@ class SimPool:
                 storage.vhds[child].parent = base
         snap = self.new_vdi(v.sr, v.virtual, 0, like=rec, parent=base, is_a_snapshot=True,
                             snapshot_of=vdi, snapshot_time=self.clock.date(), **snap_fields)
+        storage.vhds[snap].content = v.content
         storage.refresh(v.sr)
         return snap
 
@@ -418,6 +420,7 @@ class SimPool:
         storage.require(dest_sr, storage.copy_need(dest_sr, v.virtual, blocks))
         new = self.new_vdi(dest_sr, v.virtual, 0, like=rec, **fields)
         nv = storage.vhds[new]
+        nv.content = v.content
         if storage.srs[dest_sr].is_lvm:
             nv.inflated = True
         storage.refresh(dest_sr)
@@ -436,6 +439,7 @@ class SimPool:
                         progress_cb(share[0] + (share[1] - share[0]) * frac)
             nv.blocks = blocks
             nv.inflated = False
+            nv.content = v.content
             storage.refresh(dest_sr)
         except BaseException:
             with self.lock:
@@ -510,7 +514,7 @@ class SimPool:
         if not snapshot:
             other["mac_seed"] = str(uuidlib.uuid4())  # xapi replaces the seed on copy/clone
         return self.store.add("VM", dict(
-            keep, name_label=new_name, power_state="Halted", other_config=other,
+            keep, name_label=new_name, power_state="Halted", other_config=other, metrics=NULL_REF,
             is_a_snapshot=snapshot, is_a_template=snapshot or src["is_a_template"],
             snapshot_of=vm if snapshot else NULL_REF,
             snapshot_time=self.clock.date() if snapshot else NEVER))
@@ -586,8 +590,8 @@ class SimPool:
     def begin_op(self, cls: str, ref: str, name: str, task=None) -> str:
         """Mark an operation in progress (current_operations), as xapi does; others wait."""
         rec = self.store.get(cls, ref)
-        if rec["current_operations"]:
-            raise ApiFailure("OTHER_OPERATION_IN_PROGRESS", cls, ref)
+        for other_task, other_op in rec["current_operations"].items():
+            raise ApiFailure("OTHER_OPERATION_IN_PROGRESS", cls, ref, other_op, other_task)
         key = task.ref if task is not None else new_ref()
         self.store.set(cls, ref, current_operations={key: name})
         return key
@@ -657,8 +661,8 @@ class SimPool:
             raise ApiFailure("OPERATION_NOT_ALLOWED", "cannot destroy a control domain")
         if rec["power_state"] != "Halted" and not rec["is_a_snapshot"]:  # a checkpoint goes as it is
             raise self._bad_power(vm, "halted", rec["power_state"])
-        if rec["current_operations"]:
-            raise ApiFailure("OTHER_OPERATION_IN_PROGRESS", "VM", vm)
+        for other_task, other_op in rec["current_operations"].items():
+            raise ApiFailure("OTHER_OPERATION_IN_PROGRESS", "VM", vm, other_op, other_task)
         self._destroy_vm_record(vm)
         return ""
 
@@ -710,6 +714,8 @@ class SimPool:
             raise self._bad_power(vm, "halted", rec["power_state"])
         if "start" in rec["blocked_operations"]:
             raise ApiFailure("OPERATION_BLOCKED", vm, rec["blocked_operations"]["start"])
+        for task, op in rec["current_operations"].items():  # e.g. a copy of this VM under way
+            raise ApiFailure("OTHER_OPERATION_IN_PROGRESS", "VM", vm, op, task)
         attached = []
         try:
             for vbd, b in self.disks(vm):
@@ -726,6 +732,8 @@ class SimPool:
             st.set("VIF", vif, currently_attached=True)
         st.set("VM", vm, power_state="Paused" if start_paused else "Running",
                resident_on=self.master)
+        if st.exists("VM_metrics", rec["metrics"]):
+            st.set("VM_metrics", rec["metrics"], start_time=self.clock.date())
         yield 20.0
         return ""
 

@@ -116,6 +116,17 @@ class Handler(BaseHTTPRequestHandler):
             return True
         return False
 
+    def _reply_lost(self, method: str) -> bool:
+        """The lose-reply fault: the call was carried out; its answer never leaves."""
+        if not self.sim.pool.faults.lose_reply(method):
+            return False
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        return True
+
     def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
@@ -154,6 +165,8 @@ class Handler(BaseHTTPRequestHandler):
             envelope = {"Status": "Success", "Value": value}
         except ApiFailure as exc:
             envelope = {"Status": "Failure", "ErrorDescription": exc.description}
+        if self._reply_lost(method):
+            return
         self._send(200, xmlrpc_response(envelope), "text/xml")
 
     def _jsonrpc(self, body: bytes) -> None:
@@ -173,6 +186,8 @@ class Handler(BaseHTTPRequestHandler):
         except ApiFailure as exc:
             out = {"jsonrpc": "2.0", "error": {"code": 1, "message": exc.code, "data": exc.params},
                    "id": rid}
+        if self._reply_lost(method):
+            return
         self._send(200, json.dumps(out, default=_json_default).encode(), "application/json")
 
     # -- HTTP handlers: VM export / import ---------------------------------------------------------

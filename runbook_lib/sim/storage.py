@@ -31,6 +31,8 @@ class Vhd:
     attached: int = 0       # plugged VBDs
     growth: float = 0.0     # bytes/simulated second of new blocks while attached
     growth_carry: float = 0.0
+    content: int = 0        # version of the data: advances while a running VM writes, travels with copies
+    content_at_attach: int = 0  # the version the disk had when it was last plugged (started)
 
     @property
     def vhd_size(self) -> int:
@@ -68,6 +70,7 @@ class Storage:
         self.store = store
         self.vhds: dict[str, Vhd] = {}
         self.srs: dict[str, SrState] = {}
+        self.gone_content: dict[str, int] = {}  # VDI uuid -> its data version when it was destroyed
 
     # -- sizes -------------------------------------------------------------------------------
     def vdi_bytes(self, vdi_ref: str) -> int:
@@ -164,6 +167,8 @@ class Storage:
             self.require(v.sr, lvhd_lv_size(v.virtual) - self.vdi_bytes(vdi_ref))
             v.inflated = True
         v.attached += 1
+        v.content_at_attach = v.content
+        v.content += 1  # a VM that starts writes (its boot alone changes the disk)
         self.refresh(v.sr, [vdi_ref])
 
     def detach(self, vdi_ref: str) -> None:
@@ -179,6 +184,8 @@ class Storage:
         """Running VMs write: attached leaves gain blocks. Returns the SRs that changed."""
         changed = set()
         for ref, v in self.vhds.items():
+            if v.attached and seconds > 0:
+                v.content += 1
             if v.attached and v.growth > 0:
                 v.growth_carry += v.growth * seconds
                 new = int(v.growth_carry // VHD_BLOCK_SIZE)

@@ -59,7 +59,7 @@ def export_vm(sim, session_id: str, uuid: str, ref: str = "") -> bytes:
                 data = pool.storage.union_blocks(b["VDI"]) * VHD_BLOCK_SIZE
                 entry["vdi"] = dict(st.get("VDI", b["VDI"]))
                 entry["manifest"] = {"format": FORMAT, "virtual_size": v.virtual,
-                                     "data_bytes": data}
+                                     "data_bytes": data, "content": v.content}
                 total += data
                 speed = pool.storage.srs[v.sr].copy_speed
             disks.append(entry)
@@ -107,6 +107,7 @@ def import_vm(sim, session_id: str, sr_ref: str, body: bytes) -> str:
             like = meta["VDIs"].get(old_ref, {})
             made[old_ref] = pool.new_vdi(sr_ref, int(m["virtual_size"]),
                                          -(-int(m["data_bytes"]) // VHD_BLOCK_SIZE), like=like)
+            storage.vhds[made[old_ref]].content = int(m.get("content") or 0)
         storage.refresh(sr_ref)
         vm_meta = meta["VM"]
         keep = ("name_label", "name_description", "memory_static_max", "memory_dynamic_max",

@@ -56,21 +56,54 @@ class Journal:
     def records(self) -> list[dict]:
         if self._records is None:
             self._records = []
-            if self.path.exists():
-                with self.path.open("r", encoding="utf-8", errors="replace") as fh:
-                    for line in fh:
-                        if not line.strip():
-                            continue
-                        try:
-                            record = json.loads(line)
-                        except json.JSONDecodeError:
-                            self.torn_lines += 1  # a write cut short by a crash: the step did not end
-                            continue
-                        if isinstance(record, dict) and isinstance(record.get("event"), str):
-                            self._records.append(record)
-                        else:
-                            self.torn_lines += 1  # not a journal line: ignored, counted
+            for line in self._lines():
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    self.torn_lines += 1  # a write cut short by a crash: the step did not end
+                    continue
+                if _well_formed(record):
+                    self._records.append(record)
+                else:
+                    self.torn_lines += 1  # not a journal line: ignored, counted
         return self._records
+
+    def _lines(self) -> list[str]:
+        if not self.path.exists():
+            return []
+        try:
+            with self.path.open("r", encoding="utf-8", errors="replace") as fh:
+                return fh.readlines()
+        except IsADirectoryError:
+            raise InputError(f"the journal path {self.path} is a directory, not a journal file: move it away "
+                             "(nothing was changed)") from None
+        except OSError as err:
+            raise InputError(f"cannot read the journal {self.path}: {err.strerror} (nothing was changed)") from None
+
+    def damage(self) -> str | None:
+        """Why the state this journal gives cannot be trusted (None: it can). Lines that are not
+        journal lines are already left out; this checks what the steps recorded of each VM."""
+        for vm in {r["vm"] for r in self.records() if r.get("vm")}:
+            original = self.vm_state(vm).get("original")
+            if original is None:
+                continue
+            if not isinstance(original, dict) or not isinstance(original.get("name"), str) \
+                    or not isinstance(original.get("disks"), list) \
+                    or not all(isinstance(d, dict) and isinstance(d.get("vdi"), str) and "userdevice" in d
+                               and isinstance(d.get("sr"), str) for d in original["disks"]):
+                return f"its record of VM {vm} is not what the runbook writes"
+        return None
+
+    def set_aside(self) -> Path:
+        """Move a damaged journal out of the way (kept for the record) and start a new one."""
+        stamp = _now().replace(":", "").replace("-", "")
+        aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+        self.path.replace(aside)
+        self._records = None
+        self.torn_lines = 0
+        return aside
 
     def append(self, event: str, **fields: Any) -> dict:
         """Write one line and make it durable before returning."""
@@ -83,8 +116,13 @@ class Journal:
                   "event": event, **{k: v for k, v in fields.items() if v is not None}}
         line = json.dumps(record, default=str, sort_keys=False)
         new_file = not self.path.exists()
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except IsADirectoryError:
+            raise InputError(f"the journal path {self.path} is a directory, not a journal file: move it away") from None
+        except OSError as err:
+            raise InputError(f"cannot write the journal {self.path}: {err.strerror}") from None
         with os.fdopen(fd, "a", encoding="utf-8") as fh:
             fh.write(("\n" if self._ends_torn() else "") + line + "\n")
             fh.flush()
@@ -190,6 +228,16 @@ class Journal:
             if record["event"] in ("stopped", "finished", "refused"):
                 return record
         return None
+
+
+_FIELD_TYPES = {"seq": int, "step": str, "vm": str, "kind": str, "result": dict, "task": str}
+
+
+def _well_formed(record) -> bool:
+    """A line the runbook could have written: an object with an event and fields of the right types."""
+    if not isinstance(record, dict) or not isinstance(record.get("event"), str):
+        return False
+    return all(isinstance(record[k], t) for k, t in _FIELD_TYPES.items() if record.get(k) is not None)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from runbook_lib.transfer.marks import is_mark
+from runbook_lib.units import gib
+
 # Keys the pool itself rewrites when it copies or imports a VM; they do not describe the VM.
 VOLATILE_OTHER_CONFIG = frozenset({"import_task", "mac_seed", "last_shutdown_time", "last_shutdown_action",
                                    "last_shutdown_initiator", "last_shutdown_reason"})
 
 
 def _gib(value: int) -> str:
-    return f"{int(value) / 2**30:.3f} GiB"
+    return gib(int(value), 3)
 
 
 def compare_disks(original: dict, copy: dict, *, expect_sr: str | dict | None = None) -> list[str]:
@@ -64,9 +67,14 @@ def compare_vifs(original: dict, copy: dict) -> list[str]:
     return problems
 
 
+def _describes(key: str) -> bool:
+    """False for keys the pool rewrites on a copy and for the runbook's own marks."""
+    return key not in VOLATILE_OTHER_CONFIG and not is_mark(key)
+
+
 def compare_other_config(original: dict, copy: dict) -> list[str]:
-    a = {k: v for k, v in (original.get("other_config") or {}).items() if k not in VOLATILE_OTHER_CONFIG}
-    b = {k: v for k, v in (copy.get("other_config") or {}).items() if k not in VOLATILE_OTHER_CONFIG}
+    a = {k: v for k, v in (original.get("other_config") or {}).items() if _describes(k)}
+    b = {k: v for k, v in (copy.get("other_config") or {}).items() if _describes(k)}
     if a == b:
         return []
     changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
@@ -106,9 +114,3 @@ def verify_round_trip(original: dict, final: dict, *, expect_sr: str | dict | No
     if "power_state" in checks and final.get("power_state") != original.get("power_state"):
         problems.append(f"power state is {final.get('power_state')}, was {original.get('power_state')}")
     return problems
-
-
-def identity_summary(identity: dict[str, Any]) -> str:
-    disks = ", ".join(f"{d.get('userdevice')}:{_gib(d.get('virtual_size') or 0)}" for d in identity.get("disks") or [])
-    macs = ", ".join(v.get("mac") or "?" for v in identity.get("vifs") or [])
-    return f"{identity.get('name')!r} {identity.get('power_state')} disks [{disks}] MACs [{macs}]"

@@ -90,28 +90,46 @@ def read_password(password_env: str | None = "XEN_PASSWORD", password_file: str 
     return password
 
 
-class _TimeoutTransport(xmlrpc.client.Transport):
+_METHOD_NAME = re.compile(rb"<methodName>\s*([^<\s]+)\s*</methodName>")
+
+
+def _method_of(request_body) -> str:
+    body = request_body if isinstance(request_body, bytes) else str(request_body).encode("utf-8", "replace")
+    match = _METHOD_NAME.search(body[:4096])
+    return match.group(1).decode("ascii", "replace") if match else ""
+
+
+class _SendChangesOnce:
+    """xmlrpc.client sends a request a second time when the connection drops before the answer;
+    for a call that changes the pool that may do it twice (two copies, two shutdowns). Reads keep
+    the resend; a change is sent once and its lost answer surfaces as a lost connection, which the
+    caller resolves by looking at the pool."""
+
+    _timeout: float
+
+    def make_connection(self, host):
+        conn = super().make_connection(host)
+        conn.timeout = self._timeout
+        return conn
+
+    def request(self, host, handler, request_body, verbose=False):
+        if _is_read(_method_of(request_body)):
+            return super().request(host, handler, request_body, verbose)
+        return self.single_request(host, handler, request_body, verbose)
+
+
+class _TimeoutTransport(_SendChangesOnce, xmlrpc.client.Transport):
     """Plain HTTP with a socket timeout (xmlrpc's default waits forever on a dead host)."""
 
     def __init__(self, timeout: float, **kwargs):
         super().__init__(**kwargs)
         self._timeout = timeout
 
-    def make_connection(self, host):
-        conn = super().make_connection(host)
-        conn.timeout = self._timeout
-        return conn
 
-
-class _TimeoutSafeTransport(xmlrpc.client.SafeTransport):
+class _TimeoutSafeTransport(_SendChangesOnce, xmlrpc.client.SafeTransport):
     def __init__(self, timeout: float, context: ssl.SSLContext, **kwargs):
         super().__init__(context=context, **kwargs)
         self._timeout = timeout
-
-    def make_connection(self, host):
-        conn = super().make_connection(host)
-        conn.timeout = self._timeout
-        return conn
 
 
 def _transport(url: str, *, verify_tls: bool, ca_bundle: str | None, timeout: float):
@@ -167,7 +185,10 @@ def _failure(err, method: str) -> PoolCallFailed:
 def _is_read(method: str) -> bool:
     """Calls that change nothing, so repeating them after a lost connection is harmless."""
     last = method.rsplit(".", 1)[-1]
-    return last.startswith("get_") or method in ("event.from", "system.listMethods")
+    return last.startswith("get_") or method in READ_CALLS
+
+
+READ_CALLS = ("event.from", "system.listMethods", "session.login_with_password", "session.logout")
 
 
 class _Api:

@@ -18,20 +18,24 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
+from runbook_lib.errors import PoolError
+
 NULL_REF = "OpaqueRef:NULL"
 _REF_IN_RESULT = re.compile(r"OpaqueRef:[0-9A-Za-z-]+")
 
 
-class TaskFailed(Exception):
+class TaskFailed(PoolError):
     """An asynchronous call ended in failure; `details` is its error_info."""
 
     def __init__(self, details: list[str]):
-        super().__init__(" ".join(map(str, details)))
-        self.details = list(details)
+        details = [str(d) for d in details] or ["FAILURE"]
+        super().__init__("task failed: " + " ".join(details))
+        self.details = details
+        self.code = details[0]
 
 
-class TaskTimedOut(Exception):
-    pass
+class TaskTimedOut(PoolError):
+    """An asynchronous call did not end in the time given (it may still run on the pool)."""
 
 
 def failure_details(exc: BaseException) -> list[str] | None:
@@ -63,6 +67,64 @@ def exists(session, cls: str, ref: str) -> bool:
         if details and details[0] == "HANDLE_INVALID":
             return False
         raise
+
+
+def code_of(exc: BaseException) -> str:
+    """The XenAPI error code of a failure ("" for anything else)."""
+    return (failure_details(exc) or [""])[0]
+
+
+def power_state(session, vm_ref: str) -> str:
+    return session.xenapi.VM.get_power_state(vm_ref)
+
+
+def vm_uuid(session, vm_ref: str) -> str:
+    return session.xenapi.VM.get_uuid(vm_ref)
+
+
+def vm_operations(session, vm_ref: str) -> dict[str, str]:
+    """current_operations: task ref -> operation name (copy, clean_shutdown, ...)."""
+    return dict(session.xenapi.VM.get_current_operations(vm_ref) or {})
+
+
+def vdi_record(session, vdi_ref: str) -> dict:
+    return session.xenapi.VDI.get_record(vdi_ref)
+
+
+def vm_start_time(session, vm_ref: str) -> str | None:
+    """When the VM was last started (VM_metrics.start_time), None where the pool does not say."""
+    try:
+        metrics = session.xenapi.VM.get_metrics(vm_ref)
+        if metrics in ("", NULL_REF):
+            return None
+        return str(session.xenapi.VM_metrics.get_start_time(metrics))
+    except Exception as exc:  # noqa: BLE001 - an old pool or a gone record: no proof either way
+        if code_of(exc) in ("HANDLE_INVALID", "MESSAGE_METHOD_UNKNOWN"):
+            return None
+        raise
+
+
+def vm_disk_srs(session, vm_ref: str) -> list[str]:
+    """SR uuids of the VM's disks (CD drives and empty drives left out)."""
+    api = session.xenapi
+    out = []
+    for vbd in api.VM.get_VBDs(vm_ref) or []:
+        vdi = api.VBD.get_VDI(vbd)
+        if vdi not in ("", NULL_REF) and api.VBD.get_type(vbd) == "Disk":
+            out.append(api.SR.get_uuid(api.VDI.get_SR(vdi)))
+    return out
+
+
+def ping(session) -> None:
+    """A cheap read: raises while the pool does not answer."""
+    session.xenapi.pool.get_all()
+
+
+def vms_with_other_config(session, key: str, value: str) -> list[str]:
+    """Refs of the VMs (not snapshots or templates) whose other_config[key] == value."""
+    return [ref for ref, rec in session.xenapi.VM.get_all_records().items()
+            if (rec.get("other_config") or {}).get(key) == value
+            and not rec.get("is_a_snapshot") and not rec.get("is_a_template")]
 
 
 def pool_uuid(session) -> str:
@@ -150,14 +212,6 @@ def chain_of(vdi_uuid: str, by_uuid: dict[str, dict]) -> list[str]:
         seen.add(current)
         current = (by_uuid[current].get("sm_config") or {}).get("vhd-parent")
     return chain
-
-
-def sr_chains(session, sr_uuid: str) -> dict[str, list[str]]:
-    """For every VDI on the SR, its chain (leaf first)."""
-    sr_ref = ref_by_uuid(session, "SR", sr_uuid)
-    records = vdi_records(session)
-    on_sr = {rec["uuid"]: rec for rec in records.values() if rec.get("SR") == sr_ref}
-    return {uuid: chain_of(uuid, on_sr) for uuid in on_sr}
 
 
 # --- tasks and events ---------------------------------------------------------------------
@@ -262,16 +316,39 @@ def pool_migrate_vdi(session, vdi_ref: str, sr_ref: str, *, on_progress=None,
 BLOCK_MARK = "runbook transfer"
 
 
+class BlockedByOthers(PoolError):
+    """VM.start is blocked by someone else; the runbook never takes over a block it did not set."""
+
+
+def start_block(session, vm_ref: str) -> str | None:
+    """The reason of the VM's start block, None when it has none."""
+    blocked = session.xenapi.VM.get_blocked_operations(vm_ref) or {}
+    return str(blocked["start"]) if "start" in blocked else None
+
+
 def block_start(session, vm_ref: str, why: str) -> None:
     """VM.start is refused (OPERATION_BLOCKED) until unblock_start: nobody boots an original
-    whose copy is being made or checked, so no data is written that the copy lacks."""
-    session.xenapi.VM.add_to_blocked_operations(vm_ref, "start", f"{BLOCK_MARK}: {why}")
+    whose copy is being made or checked, so no data is written that the copy lacks. Our own
+    block already there is kept (xapi refuses a second add with MAP_DUPLICATE_KEY)."""
+    current = start_block(session, vm_ref)
+    if current is not None:
+        if current.startswith(BLOCK_MARK):
+            return
+        raise BlockedByOthers(f"VM.start of this VM is already blocked by someone else ({current!r}); "
+                              "the runbook does not take over a block it did not set",
+                              hint="remove that block (xe vm-param-remove ... param-name=blocked-operations "
+                                   "param-key=start) or wait for whoever set it, then re-run")
+    try:
+        session.xenapi.VM.add_to_blocked_operations(vm_ref, "start", f"{BLOCK_MARK}: {why}")
+    except Exception as exc:
+        if code_of(exc) != "MAP_DUPLICATE_KEY":  # set meanwhile (a call whose answer was lost)
+            raise
+        block_start(session, vm_ref, why)
 
 
 def unblock_start(session, vm_ref: str) -> bool:
     """Lift our start block (never one someone else set); True when there was one."""
-    blocked = session.xenapi.VM.get_blocked_operations(vm_ref) or {}
-    if not str(blocked.get("start", "")).startswith(BLOCK_MARK):
+    if not (start_block(session, vm_ref) or "").startswith(BLOCK_MARK):
         return False
     session.xenapi.VM.remove_from_blocked_operations(vm_ref, "start")
     return True
@@ -289,13 +366,52 @@ def set_other_config(session, vm_ref: str, other_config: dict) -> None:
     session.xenapi.VM.set_other_config(vm_ref, other_config)
 
 
-def destroy_vm(session, vm_ref: str) -> None:
-    """VM.destroy: the VM record and its VBDs/VIFs go; its VDIs stay (destroy them separately)."""
-    session.xenapi.VM.destroy(vm_ref)
+def destroy_vm(session, vm_ref: str) -> bool:
+    """VM.destroy: the VM record and its VBDs/VIFs go; its VDIs stay (destroy them separately).
+    A VM that is already gone (an earlier call whose answer was lost) counts as destroyed."""
+    return _gone_is_done(session.xenapi.VM.destroy, vm_ref)
 
 
-def destroy_vdi(session, vdi_ref: str) -> None:
-    session.xenapi.VDI.destroy(vdi_ref)
+def destroy_vdi(session, vdi_ref: str) -> bool:
+    return _gone_is_done(session.xenapi.VDI.destroy, vdi_ref)
+
+
+def hard_shutdown(session, vm_ref: str) -> None:
+    """Only ever for the runbook's own copies, never for an original."""
+    _async(session, "VM.hard_shutdown", vm_ref)
+
+
+def _gone_is_done(call, ref: str) -> bool:
+    """True when this call destroyed the object, False when it was already gone."""
+    try:
+        call(ref)
+        return True
+    except Exception as exc:
+        if code_of(exc) == "HANDLE_INVALID":
+            return False
+        raise
+
+
+def set_other_config_keys(session, vm_ref: str, values: dict[str, str]) -> None:
+    """Set these other_config keys without add_to's MAP_DUPLICATE_KEY: a key already there with
+    the same value is left alone, one with another value is removed first."""
+    api = session.xenapi
+    current = api.VM.get_other_config(vm_ref) or {}
+    for key, value in values.items():
+        if current.get(key) == value:
+            continue
+        if key in current:
+            api.VM.remove_from_other_config(vm_ref, key)
+        api.VM.add_to_other_config(vm_ref, key, value)
+
+
+def remove_other_config_keys(session, vm_ref: str, keys) -> list[str]:
+    api = session.xenapi
+    current = api.VM.get_other_config(vm_ref) or {}
+    removed = [k for k in keys if k in current]
+    for key in removed:
+        api.VM.remove_from_other_config(vm_ref, key)
+    return removed
 
 
 def scan_sr(session, sr_ref: str) -> None:
@@ -396,7 +512,7 @@ def replace_vifs(session, vm_ref: str, vifs: list[dict]) -> None:
     """Give a halted VM exactly these VIFs (device, MAC, network uuid, MTU, other_config)."""
     api = session.xenapi
     for vif_ref in api.VM.get_VIFs(vm_ref):
-        api.VIF.destroy(vif_ref)
+        _gone_is_done(api.VIF.destroy, vif_ref)
     for vif in vifs:
         network = api.network.get_by_uuid(vif["network"]) if vif.get("network") else NULL_REF
         api.VIF.create({"VM": vm_ref, "network": network, "device": str(vif["device"]), "MAC": vif["mac"],
