@@ -6,12 +6,13 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: install demo test bench lab clean help
+.PHONY: install demo test bench chaos lab clean help
 
 help:
 	@echo "make demo    run the runbooks end to end on the bundled simulator (installs first)"
 	@echo "make test    run the whole test suite (installs first)"
 	@echo "make bench   speed and memory benchmarks"
+	@echo "make chaos   kill and lost-answer trials of the transfer at every call that changes the pool"
 	@echo "make lab     open JupyterLab on notebooks/"
 	@echo "make install create .venv and install the suite with its test extras"
 
@@ -32,6 +33,9 @@ test: install
 
 bench: install
 	$(PY) bench/run.py
+
+chaos: install
+	$(PY) -m tests.chaos_trials --json outputs/chaos-trials.json
 
 lab: install
 	$(VENV)/bin/jupyter lab notebooks/
