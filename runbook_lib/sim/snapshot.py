@@ -15,6 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from runbook_lib.errors import InputError
+from runbook_lib.input_files import check_output_file
 from runbook_lib.sim.storage import Vhd
 from runbook_lib.sizing import LVM_TYPES, VHD_BLOCK_SIZE, lv_size, lvhd_lv_size, overhead_empty
 
@@ -143,14 +145,17 @@ def inventory_to_scenario(inv, name: str = "snapshot") -> dict:
 
 
 def write_scenario(scenario: dict, out) -> Path:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = check_output_file(out, "the scenario")
     header = ("# Written by `runbook sim snapshot`: serve it with\n"
               f"#   runbook sim serve --scenario {out.name}\n")
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(header + yaml.safe_dump(scenario, sort_keys=False, width=100),
-                   encoding="utf-8")
-    tmp.replace(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(header + yaml.safe_dump(scenario, sort_keys=False, width=100),
+                       encoding="utf-8")
+        tmp.replace(out)
+    except OSError as err:
+        raise InputError(f"cannot write the scenario to {out}: {err.strerror or err}") from None
     return out
 
 

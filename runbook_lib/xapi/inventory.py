@@ -195,7 +195,9 @@ class Inventory:
         }
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
+        from runbook_lib.input_files import check_output_file
+
+        path = check_output_file(path, "the inventory")
         tmp = path.with_name(path.name + ".tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
