@@ -107,4 +107,8 @@ def test_a_parameters_file_that_is_not_text_or_not_a_file_is_one_line(tmp_path):
     ]
     for path, expected in cases:
         _one_line_error(_run("run", NB / "ok.ipynb", "--incident", "x", "-f", path), expected)
+    for path, expected in ((tmp_path, f"notebook file {tmp_path} is a directory"),
+                           (fifo, f"notebook file {fifo} is a FIFO (named pipe), not a file"),
+                           ("/dev/zero", "notebook file /dev/zero is a character device, not a file")):
+        _one_line_error(_run("run", path, "--incident", "x"), expected)
     assert not (tmp_path / "outputs").exists()
