@@ -536,8 +536,9 @@ def write_plan(plan: dict, path: str | Path) -> Path:
     import os
 
     from runbook_lib.errors import InputError
+    from runbook_lib.input_files import check_output_file
 
-    path = Path(path)
+    path = check_output_file(path, "the plan")
     tmp = path.with_name(path.name + ".tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -110,7 +110,7 @@ def test_parameters_files_keep_dates_as_strings_and_refuse_non_mappings(tmp_path
     broken.write_text("a: [1,\n")
     with pytest.raises(InputError, match="not valid YAML"):
         params.load_parameters_file(broken)
-    with pytest.raises(InputError, match="cannot read"):
+    with pytest.raises(InputError, match="parameters file not found"):
         params.load_parameters_file(tmp_path / "none.yaml")
 
 

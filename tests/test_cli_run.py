@@ -75,3 +75,40 @@ def test_run_names_the_files_the_notebook_wrote_beside_itself(tmp_path):
     assert (tmp_path / "outputs" / "inc-8" / lines[2].split(": ", 1)[1].rsplit("/", 1)[1]).read_text() == "exported"
     plain = _run("run", NB / "ok.ipynb", "--incident", "inc-8")
     assert plain.exit_code == 0 and "file: " not in plain.output
+
+
+def _one_line_error(result, expected: str) -> None:
+    """exit 2, nothing but `error: <expected>` on the output, no traceback, nothing ran."""
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 2 and result.output == f"error: {expected}\n", result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_parameters_file_that_is_not_text_or_not_a_file_is_one_line(tmp_path):
+    import os
+
+    png = tmp_path / "params.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(b"label: caf\xe9\n")
+    noise = tmp_path / "params.bin"
+    noise.write_bytes(bytes(range(256)) * 4)
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    cases = [
+        (png, f"parameters file {png} is not YAML/JSON text: it holds NUL bytes (a binary file?)"),
+        (noise, f"parameters file {noise} is not YAML/JSON text: it holds NUL bytes (a binary file?)"),
+        (latin1, f"parameters file {latin1} is not YAML/JSON text: byte 0xe9 at offset 10 is not UTF-8 "
+                 "(a binary file?)"),
+        (tmp_path, f"parameters file {tmp_path} is a directory"),
+        (tmp_path / "none.yaml", f"parameters file not found: {tmp_path / 'none.yaml'}"),
+        (fifo, f"parameters file {fifo} is a FIFO (named pipe), not a file"),
+        ("/dev/zero", "parameters file /dev/zero is a character device, not a file"),
+    ]
+    for path, expected in cases:
+        _one_line_error(_run("run", NB / "ok.ipynb", "--incident", "x", "-f", path), expected)
+    for path, expected in ((tmp_path, f"notebook file {tmp_path} is a directory"),
+                           (fifo, f"notebook file {fifo} is a FIFO (named pipe), not a file"),
+                           ("/dev/zero", "notebook file /dev/zero is a character device, not a file")):
+        _one_line_error(_run("run", path, "--incident", "x"), expected)
+    assert not (tmp_path / "outputs").exists()

@@ -208,3 +208,36 @@ def test_a_very_long_reason_is_cut_and_points_to_json():
     assert len(reason) == REASON_LINES and reason[-1].endswith("... (full text: --json)")
     assert all(len(line) <= 80 for line in reason)
     assert "vm0 (copy), vm1 (copy), vm2 (..." in text[1]
+
+
+def test_paths_that_are_not_files_are_one_line_errors(inventory_file, tmp_path):
+    """A directory, a device or a binary file where a file is expected: `error: ...`, exit 2,
+    and for --plan-out / --out before the pool is read (a device is never replaced by a file)."""
+    path, *_ = inventory_file
+    binary = tmp_path / "inv.bin"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    under_file = path / "plan.json"
+    cases = [
+        (["size", "--inventory", tmp_path], f"inventory file {tmp_path} is a directory"),
+        (["size", "--inventory", "/dev/zero"], "inventory file /dev/zero is a character device, not a file"),
+        (["size", "--inventory", binary],
+         f"inventory file {binary} is not JSON text: it holds NUL bytes (a binary file?)"),
+        (["size", "--inventory", path, "--findings", tmp_path], f"findings file {tmp_path} is a directory"),
+        (["size", "--inventory", path, "--findings", binary],
+         f"findings file {binary} is not JSON text: it holds NUL bytes (a binary file?)"),
+        (["size", "--inventory", path, "--plan-out", tmp_path],
+         f"cannot write the plan to {tmp_path}: it is a directory; give a file name"),
+        (["size", "--inventory", path, "--plan-out", "/dev/null"],
+         "cannot write the plan to /dev/null: it is a character device, not a file"),
+        (["size", "--inventory", path, "--plan-out", under_file],
+         f"cannot write the plan to {under_file}: {path} is not a directory"),
+        (["inventory", "show", tmp_path], f"inventory file {tmp_path} is a directory"),
+        (["inventory", "save", "--url", "sim:healthy", "--out", tmp_path],
+         f"cannot write the inventory to {tmp_path}: it is a directory; give a file name"),
+        (["inventory", "save", "--url", "sim:healthy", "--out", "/dev/null"],
+         "cannot write the inventory to /dev/null: it is a character device, not a file"),
+    ]
+    for args, expected in cases:
+        res = run(*map(str, args))
+        assert (res.exit_code, res.output) == (2, f"error: {expected}\n"), args
+    assert (tmp_path / "outputs").exists() is False

@@ -60,3 +60,47 @@ def test_year_zero_means_from_the_files_and_bad_years_are_usage_errors(data_dir)
     assert invoke(data_dir / "smlog" / "seed_excerpt.log", "--year", "0").exit_code == 0
     res = invoke(data_dir / "smlog" / "seed_excerpt.log", "--year", "20")
     assert res.exit_code == 2 and "not a plausible year" in res.output and "Traceback" not in res.output
+
+
+def _diagnose_proc(*paths, timeout=30):
+    """The CLI in a subprocess: a hang fails the test (TimeoutExpired) instead of stalling the run."""
+    return subprocess.run([sys.executable, "-m", "runbook_lib", "smlog", "diagnose", *map(str, paths)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_devices_and_fifos_are_refused_before_they_are_opened(tmp_path):
+    """`runbook smlog diagnose /dev/zero` never ended; a FIFO blocked in open()."""
+    import os
+
+    fifo = tmp_path / "SMlog"
+    os.mkfifo(fifo)
+    for path, kind in (("/dev/zero", "a character device"), (fifo, "a FIFO (named pipe)")):
+        proc = _diagnose_proc(path)
+        assert proc.returncode == 2 and proc.stdout == ""
+        assert proc.stderr.splitlines() == [f"error: {path} is {kind}, not a log file"]
+        assert "Traceback" not in proc.stderr
+
+
+def test_a_directory_skips_its_devices_and_fifos_with_a_warning(tmp_path, data_dir):
+    import os
+
+    (tmp_path / "SMlog").write_bytes((data_dir / "smlog" / "nospace.log").read_bytes())
+    os.mkfifo(tmp_path / "SMlog.fifo")
+    (tmp_path / "SMlog.1").symlink_to("/dev/zero")
+    proc = _diagnose_proc(tmp_path, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["files"] == [{"path": str(tmp_path / "SMlog"), "lines": 11,
+                                                 "bytes": (tmp_path / "SMlog").stat().st_size, "truncated": False}]
+    assert proc.stderr.splitlines() == [
+        f"warning:   skipped {tmp_path / 'SMlog.1'}: a character device, not a log file",
+        f"warning:   skipped {tmp_path / 'SMlog.fifo'}: a FIFO (named pipe), not a log file"]
+
+
+def test_size_smlog_refuses_a_fifo_in_one_line(tmp_path):
+    import os
+
+    fifo = tmp_path / "SMlog"
+    os.mkfifo(fifo)
+    proc = subprocess.run([sys.executable, "-m", "runbook_lib", "size", "--url", "sim:healthy", "--smlog", str(fifo)],
+                          capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stderr) == (2, f"error: {fifo} is a FIFO (named pipe), not a log file\n")

@@ -133,3 +133,40 @@ def test_snapshot_command(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["sim", "snapshot", "--url", "http://127.0.0.1:9/",
                                        "--out", str(out)])
     assert result.exit_code == 2 and "XEN_PASSWORD" in result.output
+
+
+def test_files_that_are_not_scenarios_or_not_files_are_one_line_errors(tmp_path):
+    """A binary --scenario was a traceback; a plan or {} served an empty pool."""
+    binary = tmp_path / "scenario.yaml"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    plan = tmp_path / "plan.json"
+    plan.write_text('{"schema": "runbook.plan/1", "steps": []}')
+    empty = tmp_path / "empty.json"
+    empty.write_text("{}")
+    hint = "(a scenario lists srs:, vdis: and vms:; see docs/simulator.md)"
+    cases = [
+        (["serve", "--scenario", binary],
+         f"scenario file {binary} is not YAML/JSON text: it holds NUL bytes (a binary file?)"),
+        (["serve", "--scenario", plan], f"{plan} is not a simulator scenario: it is a runbook.plan/1 file, not a pool {hint}"),
+        (["serve", "--scenario", empty], f"{empty} is not a simulator scenario: no 'srs' list {hint}"),
+        (["serve", "--scenario", tmp_path], f"scenario file {tmp_path} is a directory"),
+        (["serve", "--scenario", "/dev/zero"], "scenario file /dev/zero is a character device, not a file"),
+        (["serve", "--smlog", tmp_path], f"cannot write the SMlog to {tmp_path}: it is a directory; give a file name"),
+        (["serve", "--calls", tmp_path], f"cannot write the call log to {tmp_path}: it is a directory; give a file name"),
+        (["serve", "--calls", binary / "calls"], f"cannot write the call log to {binary / 'calls'}: {binary} is not a directory"),
+        (["snapshot", "--inventory", binary, "--out", tmp_path / "s.yaml"],
+         f"inventory file {binary} is not JSON text: it holds NUL bytes (a binary file?)"),
+        (["snapshot", "--inventory", plan, "--out", tmp_path / "s.yaml"],
+         f"{plan} is not a runbook.inventory/1 file (schema: 'runbook.plan/1')"),
+        (["snapshot", "--inventory", tmp_path, "--out", tmp_path / "s.yaml"], f"inventory file {tmp_path} is a directory"),
+        (["snapshot", "--url", "sim:healthy", "--out", tmp_path],
+         f"cannot write the scenario to {tmp_path}: it is a directory; give a file name"),
+        (["snapshot", "--url", "sim:healthy", "--out", binary / "s.yaml"],
+         f"cannot write the scenario to {binary / 's.yaml'}: {binary} is not a directory"),
+        (["snapshot", "--url", "sim:healthy", "--out", "/dev/null"],
+         "cannot write the scenario to /dev/null: it is a character device, not a file"),
+    ]
+    for args, expected in cases:
+        result = CliRunner().invoke(main, ["sim", *map(str, args)], catch_exceptions=False)
+        assert (result.exit_code, result.output) == (2, f"error: {expected}\n"), args
+    assert not (tmp_path / "s.yaml").exists()

@@ -81,3 +81,67 @@ def test_scenario_file_round_trip(tmp_path):
     sim = Simulator(path)
     assert sim.scenario_name == "nfs-only"
     assert len(sim.state.tables["VDI"]) == 5
+
+
+@pytest.mark.parametrize("content,why", [
+    (b'{"schema": "runbook.plan/1", "created": "2026-11-25T08:00:00Z", "steps": []}',
+     "it is a runbook.plan/1 file, not a pool (a scenario lists srs:, vdis: and vms:; see docs/simulator.md)"),
+    (b'{"schema": "runbook.inventory/1", "records": {}}',
+     "it is a runbook.inventory/1 file (turn it into one with: runbook sim snapshot --inventory {p} "
+     "--out SCENARIO.yaml)"),
+    (b"{}", "no 'srs' list (a scenario lists srs:, vdis: and vms:; see docs/simulator.md)"),
+    (b"", "it is empty (a scenario lists srs:, vdis: and vms:; see docs/simulator.md)"),
+    (b"[1, 2]", "it holds a list, not a mapping (a scenario lists srs:, vdis: and vms:; see docs/simulator.md)"),
+    (b"srs: []\n", "its 'srs' list is empty (a scenario lists srs:, vdis: and vms:; see docs/simulator.md)"),
+    (b"srs: 3\n", "'srs' is a number, not a list (a scenario lists srs:, vdis: and vms:; see docs/simulator.md)"),
+    (b"srs: [{name_label: x}]\n",
+     "srs[0] has no 'uuid' (each SR needs a uuid, each VDI a uuid and an sr; see docs/simulator.md)"),
+    (b"srs: [{uuid: s}]\nvdis: [{uuid: a}]\n",
+     "vdis[0] has no 'sr' (each SR needs a uuid, each VDI a uuid and an sr; see docs/simulator.md)"),
+    (b"srs: [{uuid: s}]\nvms: [fileserver]\n",
+     "vms[0] is a string, not a mapping (a scenario lists srs:, vdis: and vms:; see docs/simulator.md)"),
+    (b"srs: [{uuid: s}]\nclock: now\n",
+     "'clock' is a string, not a mapping (a scenario lists srs:, vdis: and vms:; see docs/simulator.md)"),
+    (b"generate: 500\n", "'generate' is not a mapping of counts (e.g. generate: {hosts: 2, srs: 20, vms: 500})"),
+])
+def test_a_file_that_is_not_a_scenario_is_refused_in_one_line(tmp_path, content, why):
+    """It used to serve an empty pool (a plan, {}) or fail on its first use."""
+    path = tmp_path / "thing.json"
+    path.write_bytes(content)
+    with pytest.raises(InputError) as err:
+        load_scenario(path)
+    assert str(err.value) == f"{path} is not a simulator scenario: {why.replace('{p}', str(path))}"
+
+
+def test_a_scenario_file_must_be_text_and_a_file(tmp_path):
+    import os
+
+    binary = tmp_path / "scenario.yaml"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path, message in ((binary, f"scenario file {binary} is not YAML/JSON text: it holds NUL bytes (a binary file?)"),
+                          (tmp_path, f"scenario file {tmp_path} is a directory"),
+                          (fifo, f"scenario file {fifo} is a FIFO (named pipe), not a file"),
+                          ("/dev/zero", "scenario file /dev/zero is a character device, not a file"),
+                          (tmp_path / "none.json", f"scenario file not found: {tmp_path / 'none.json'}")):
+        with pytest.raises(InputError) as err:
+            load_scenario(path)
+        assert str(err.value) == message
+
+
+def test_minimal_and_generated_scenario_files_still_load(tmp_path):
+    small = tmp_path / "small.yaml"
+    small.write_text("srs: [{uuid: 5a5a5a5a-0000-4000-8000-000000000001, name_label: s, type: ext}]\n")
+    assert len(Simulator(small).state.tables["SR"]) == 1
+    generated = tmp_path / "gen.yaml"
+    generated.write_text("generate: {hosts: 1, srs: 2, vms: 3, vdis: 6, max_chain: 2}\n")
+    assert len(Simulator(generated).state.tables["SR"]) == 2
+
+
+@pytest.mark.xfail(strict=True, reason="lead applies pool.py change: _build reads pool['default_SR'] when "
+                                       "neither the pool's default_SR nor an SR's name_label is given")
+def test_an_sr_without_a_name_loads():
+    """docs/simulator.md makes only an SR's uuid required."""
+    sim = Simulator({"srs": [{"uuid": "5a5a5a5a-0000-4000-8000-000000000001", "type": "ext"}]})
+    assert len(sim.state.tables["SR"]) == 1

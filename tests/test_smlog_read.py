@@ -238,3 +238,14 @@ def test_as_path_list(value, expected):
     from runbook_lib.smlog import as_path_list
 
     assert as_path_list(value) == expected
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs a /proc file (size 0, content)")
+def test_a_file_of_size_zero_is_read_no_further_than_the_cap(monkeypatch):
+    """/proc-style files report size 0 and may stream forever: reading stops at the cap."""
+    monkeypatch.setattr(read_mod, "ZERO_SIZE_CAP", 64)
+    r = read_smlog(["/proc/self/status"], year=2026)
+    (f,) = r.files
+    assert f["truncated"] is True and f["bytes"] <= 64 and f["note"].startswith("size 0 on disk but still going")
+    monkeypatch.setattr(read_mod, "ZERO_SIZE_CAP", 1 << 20)
+    assert read_smlog(["/proc/self/status"], year=2026).files[0]["truncated"] is False

@@ -134,7 +134,7 @@ def test_one_get_all_records_per_class_and_no_call_per_object(seed_inventory):
     methods = [c["method"] for c in calls]
     per_class = [m for m in methods if m.endswith(".get_all_records")]
     assert sorted(per_class) == sorted(f"{c}.get_all_records" for c in
-                                       ("pool", "host", "SR", "PBD", "VDI", "VM", "VBD", "VIF"))
+                                       ("pool", "host", "SR", "PBD", "VDI", "VM", "VBD", "VIF", "network"))
     assert not any(m.endswith(".get_record") for m in methods)
 
 

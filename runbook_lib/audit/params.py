@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from runbook_lib.errors import CredentialError, InputError, UsageError
+from runbook_lib.input_files import read_yaml
 
 # Name parts that mark a parameter as holding a credential itself.
 _CREDENTIAL_WORDS = ("password", "passwd", "passphrase", "pwd", "secret", "token", "credential",
@@ -227,14 +228,7 @@ def load_parameters_file(path: str | Path) -> dict[str, Any]:
     """A YAML (or JSON) mapping of parameters; dates stay strings, as papermill keeps them."""
     from papermill.iorw import NoDatesSafeLoader
 
-    try:
-        text = Path(path).read_text()
-    except OSError as err:
-        raise InputError(f"cannot read parameters file {path}: {err.strerror}") from err
-    try:
-        data = yaml.load(text, Loader=NoDatesSafeLoader) if text.strip() else {}
-    except yaml.YAMLError as err:
-        raise InputError(f"parameters file {path} is not valid YAML: {str(err).splitlines()[0]}") from err
+    data = read_yaml(path, "parameters", loader=NoDatesSafeLoader)
     if data is None:
         return {}
     if not isinstance(data, dict):

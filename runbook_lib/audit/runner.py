@@ -74,6 +74,10 @@ def resolve_notebook(name: str | Path) -> Path:
     path = Path(name).expanduser()
     if path.is_file():
         return path.resolve()
+    if path.exists():  # a directory, a device, a FIFO: say which, not "not found"
+        from runbook_lib.input_files import check_file
+
+        check_file(path, "notebook")
     folder = notebooks_dir()
     for candidate in (folder / str(name), folder / f"{name}.ipynb"):
         if candidate.is_file():

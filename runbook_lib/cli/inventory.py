@@ -14,15 +14,17 @@ def inventory():
 
 @inventory.command("save")
 @pool_options
-@click.option("--out", required=True, type=click.Path(dir_okay=False), metavar="FILE",
+@click.option("--out", required=True, metavar="FILE",
               help="where to write the inventory (JSON, schema runbook.inventory/1)")
 def save(url, user, inventory, password_env, password_file, verify_tls, ca_bundle, out):
     """Read the pool (one get_all_records per class) and write FILE. Holds no credentials."""
     from runbook_lib.errors import UsageError
+    from runbook_lib.input_files import check_output_file
     from runbook_lib.xapi.inventory import open_inventory
 
     if url is None:
         raise UsageError("say which pool to read: --url URL (sim:<scenario> for the simulator)")
+    check_output_file(out, "the inventory")  # before the pool is read
     inv = open_inventory(url=url, inventory=inventory, user=user, password_env=password_env,
                          password_file=password_file, verify_tls=verify_tls, ca_bundle=ca_bundle)
     path = inv.save(out)
@@ -32,7 +34,7 @@ def save(url, user, inventory, password_env, password_file, verify_tls, ca_bundl
 
 
 @inventory.command("show")
-@click.argument("path", type=click.Path(dir_okay=False))
+@click.argument("path")
 def show(path):
     """Print the SRs of a saved inventory."""
     from runbook_lib.xapi.inventory import Inventory

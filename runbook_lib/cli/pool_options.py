@@ -13,7 +13,7 @@ def pool_options(func):
         click.option("--url", metavar="URL",
                      help="pool master, e.g. https://xen1.example; sim:<scenario> runs the bundled simulator"),
         click.option("--user", default="root", show_default=True, help="XenAPI user"),
-        click.option("--inventory", type=click.Path(dir_okay=False), metavar="FILE",
+        click.option("--inventory", metavar="FILE",
                      help="a saved inventory (runbook inventory save) instead of a pool"),
         click.option("--password-env", default="XEN_PASSWORD", show_default=True, metavar="VAR",
                      help="environment variable that holds the password"),

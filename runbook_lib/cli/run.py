@@ -10,7 +10,7 @@ import click
 @click.command("run")
 @click.argument("notebook")
 @click.option("--incident", required=True, help="incident id: the folder under outputs/ this run goes to")
-@click.option("-f", "--parameters-file", type=click.Path(dir_okay=False), help="YAML or JSON file of parameters")
+@click.option("-f", "--parameters-file", metavar="FILE", help="YAML or JSON file of parameters")
 @click.option("-p", "--parameter", "pairs", nargs=2, multiple=True, metavar="NAME VALUE",
               help="one parameter, converted to the type the notebook declares (repeatable; wins over -f)")
 @click.option("--timeout", type=float, help="seconds any one cell may run; a cell over it fails the run")

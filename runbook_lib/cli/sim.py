@@ -25,8 +25,8 @@ def sim():
               help="address to bind; only loopback is accepted")
 @click.option("--port", default=0, type=click.IntRange(0, 65535), show_default=True,
               help="0 picks a free port")
-@click.option("--smlog", type=click.Path(dir_okay=False), help="write the SMlog here")
-@click.option("--calls", type=click.Path(dir_okay=False),
+@click.option("--smlog", metavar="FILE", help="write the SMlog here")
+@click.option("--calls", metavar="FILE",
               help="write every call as a JSON line here (sessions and passwords redacted)")
 @click.option("--speed", type=float, help="simulated seconds per wall second "
               "(default: the scenario's, 3600 for shipped ones)")
@@ -99,17 +99,18 @@ def check_fault_targets(simulator) -> None:
 
 @sim.command("snapshot")
 @pool_options
-@click.option("--out", required=True, type=click.Path(dir_okay=False),
-              help="scenario YAML to write")
+@click.option("--out", required=True, metavar="FILE", help="scenario YAML to write")
 def snapshot(url, user, inventory, password_env, password_file, verify_tls, ca_bundle, out):
     """Write a pool's inventory (live, or a saved one) as a scenario, to rehearse on a copy.
 
     Serve the result with `runbook sim serve --scenario FILE`.
     """
+    from runbook_lib.input_files import check_output_file
     from runbook_lib.sim.snapshot import snapshot_inventory, snapshot_pool
 
     if bool(url) == bool(inventory):
         raise UsageError("give either --url (a pool) or --inventory (a saved inventory file)")
+    check_output_file(out, "the scenario")  # before the pool is read
     if inventory:
         summary = snapshot_inventory(inventory, out)
     else:

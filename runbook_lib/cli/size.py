@@ -13,7 +13,7 @@ from runbook_lib.cli.pool_options import pool_options
 @pool_options
 @click.option("--sr", "sr", metavar="UUID", help="only this SR: uuid, unique uuid prefix or name (default: every SR)")
 @click.option("--staging-sr", metavar="UUID", help="stage VMs on this SR: uuid, prefix or name (default: the best other SR)")
-@click.option("--findings", type=click.Path(dir_okay=False), metavar="FILE",
+@click.option("--findings", metavar="FILE",
               help="notebook 01's findings (runbook smlog diagnose --json) to join on VDIs")
 @click.option("--smlog", "smlog_paths", multiple=True, type=click.Path(), metavar="PATH",
               help="SMlog file(s) to diagnose and measure the coalesce rate in; repeatable")
@@ -28,7 +28,7 @@ from runbook_lib.cli.pool_options import pool_options
 @click.option("--export-path", metavar="PATH", help="stage by XVA export to this mounted path")
 @click.option("--no-migrate", is_flag=True, help="never plan live storage migration")
 @click.option("--json", "as_json", is_flag=True, help="print one runbook.sizing/1 JSON object")
-@click.option("--plan-out", type=click.Path(dir_okay=False), metavar="FILE",
+@click.option("--plan-out", metavar="FILE",
               help="write the best remedy as plan.json (docs/plan.md)")
 def size(url, user, inventory, password_env, password_file, verify_tls, ca_bundle, sr, staging_sr,
          findings, smlog_paths, year, vhd_sizes, throughput, snapshots, export_path, no_migrate, as_json,
@@ -37,8 +37,11 @@ def size(url, user, inventory, password_env, password_file, verify_tls, ca_bundl
     from runbook_lib.plan import assess, write_plan
     from runbook_lib.sizing import gather_findings, parse_vhd_sizes
     from runbook_lib.sizing_display import coalesce_table, remedies_table, sr_table, upper_bound_note
+    from runbook_lib.input_files import check_output_file
     from runbook_lib.xapi.inventory import open_inventory
 
+    if plan_out:  # before the pool is read: a path that cannot take the plan is known now
+        check_output_file(plan_out, "the plan")
     inv = open_inventory(url=url, inventory=inventory, user=user, password_env=password_env,
                          password_file=password_file, verify_tls=verify_tls, ca_bundle=ca_bundle)
     result = assess(inv, sr=sr, staging_sr=staging_sr, findings=gather_findings(findings, smlog_paths, year=year),

@@ -31,7 +31,10 @@ def diagnose_cmd(paths, year, sr, as_json):
     from runbook_lib.smlog import diagnose, read_smlog
 
     year = year or None  # 0, as in notebook 01, means "from the files' dates"; read_smlog checks the rest
-    found = diagnose(read_smlog(list(paths), year=year), sr=sr)
+    read = read_smlog(list(paths), year=year)
+    for entry in read.skipped:  # stderr: --json stays one object on stdout
+        click.echo(f"warning:   skipped {entry}", err=True)
+    found = diagnose(read, sr=sr)
     if as_json:
         click.echo(json.dumps(found.to_json(), sort_keys=False))
         return

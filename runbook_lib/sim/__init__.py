@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from runbook_lib.errors import InputError
+from runbook_lib.input_files import check_output_file
 from runbook_lib.sim.dispatch import Dispatcher
 from runbook_lib.sim.faults import Faults
 from runbook_lib.sim.gc import GcManager
@@ -41,6 +42,9 @@ class Simulator:
         self.scenario_name = data.get("name", str(scenario))
         fault_set = Faults(list(data.get("faults") or []) + list(faults))
         log_cfg = data.get("smlog") or {}
+        for path, what in ((smlog, "the SMlog"), (calls, "the call log")):
+            if path:  # appended to: /dev/null or a FIFO will do, a directory will not
+                check_output_file(path, what, replace=False)
         self.smlog_path = Path(smlog) if smlog else None
         try:
             writer = SmlogWriter(smlog, host=str(log_cfg.get("host", "xs01")),

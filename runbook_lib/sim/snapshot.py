@@ -15,6 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from runbook_lib.errors import InputError
+from runbook_lib.input_files import check_output_file
 from runbook_lib.sim.storage import Vhd
 from runbook_lib.sizing import LVM_TYPES, VHD_BLOCK_SIZE, lv_size, lvhd_lv_size, overhead_empty
 
@@ -55,6 +57,9 @@ def inventory_to_scenario(inv, name: str = "snapshot") -> dict:
         "pool": {"uuid": pool.get("uuid"), "name_label": pool.get("name_label", "")},
         "hosts": [],
     }
+    networks = {ref: n for ref, n in (rec.get("network") or {}).items() if n.get("uuid")}
+    if networks:  # an inventory saved before networks were kept has none: the default network
+        scenario["networks"] = [_network(n) for n in networks.values()]
     for ref, h in rec["host"].items():
         host = {"uuid": h["uuid"], "name_label": host_name[ref], "address": h.get("address", ""),
                 "master": ref == pool.get("master")}
@@ -135,22 +140,40 @@ def inventory_to_scenario(inv, name: str = "snapshot") -> dict:
                 item["vdi"] = vdi_uuid
             vbds.append(item)
         entry["vbds"] = vbds
-        entry["vifs"] = [{"device": str(f.get("device", "0")), "mac": f.get("MAC", "")}
-                         for f in rec["VIF"].values() if f.get("VM") == vm_ref]
+        entry["vifs"] = [_vif(f, networks) for f in rec["VIF"].values() if f.get("VM") == vm_ref]
         vms.append(entry)
     scenario["vms"] = vms
     return scenario
 
 
+def _network(n: dict) -> dict:
+    out = {"uuid": n["uuid"], "name_label": n.get("name_label", ""), "bridge": n.get("bridge", "")}
+    if n.get("MTU"):
+        out["MTU"] = int(n["MTU"])
+    return out
+
+
+def _vif(f: dict, networks: dict) -> dict:
+    """A VIF with its network named by uuid (one outside the inventory: the default network)."""
+    out = {"device": str(f.get("device", "0")), "mac": f.get("MAC", "")}
+    network = networks.get(f.get("network"))
+    if network:
+        out["network"] = network["uuid"]
+    return out
+
+
 def write_scenario(scenario: dict, out) -> Path:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = check_output_file(out, "the scenario")
     header = ("# Written by `runbook sim snapshot`: serve it with\n"
               f"#   runbook sim serve --scenario {out.name}\n")
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(header + yaml.safe_dump(scenario, sort_keys=False, width=100),
-                   encoding="utf-8")
-    tmp.replace(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(header + yaml.safe_dump(scenario, sort_keys=False, width=100),
+                       encoding="utf-8")
+        tmp.replace(out)
+    except OSError as err:
+        raise InputError(f"cannot write the scenario to {out}: {err.strerror or err}") from None
     return out
 
 

@@ -56,6 +56,7 @@ from typing import IO, Any
 import pandas as pd
 
 from runbook_lib.errors import InputError, UsageError
+from runbook_lib.input_files import special_kind
 from runbook_lib.smlog.events import EventBuilder
 from runbook_lib.smlog.parse import (
     MAX_YEAR,
@@ -80,6 +81,9 @@ def _workers() -> int:
 WORKERS = _workers()
 RAW_BLOCK = 1 << 20  # compressed bytes read at once
 MAX_LINE = 32 << 20  # a line longer than this is counted unparsed and skipped, not buffered
+# A file whose stat size is 0 but that has content is a /proc-style stream that may never end:
+# read at most this much of it (a real SMlog that size would show its size).
+ZERO_SIZE_CAP = 256 << 20
 
 _ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tbz", ".tar.xz", ".txz", ".zip")
 _SMLOG_NAME_RE = re.compile(r"(?:^|/)SMlog(?:[.-][^/]*)?$")
@@ -106,6 +110,7 @@ class SMlogRead:
     events: dict[str, int]
     base_year: int
     links: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)  # "path: why" for SMlog* entries of a directory not read
 
 
 @dataclass
@@ -146,6 +151,9 @@ def _is_archive(path: Path) -> bool:
 
 
 def _file_source(path: Path) -> _Source:
+    kind = special_kind(path)  # before any open: a FIFO blocks the open, /dev/zero never ends
+    if kind:
+        raise InputError(f"{path} is {kind}, not a log file")
     try:
         st = path.stat()
         with open(path, "rb"):
@@ -154,7 +162,33 @@ def _file_source(path: Path) -> _Source:
         raise InputError(f"{path}: no such file or directory") from None
     except OSError as err:
         raise InputError(f"{path}: cannot read ({err.strerror or err})") from None
+    if st.st_size == 0:
+        return _Source(str(path), lambda: _Capped(open(path, "rb"), ZERO_SIZE_CAP), st.st_mtime, 0, str(path))
     return _Source(str(path), lambda: open(path, "rb"), st.st_mtime, st.st_size, str(path))
+
+
+class _Capped:
+    """A file read no further than `limit` bytes; `capped` says there was more."""
+
+    def __init__(self, fh: IO[bytes], limit: int):
+        self.fh, self.left, self.capped = fh, limit, False
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left <= 0:
+            self.capped = self.capped or bool(self.fh.read(1))
+            return b""
+        data = self.fh.read(self.left if size < 0 else min(size, self.left))
+        self.left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self.fh.close()
+
+    def __enter__(self) -> "_Capped":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _archive_sources(path: Path, stack: contextlib.ExitStack) -> list[_Source]:
@@ -190,8 +224,11 @@ def as_path_list(paths: Any) -> list[str]:
     return [str(p) for p in paths]
 
 
-def resolve_sources(paths: list[str | os.PathLike], stack: contextlib.ExitStack) -> list[_Source]:
-    """Every SMlog file behind `paths`, in reading order; InputError when one is missing."""
+def resolve_sources(paths: list[str | os.PathLike], stack: contextlib.ExitStack,
+                    skipped: list[str] | None = None) -> list[_Source]:
+    """Every SMlog file behind `paths`, in reading order; InputError when one is missing or is
+    a device, FIFO or socket. Such entries found in a directory are left out and named in
+    `skipped` ("path: a FIFO (named pipe), not a log file")."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     if not paths:
@@ -201,8 +238,12 @@ def resolve_sources(paths: list[str | os.PathLike], stack: contextlib.ExitStack)
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
-            found = sorted((p for p in path.rglob("SMlog*") if p.is_file()),
+            entries = list(path.rglob("SMlog*"))
+            found = sorted((p for p in entries if p.is_file()),
                            key=lambda p: (str(p.parent), rotation_key(p.name)))
+            if skipped is not None:
+                skipped.extend(f"{p}: {kind}, not a log file" for p in sorted(entries)
+                               if (kind := special_kind(p)))
             if not found:
                 raise InputError(f"{path}: no SMlog* files in this directory")
             sources.extend(_file_source(p) for p in found)
@@ -333,7 +374,10 @@ def read_smlog(paths: Any, year: int | None = None,
     year : the year of the first line; None or 0 = date the last line by the newest file's mtime
     progress : called as progress(path, bytes_read, total_bytes_or_None) after each chunk
 
-    Raises InputError when a path is missing or unreadable; damaged content never raises.
+    Raises InputError when a path is missing or unreadable, or is a device, FIFO or socket (refused
+    before it is opened: /dev/zero never ends, a FIFO blocks); such entries of a directory are
+    left out and listed in `skipped`. A file of size 0 that still streams (/proc) is read up to
+    ZERO_SIZE_CAP and marked truncated. Damaged content never raises.
     """
     if year and not MIN_YEAR <= int(year) <= MAX_YEAR:
         raise UsageError(f"year {year} is not a plausible year for a log ({MIN_YEAR}..{MAX_YEAR})")
@@ -344,8 +388,9 @@ def read_smlog(paths: Any, year: int | None = None,
     total_lines = unparsed = 0
     times: list = [None, None]  # first and last time seen
     uuids: set[bytes] = set()
+    not_read: list[str] = []
     with contextlib.ExitStack() as stack:
-        sources = resolve_sources(paths, stack)
+        sources = resolve_sources(paths, stack, not_read)
         for order, src in enumerate(sources):
             status = _FileStatus()
             n_lines = n_bytes = 0
@@ -375,6 +420,9 @@ def read_smlog(paths: Any, year: int | None = None,
                         uuids.update(scan.uuids)
                     if progress is not None:
                         progress(src.display, n_bytes, src.size)
+            if getattr(raw, "capped", False):
+                status.truncated = True
+                status.note = f"size 0 on disk but still going after {ZERO_SIZE_CAP >> 20} MiB: read no further"
             builder.close()
             files.append({"path": src.display, "lines": n_lines, "bytes": n_bytes,
                           "truncated": status.truncated, "note": status.note, "mtime": src.mtime})
@@ -391,7 +439,7 @@ def read_smlog(paths: Any, year: int | None = None,
     return SMlogRead(
         records=records, files=files, lines=total_lines, parsed=total_lines - unparsed, unparsed=unparsed,
         first=conv(first_time), last=conv(last_time), events=dict(sorted(builder.counts.items())),
-        base_year=base, links=records.attrs.get("links", {}),
+        base_year=base, links=records.attrs.get("links", {}), skipped=not_read,
     )
 
 

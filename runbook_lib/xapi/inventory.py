@@ -31,6 +31,8 @@ vms     uuid, ref, name, power_state, is_a_template, is_control_domain, is_a_sna
 vbds    uuid, ref, vm, vdi (uuid or None), device, userdevice, type, mode, bootable,
         currently_attached, empty
 vifs    uuid, ref, vm, device, mac, network (ref)
+
+`records["network"]` keeps each network's uuid, name_label, bridge and MTU (no DataFrame).
 """
 
 from __future__ import annotations
@@ -64,9 +66,11 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "VBD": ("uuid", "VM", "VDI", "device", "userdevice", "type", "mode", "bootable",
             "currently_attached", "empty"),
     "VIF": ("uuid", "VM", "device", "MAC", "network"),
+    # kept so a snapshot scenario gives VIFs the same networks (inventories saved before have none)
+    "network": ("uuid", "name_label", "bridge", "MTU"),
 }
 CLASSES = tuple(FIELDS)
-INT_FIELDS = {"physical_size", "physical_utilisation", "virtual_allocation", "virtual_size"}
+INT_FIELDS = {"physical_size", "physical_utilisation", "virtual_allocation", "virtual_size", "MTU"}
 BOOL_FIELDS = {"shared", "enabled", "currently_attached", "is_a_snapshot", "managed", "missing",
                "read_only", "is_a_template", "is_control_domain", "bootable", "empty"}
 MAP_FIELDS = {"sm_config", "other_config"}
@@ -195,7 +199,9 @@ class Inventory:
         }
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
+        from runbook_lib.input_files import check_output_file
+
+        path = check_output_file(path, "the inventory")
         tmp = path.with_name(path.name + ".tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

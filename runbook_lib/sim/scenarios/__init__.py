@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from pathlib import Path
 
-import yaml
-
 from runbook_lib.errors import InputError, UsageError
+from runbook_lib.input_files import check_file, read_yaml
 
 HERE = Path(__file__).resolve().parent
+_FILE_SUFFIXES = (".yaml", ".yml", ".json")
 
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40,
           "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
@@ -27,11 +28,11 @@ def list_scenarios() -> list[str]:
 
 
 def scenario_path(name_or_path: str | Path) -> Path:
-    candidate = Path(name_or_path)
-    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
-        if not candidate.is_file():
-            raise InputError(f"scenario file not found: {candidate}")
-        return candidate
+    """A scenario file's path: a path as given (it must be a regular file), else a shipped name."""
+    text = str(name_or_path)
+    candidate = Path(text).expanduser()
+    if candidate.suffix.lower() in _FILE_SUFFIXES or "/" in text or os.path.lexists(candidate):
+        return check_file(candidate, "scenario")
     shipped = HERE / f"{name_or_path}.yaml"
     if not shipped.is_file():
         raise InputError(f"unknown scenario {name_or_path!r}",
@@ -40,18 +41,71 @@ def scenario_path(name_or_path: str | Path) -> Path:
 
 
 def load_scenario(name_or_path: str | Path | dict) -> dict:
-    """The scenario as a dict (a dict passes through, for tests that build one inline)."""
+    """The scenario as a dict (a dict passes through, for tests that build one inline).
+
+    A file is checked for the scenario's shape first (check_scenario), so a plan, an
+    inventory or an empty mapping is refused instead of serving an empty pool.
+    """
     if isinstance(name_or_path, dict):
         return name_or_path
     path = scenario_path(name_or_path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(f"cannot read scenario {path}: {exc}".splitlines()[0]) from None
-    if not isinstance(data, dict):
-        raise InputError(f"scenario {path} is not a mapping")
+    data = read_yaml(path, "scenario")
+    check_scenario(data, str(path))
     data.setdefault("name", path.stem)
     return data
+
+
+_LISTS = ("hosts", "networks", "srs", "vdis", "vms")   # lists of mappings
+_MAPPINGS = ("pool", "credentials", "clock", "smlog", "gc")
+_REQUIRED = {"srs": ("uuid",), "vdis": ("uuid", "sr")}
+_NOT_A_SCENARIO = "a scenario lists srs:, vdis: and vms:; see docs/simulator.md"
+
+
+def _kind(value) -> str:
+    return {"int": "a number", "float": "a number", "str": "a string", "bool": "true/false", "list": "a list",
+            "dict": "a mapping"}.get(type(value).__name__, f"a {type(value).__name__}")
+
+
+def check_scenario(data, origin: str) -> None:
+    """InputError (one line) unless `data` has a scenario's shape: a mapping with a non-empty
+    `srs` list (or a `generate:` block), each documented list a list of mappings, each
+    documented section a mapping; SRs and VDIs carry their required keys."""
+    def refuse(why: str, hint: str = _NOT_A_SCENARIO) -> None:
+        raise InputError(f"{origin} is not a simulator scenario: {why} ({hint})")
+
+    if not isinstance(data, dict):
+        refuse("it is empty" if data is None else f"it holds {_kind(data)}, not a mapping")
+    schema = data.get("schema")
+    if isinstance(schema, str) and schema.startswith("runbook."):
+        if schema.startswith("runbook.inventory/"):
+            refuse(f"it is a {schema} file",
+                   f"turn it into one with: runbook sim snapshot --inventory {origin} --out SCENARIO.yaml")
+        refuse(f"it is a {schema} file, not a pool")
+    if "generate" in data:
+        if data["generate"] is not None and not isinstance(data["generate"], dict):
+            refuse("'generate' is not a mapping of counts", "e.g. generate: {hosts: 2, srs: 20, vms: 500}")
+        return
+    for key in _MAPPINGS:
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            refuse(f"'{key}' is {_kind(data[key])}, not a mapping")
+    for key in _LISTS:
+        value = data.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, list):
+            refuse(f"'{key}' is {_kind(value)}, not a list")
+        for i, item in enumerate(value):
+            if not isinstance(item, dict):
+                refuse(f"{key}[{i}] is {_kind(item)}, not a mapping")
+            missing = [k for k in _REQUIRED.get(key, ()) if item.get(k) in (None, "")]
+            if missing:
+                refuse(f"{key}[{i}] has no {' and no '.join(repr(k) for k in missing)}",
+                       "each SR needs a uuid, each VDI a uuid and an sr; see docs/simulator.md")
+    if not data.get("srs"):
+        refuse("no 'srs' list" if "srs" not in data else "its 'srs' list is empty")
+    if data.get("faults") is not None and not isinstance(data["faults"], list):
+        refuse(f"'faults' is {_kind(data['faults'])}, not a list",
+               "e.g. faults: [vm-wont-stop, {copy-fails-at: 0.6}]")
 
 
 def size(value, field: str = "size") -> int:
