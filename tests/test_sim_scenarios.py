@@ -139,8 +139,6 @@ def test_minimal_and_generated_scenario_files_still_load(tmp_path):
     assert len(Simulator(generated).state.tables["SR"]) == 2
 
 
-@pytest.mark.xfail(strict=True, reason="lead applies pool.py change: _build reads pool['default_SR'] when "
-                                       "neither the pool's default_SR nor an SR's name_label is given")
 def test_an_sr_without_a_name_loads():
     """docs/simulator.md makes only an SR's uuid required."""
     sim = Simulator({"srs": [{"uuid": "5a5a5a5a-0000-4000-8000-000000000001", "type": "ext"}]})

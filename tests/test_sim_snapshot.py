@@ -137,7 +137,6 @@ def test_an_inventory_saved_without_networks_still_snapshots(tmp_path, monkeypat
     assert len(nets) == 1 and set(vifs.values()) == set(nets)
 
 
-@pytest.mark.xfail(strict=True, reason="lead applies pool.py change: _build gives a scenario network its MTU")
 def test_a_network_keeps_its_mtu(tmp_path, monkeypatch):
     scenario = _two_network_pool()
     scenario["networks"][1]["MTU"] = 9000

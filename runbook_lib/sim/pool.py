@@ -93,7 +93,7 @@ class SimPool:
         self.networks = {}
         for n in nets:
             ref = st.add("network", dict(uuid=n.get("uuid", ""), name_label=n.get("name_label", ""),
-                                         bridge=n.get("bridge", "xenbr0")))
+                                         bridge=n.get("bridge", "xenbr0"), MTU=int(n.get("MTU", 1500))))
             self.networks[n.get("name_label")] = ref
             self.networks[st.get("network", ref)["uuid"]] = ref
         self.default_network = next(iter(self.networks.values()))
@@ -148,7 +148,7 @@ class SimPool:
             if vm.get("snapshot_of"):
                 st.set("VM", vm_refs[vm.get("uuid") or vm.get("name_label")],
                        snapshot_of=vm_refs.get(vm["snapshot_of"], NULL_REF))
-        if pool.get("default_SR") in sr_refs:
+        if pool.get("default_SR") and pool["default_SR"] in sr_refs:
             st.set("pool", st.all_refs("pool")[0], default_SR=sr_refs[pool["default_SR"]])
         for sr in s.get("srs") or []:
             if "free" in sr:   # size the SR from the free space the scenario wants
