@@ -29,8 +29,16 @@ import pandas as pd
 
 from runbook_lib.errors import UsageError
 from runbook_lib.sizing import (
-    GiB, VHD_BLOCK_SIZE, Sizing, copy_size, lv_size, migrate_snapshot_need, plain,
-    roundup, size_pool, sr_family,
+    VHD_BLOCK_SIZE,
+    GiB,
+    Sizing,
+    copy_size,
+    lv_size,
+    migrate_snapshot_need,
+    plain,
+    roundup,
+    size_pool,
+    sr_family,
 )
 
 PLAN_SCHEMA = "runbook.plan/1"
@@ -315,7 +323,7 @@ def _move(sizing: Sizing, sr: dict, *, staging_uuids: list[str], throughput: flo
     frees = sum(c.frees for c in chosen)
     names = ", ".join(v["name"] or v["uuid"][:8] for v in vm_entries)
     why = ""
-    for c, entry in zip(chosen, vm_entries):
+    for c in chosen:
         name = c.vm["name"] or c.vm["uuid"][:8]
         if allow_migrate and not export_path and c.vm["power_state"] == "Running" and not c.migrate_ok:
             why += (f"; {name} is copied with a shutdown: live migration would first snapshot its "
@@ -373,7 +381,7 @@ def _offline(sizing: Sizing, sr: dict, *, gc_speed: float) -> Remedy:
     entries, data, downtime, frees = [], 0, 0.0, 0
     for vm_uuid in sorted({vm for row in blocking["vms"] for vm in row}):
         vm = look.vms[vm_uuid]
-        mine = blocking[blocking["vms"].apply(lambda v: vm_uuid in v)]
+        mine = blocking[blocking["vms"].apply(lambda v, u=vm_uuid: u in v)]
         on_sr = [d for d in look.disks_of.get(vm_uuid, []) if d["sr"] == sr["sr"]]
         vm_data = int(mine["work"].sum())
         data += vm_data
@@ -424,7 +432,8 @@ def what_if_removed(inventory, vdi_uuids: set[str]):
         vdi = recs["VDI"].pop(ref)
         sr = dict(recs["SR"].get(vdi.get("SR"), {}))
         if sr:
-            sr["physical_utilisation"] = int(sr.get("physical_utilisation", 0)) - int(vdi.get("physical_utilisation", 0))
+            sr["physical_utilisation"] = (int(sr.get("physical_utilisation", 0))
+                                          - int(vdi.get("physical_utilisation", 0)))
             sr["VDIs"] = [v for v in sr.get("VDIs", []) if v != ref]
             recs["SR"][vdi["SR"]] = sr
     recs["VBD"] = {ref: r for ref, r in recs["VBD"].items() if r.get("VDI") not in refs}

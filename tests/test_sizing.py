@@ -21,7 +21,8 @@ vhd_full_size(40 GiB) = 42949672960 + 90112 + 83886080 = 43033649152; lv_size of
 """
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from runbook_lib import sizing as s
 from tests.xapi_records import PoolRecords

@@ -178,7 +178,8 @@ def gather(url: str = "", *, inventory_path: str = "", user: str = "root",
     """(inventory, diagnosis dict or None, last log time or None) from a pool, the simulator or a file.
 
     For the simulator (url "" or "sim:<scenario>") its own SMlog is used unless `smlog_paths`
-    (a list, or one comma-separated string) is given, after running it `sim_hours` of simulated time so its GC has had a go.
+    (a list, or one comma-separated string) is given, after running it `sim_hours` of simulated
+    time so its GC has had a go.
     """
     from runbook_lib.smlog import as_path_list, diagnose, read_smlog
     from runbook_lib.xapi.connect import connect, is_simulator_url

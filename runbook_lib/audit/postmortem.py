@@ -421,7 +421,8 @@ def build(incident: str, outputs: Path | None = None) -> Postmortem:
         summary = (f"No notebook runs are recorded for incident '{incident}'; this record is built from the files "
                    f"in {folder} ({', '.join(found)}), as the CLI commands left them. "
                    f"{root_cause['verdict'] if diagnosis else 'Coalesce space problem'} on {where}"
-                   f"{': ' + str(impact['failures']) + ' failed coalesce attempt(s) in the SMlog' if diagnosis else ''}; "
+                   f"{': ' + str(impact['failures']) + ' failed coalesce attempt(s) in the SMlog' if diagnosis else ''}"
+                   "; "
                    f"{steps} transfer step(s) done; {outcome}.")
     elif not runs:
         others = list(dict.fromkeys(r.get("incident") for r in reversed(index.read_index(root))

@@ -12,7 +12,8 @@ from runbook_lib.cli.pool_options import pool_options
 @click.command("size")
 @pool_options
 @click.option("--sr", "sr", metavar="UUID", help="only this SR: uuid, unique uuid prefix or name (default: every SR)")
-@click.option("--staging-sr", metavar="UUID", help="stage VMs on this SR: uuid, prefix or name (default: the best other SR)")
+@click.option("--staging-sr", metavar="UUID",
+              help="stage VMs on this SR: uuid, prefix or name (default: the best other SR)")
 @click.option("--findings", type=click.Path(dir_okay=False), metavar="FILE",
               help="notebook 01's findings (runbook smlog diagnose --json) to join on VDIs")
 @click.option("--smlog", "smlog_paths", multiple=True, type=click.Path(), metavar="PATH",

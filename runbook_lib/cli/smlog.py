@@ -18,9 +18,11 @@ def _gib(value) -> str:
 
 @smlog.command("diagnose")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--year", type=int, default=None, help="Year of the first line; 0 or unset: date the last line by the newest file's mtime.")
+@click.option("--year", type=int, default=None,
+              help="Year of the first line; 0 or unset: date the last line by the newest file's mtime.")
 @click.option("--sr", "sr", default=None, metavar="UUID", help="Only this SR (full UUID or a prefix).")
-@click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object (schema runbook.smlog.diagnosis/1).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print exactly one JSON object (schema runbook.smlog.diagnosis/1).")
 def diagnose_cmd(paths, year, sr, as_json):
     """Say per SR and per VDI whether the GC coalesces, with evidence and the next step.
 

@@ -13,8 +13,17 @@ import itertools
 from runbook_lib.sim.model import ApiFailure
 from runbook_lib.sim.storage import fmt_bytes, insufficient_space
 from runbook_lib.sizing import (
-    FILE_TYPES, LIVE_COALESCE_MAX_SIZE, LIVE_COALESCE_TIMEOUT_S, LVM_TYPES, TiB, VHD_BLOCK_SIZE,
-    can_live_coalesce, lv_size, lvhd_lv_size, overhead_bitmap, overhead_empty,
+    FILE_TYPES,
+    LIVE_COALESCE_MAX_SIZE,
+    LIVE_COALESCE_TIMEOUT_S,
+    LVM_TYPES,
+    VHD_BLOCK_SIZE,
+    TiB,
+    can_live_coalesce,
+    lv_size,
+    lvhd_lv_size,
+    overhead_bitmap,
+    overhead_empty,
 )
 
 # The GC's limits are the ones the sizing applies (one source for both sides).

@@ -4,7 +4,7 @@ Verdicts (fixed vocabulary, worst first):
 
 | verdict | meaning |
 |---|---|
-| `stuck-error` | the last coalesce of a VDI failed with an error (e.g. `CommandException` from vhd-util, a corrupt VHD) |
+| `stuck-error` | the last coalesce of a VDI failed with an error (`CommandException` from vhd-util, a corrupt VHD) |
 | `stuck-no-space` | the last coalesce failed, or was not tried, for lack of free space in the SR |
 | `stuck-timeout` | the last live leaf-coalesce timed out (`Timed out`, or no progress over several rounds) |
 | `coalescing` | the GC has work in hand: a coalesce started and has not ended yet, or candidates are queued |
@@ -44,8 +44,8 @@ _QUEUED = {"coalesce_candidate", "leaf_coalesce_config"}
 _GC_EVIDENCE = {"gc_start", "gc_exit", "sr_tree", "garbage_found", "gc_kick", "gc_already_running",
                 "gc_quiet_period", "vdi_delete", "relink", "sr_scan"} | _START | _DONE | _FAIL | _QUEUED
 EPISODE_SECONDS = 60
-_LOOP_COLUMNS = ["kind", "vdi", "sr", "time", "pid", "virtual_size", "size", "allocated", "lv_size", "flags", "exc_type",
-                 "exc_message", "file", "line"]
+_LOOP_COLUMNS = ["kind", "vdi", "sr", "time", "pid", "virtual_size", "size", "allocated", "lv_size", "flags",
+                 "exc_type", "exc_message", "file", "line"]
 EVIDENCE_KEEP = 6
 
 
@@ -249,7 +249,8 @@ def diagnose(read: SMlogRead, sr: str | None = None) -> Diagnosis:
             if kind == "insufficient_space" and isinstance(rec.sr, str):
                 sr_space[rec.sr] = "fail"
                 last = last_failure_at.get(rec.sr)
-                if last is None or pd.isna(rec.time) or pd.isna(last) or (rec.time - last).total_seconds() > EPISODE_SECONDS:
+                if (last is None or pd.isna(rec.time) or pd.isna(last)
+                        or (rec.time - last).total_seconds() > EPISODE_SECONDS):
                     failure_times.append(rec.time)  # not the SR-level echo of a failure just counted
                     if not any(v.sr == rec.sr for v in states.values()):
                         sr_evidence.setdefault(rec.sr, []).append(_where(rec))
@@ -293,7 +294,8 @@ def diagnose(read: SMlogRead, sr: str | None = None) -> Diagnosis:
         cause = _cause(rec)
         t = rec.time
         same = (st.episode is not None and st.episode[0] == rec.pid
-                and (pd.isna(t) or pd.isna(st.episode[1]) or abs((t - st.episode[1]).total_seconds()) <= EPISODE_SECONDS))
+                and (pd.isna(t) or pd.isna(st.episode[1])
+                     or abs((t - st.episode[1]).total_seconds()) <= EPISODE_SECONDS))
         if not same:
             if not st.open:
                 st.attempts += 1
@@ -342,7 +344,8 @@ def diagnose(read: SMlogRead, sr: str | None = None) -> Diagnosis:
         row["coalesce_rate_bps"] = round(done[0] / done[1]) if done and done[1] > 0 else None
     if sr and not sr_rows:
         sr_rows = [{"sr": sr, "name": None, "verdict": "unknown", "vdis": None, "trees": None, "attempts": 0,
-                    "failures": 0, "first_failure": None, "last_failure": None, "evidence": [], "coalesce_rate_bps": None,
+                    "failures": 0, "first_failure": None, "last_failure": None, "evidence": [],
+                    "coalesce_rate_bps": None,
                     "next_step": next_step("unknown", sr)}]
     # vdi_rows and sr_rows are sorted worst first; a VDI whose SR the log never names still counts
     worst_sr = sr_rows[0] if sr_rows else None

@@ -39,7 +39,8 @@ def vdi_table(d: Diagnosis) -> pd.DataFrame:
     v = d.vdis.copy()
     for col in ("virtual_size", "size", "lv_size"):
         v[col] = v[col].map(gib)
-    v["evidence"] = v["evidence"].map(lambda ev: ", ".join(e.rsplit("/", 1)[-1] for e in ev[:4]) + (" ..." if len(ev) > 4 else ""))
+    v["evidence"] = v["evidence"].map(
+        lambda ev: ", ".join(e.rsplit("/", 1)[-1] for e in ev[:4]) + (" ..." if len(ev) > 4 else ""))
     return v.drop(columns=["next_step"])
 
 
