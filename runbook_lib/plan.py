@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from runbook_lib.errors import UsageError
+from runbook_lib.schemas import PLAN_SCHEMA
 from runbook_lib.sizing import (
     VHD_BLOCK_SIZE,
     GiB,
@@ -41,7 +42,6 @@ from runbook_lib.sizing import (
     sr_family,
 )
 
-PLAN_SCHEMA = "runbook.plan/1"
 DEFAULT_THROUGHPUT_BPS = 100 * 1024 * 1024   # assumed copy / coalesce rate when nothing is known
 MIGRATE_PAUSE_S = 10.0      # storage migration: the VM pauses briefly at the switch-over, each way
 POWER_CYCLE_S = 120.0       # clean shutdown + start of a VM

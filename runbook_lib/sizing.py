@@ -50,6 +50,8 @@ from typing import Any
 
 import pandas as pd
 
+from runbook_lib.schemas import SIZING_SCHEMA
+
 KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
@@ -66,7 +68,7 @@ LIVE_COALESCE_MAX_SIZE = 20 * MiB  # allowed without a measured speed
 
 LVM_TYPES = frozenset({"lvm", "lvmoiscsi", "lvmohba", "lvmofcoe"})
 FILE_TYPES = frozenset({"ext", "nfs", "file", "smb", "cifs", "xfs", "zfs", "glusterfs", "cephfs"})
-SCHEMA = "runbook.sizing/1"
+SCHEMA = SIZING_SCHEMA
 
 
 def roundup(divisor: int, value: int) -> int:

@@ -19,6 +19,8 @@ from typing import Any
 
 import pandas as pd
 
+from runbook_lib.schemas import HYGIENE_SCHEMA
+
 GIB = 1 << 30
 # Columns of the findings tables (documented for notebooks and tests).
 SNAPSHOT_COLUMNS = ["kind", "uuid", "name", "snapshot_of", "srs", "snapshot_time", "age_days", "size"]
@@ -82,7 +84,7 @@ class Hygiene:
         from runbook_lib.record import to_jsonable
 
         return to_jsonable({
-            "schema": "runbook.hygiene/1", "pool": self.pool, "checked_at": self.checked_at,
+            "schema": HYGIENE_SCHEMA, "pool": self.pool, "checked_at": self.checked_at,
             "thresholds": asdict(self.thresholds), "summary": self.summary, "breaches": self.breaches,
             "old_snapshots": self.old_snapshots, "deep_chains": self.deep_chains, "short_srs": self.short_srs,
             "gc_failures": self.gc_failures, "smlog_checked": self.smlog_checked, "notes": self.notes,

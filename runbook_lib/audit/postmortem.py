@@ -22,9 +22,8 @@ import pandas as pd
 
 from runbook_lib.audit import index
 from runbook_lib.locations import outputs_dir
+from runbook_lib.schemas import DIAGNOSIS_SCHEMA, PLAN_SCHEMA
 
-DIAGNOSIS_SCHEMA = "runbook.smlog.diagnosis/1"
-PLAN_SCHEMA = "runbook.plan/1"
 STUCK = ("stuck-timeout", "stuck-no-space", "stuck-error")
 GIB = 1 << 30
 STEP_END_EVENTS = ("done", "failed", "rolled-back")

@@ -28,10 +28,11 @@ from typing import Any
 
 import pandas as pd
 
+from runbook_lib.schemas import DIAGNOSIS_SCHEMA
 from runbook_lib.smlog.read import SMlogRead
 from runbook_lib.smlog.tree import CHAIN_COLUMNS, chain_rows
 
-SCHEMA = "runbook.smlog.diagnosis/1"
+SCHEMA = DIAGNOSIS_SCHEMA
 SEVERITY = {"stuck-error": 5, "stuck-no-space": 4, "stuck-timeout": 3, "coalescing": 2, "healthy": 1, "unknown": 0}
 VERDICTS = tuple(SEVERITY)
 SIZE_NOTEBOOK = "notebooks/02_size_space.ipynb"
