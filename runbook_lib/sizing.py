@@ -51,11 +51,11 @@ from typing import Any
 import pandas as pd
 
 from runbook_lib.schemas import SIZING_SCHEMA
-
-KiB = 1024
-MiB = 1024 * KiB
-GiB = 1024 * MiB
-TiB = 1024 * GiB
+from runbook_lib.units import GIB as GiB
+from runbook_lib.units import KIB as KiB
+from runbook_lib.units import MIB as MiB
+from runbook_lib.units import TIB as TiB
+from runbook_lib.units import gc_gib
 
 VHD_BLOCK_SIZE = 2 * MiB
 VHD_MAX_SIZE = 2040 * GiB
@@ -205,11 +205,7 @@ def copy_size(family: str | None, virtual_size: int, data: int) -> int:
     return vhd_size_for_data(virtual_size, min(data, roundup(VHD_BLOCK_SIZE, virtual_size)))
 
 
-def fmt_gib(n: int | float | None) -> str:
-    """The GC's way of printing a size: GiB with three decimals (display only)."""
-    if n is None or (isinstance(n, float) and math.isnan(n)):
-        return "?"
-    return f"{n / GiB:.3f}G"
+fmt_gib = gc_gib  # the GC's way of printing a size (display only); defined in runbook_lib.units
 
 
 def plain(value: Any) -> Any:

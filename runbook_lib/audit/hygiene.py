@@ -20,8 +20,8 @@ from typing import Any
 import pandas as pd
 
 from runbook_lib.schemas import HYGIENE_SCHEMA
+from runbook_lib.units import GIB, gib_or_mib
 
-GIB = 1 << 30
 # Columns of the findings tables (documented for notebooks and tests).
 SNAPSHOT_COLUMNS = ["kind", "uuid", "name", "snapshot_of", "srs", "snapshot_time", "age_days", "size"]
 CHAIN_COLUMNS = ["root", "sr", "sr_name", "depth", "nodes", "vms", "too_deep"]
@@ -71,11 +71,11 @@ class Hygiene:
                for r in self.old_snapshots.itertuples()]
         out += [f"chain of {r.root} on SR {r.sr_name or r.sr} is {r.depth} VHDs deep (limit {t.max_chain_depth})"
                 for r in self.deep_chains.itertuples()]
-        out += [f"SR {r.name or r.sr} has {_size(r.free)} free but its pending coalesce needs "
-                + (f"{_size(r.needed)}" if r.sizes_known else
-                   f"up to {_size(r.needed)} (at least {_size(r.needed_min)}: a running disk's "
+        out += [f"SR {r.name or r.sr} has {gib_or_mib(r.free)} free but its pending coalesce needs "
+                + (f"{gib_or_mib(r.needed)}" if r.sizes_known else
+                   f"up to {gib_or_mib(r.needed)} (at least {gib_or_mib(r.needed_min)}: a running disk's "
                    "written size is unknown, notebook 02 says how to measure it)")
-                + f" (short {_size(r.shortfall)})" for r in self.short_srs.itertuples()]
+                + f" (short {gib_or_mib(r.shortfall)})" for r in self.short_srs.itertuples()]
         out += [f"VDI {r.vdi} on SR {str(r.sr)[:8]}: {r.verdict}, {r.failures} GC failure(s), last {r.last_failure}"
                 for r in self.gc_failures.itertuples()]
         return out
@@ -89,10 +89,6 @@ class Hygiene:
             "old_snapshots": self.old_snapshots, "deep_chains": self.deep_chains, "short_srs": self.short_srs,
             "gc_failures": self.gc_failures, "smlog_checked": self.smlog_checked, "notes": self.notes,
         })
-
-
-def _size(n: int) -> str:
-    return f"{n / GIB:,.1f} GiB" if abs(n) >= GIB else f"{n / (1 << 20):,.0f} MiB"
 
 
 def _old_snapshots(inv, now: pd.Timestamp, max_days: float) -> pd.DataFrame:

@@ -23,6 +23,7 @@ import pandas as pd
 from runbook_lib.audit import index
 from runbook_lib.locations import outputs_dir
 from runbook_lib.schemas import DIAGNOSIS_SCHEMA, PLAN_SCHEMA
+from runbook_lib.units import gib_or_mib
 
 STUCK = ("stuck-timeout", "stuck-no-space", "stuck-error")
 GIB = 1 << 30
@@ -167,12 +168,6 @@ def _diagnosis_files(folder: Path) -> list[dict]:
 
 
 # ---- the sections ---------------------------------------------------------------------------
-
-def _gib(value: Any) -> str:
-    if not isinstance(value, (int, float)) or pd.isna(value):
-        return "unknown"
-    return f"{value / GIB:,.1f} GiB" if abs(value) >= GIB or value == 0 else f"{value / (1 << 20):,.0f} MiB"
-
 
 def _stuck_vdis(diagnosis: dict | None) -> list[dict]:
     if not diagnosis:
@@ -362,7 +357,7 @@ def build(incident: str, outputs: Path | None = None) -> Postmortem:
     impact = {
         "srs": [f"{sr} ({sr_names.get(sr) or (plan.get('sr') or {}).get('name') or 'name unknown'})"
                 for sr in affected_srs],
-        "vdis_stuck": [f"{v.get('vdi')} ({v.get('verdict')}, size {_gib(v.get('size'))})" for v in stuck],
+        "vdis_stuck": [f"{v.get('vdi')} ({v.get('verdict')}, size {gib_or_mib(v.get('size'))})" for v in stuck],
         "vms": sorted(str(v) for v in vms.values()),
         "space_needed": (plan.get("sr") or {}).get("needed"),
         "shortfall": (plan.get("sr") or {}).get("shortfall"),
@@ -509,7 +504,7 @@ def _md_table(frame: pd.DataFrame) -> str:
 def _space_frame(pm: Postmortem) -> pd.DataFrame:
     shown = pm.space.copy()
     for col in ("before", "after", "change"):
-        shown[col] = shown[col].map(_gib)
+        shown[col] = shown[col].map(gib_or_mib)
     return shown
 
 
@@ -529,9 +524,9 @@ def sections(pm: Postmortem, timeline_image: str | None = None) -> dict[str, str
             f"- VDIs whose coalesce was stuck: {', '.join(imp['vdis_stuck']) or 'none recorded'}",
             f"- VMs involved: {', '.join(imp['vms']) or 'none recorded'}",
             f"- Space the stuck coalesce kept from the SR (freed on the affected SR by the remedy): "
-            f"{_gib(imp['space_recovered']) if imp['space_recovered'] else 'not measured'}",
-            f"- Space held by the stuck VDIs: {_gib(imp['space_held_by_stuck_vdis'])}; space the coalesce needs: "
-            f"{_gib(imp['space_needed'])}; shortfall: {_gib(imp['shortfall'])}",
+            f"{gib_or_mib(imp['space_recovered']) if imp['space_recovered'] else 'not measured'}",
+            f"- Space held by the stuck VDIs: {gib_or_mib(imp['space_held_by_stuck_vdis'])}; space the coalesce needs: "
+            f"{gib_or_mib(imp['space_needed'])}; shortfall: {gib_or_mib(imp['shortfall'])}",
             f"- Coalesce stuck for (SMlog, first to last failure): {imp['stuck_for']}; "
             f"failed attempts: {imp['failures']}"]),
         "Detection": "\n".join([

@@ -12,10 +12,6 @@ def smlog():
     """Read and diagnose SMlog files (plain, rotated .gz, directories, status-report tarballs)."""
 
 
-def _gib(value) -> str:
-    return "-" if value is None else f"{value / 2**30:.1f}G"
-
-
 @smlog.command("diagnose")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--year", type=int, default=None,
@@ -31,6 +27,7 @@ def diagnose_cmd(paths, year, sr, as_json):
     missing or unreadable.
     """
     from runbook_lib.smlog import diagnose, read_smlog
+    from runbook_lib.units import gib_short
 
     year = year or None  # 0, as in notebook 01, means "from the files' dates"; read_smlog checks the rest
     found = diagnose(read_smlog(list(paths), year=year), sr=sr)
@@ -56,7 +53,7 @@ def diagnose_cmd(paths, year, sr, as_json):
         click.echo(f"{'VDI':<38} {'verdict':<15} {'tries':>5} {'fails':>5} {'virtual':>9} {'LV':>9}  last failure")
         for v in data["vdis"]:
             click.echo(f"{v['vdi']:<38} {v['verdict']:<15} {v['attempts']:>5} {v['failures']:>5} "
-                       f"{_gib(v['virtual_size']):>9} {_gib(v['lv_size']):>9}  {v['last_failure'] or '-'}")
+                       f"{gib_short(v['virtual_size']):>9} {gib_short(v['lv_size']):>9}  {v['last_failure'] or '-'}")
         worst = data["vdis"][0]
         if worst["evidence"]:
             click.echo(f"evidence for {worst['vdi']}: {', '.join(worst['evidence'][:4])}"

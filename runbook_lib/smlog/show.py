@@ -6,6 +6,7 @@ import pandas as pd
 
 from runbook_lib.smlog.diagnose import Diagnosis
 from runbook_lib.smlog.tree import render_tree
+from runbook_lib.units import gib
 
 VERDICT_WORDS = {
     "stuck-timeout": "STUCK: the live leaf-coalesce keeps timing out",
@@ -15,10 +16,6 @@ VERDICT_WORDS = {
     "healthy": "healthy: the GC finishes its coalesces",
     "unknown": "unknown: no GC activity in this log",
 }
-
-
-def gib(value) -> str:
-    return "" if value is None or pd.isna(value) else f"{value / 2**30:,.1f} GiB"
 
 
 def verdict_markdown(d: Diagnosis) -> str:
