@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from runbook_lib.errors import UsageError
+from runbook_lib.record import to_jsonable
 from runbook_lib.schemas import PLAN_SCHEMA
 from runbook_lib.sizing import (
     VHD_BLOCK_SIZE,
@@ -36,7 +37,6 @@ from runbook_lib.sizing import (
     copy_size,
     lv_size,
     migrate_snapshot_need,
-    plain,
     roundup,
     size_pool,
     sr_family,
@@ -531,7 +531,7 @@ def make_plan(sizing: Sizing, remedy: Remedy, *, url: str | None = None,
         "alternatives": [{"kind": r.kind, "feasible": r.feasible, "reason": r.reason}
                          for r in (alternatives or []) if r is not remedy and r.sr == remedy.sr],
     }
-    return plain(plan)
+    return to_jsonable(plan)
 
 
 def choose(remedies: list[Remedy]) -> Remedy | None:
@@ -561,7 +561,7 @@ def write_plan(plan: dict, path: str | Path) -> Path:
 
 
 def remedies_json(remedies: list[Remedy]) -> list[dict]:
-    return [plain(r.to_json()) for r in remedies]
+    return [to_jsonable(r.to_json()) for r in remedies]
 
 
 def resolve_sr(inventory, text: str | None, what: str = "SR") -> str | None:

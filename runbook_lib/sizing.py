@@ -50,6 +50,7 @@ from typing import Any
 
 import pandas as pd
 
+from runbook_lib.record import to_jsonable
 from runbook_lib.schemas import SIZING_SCHEMA
 from runbook_lib.units import GIB as GiB
 from runbook_lib.units import KIB as KiB
@@ -208,34 +209,6 @@ def copy_size(family: str | None, virtual_size: int, data: int) -> int:
 fmt_gib = gc_gib  # the GC's way of printing a size (display only); defined in runbook_lib.units
 
 
-def plain(value: Any) -> Any:
-    """JSON-ready copy of frames, numpy scalars, tuples and timestamps (NaN becomes None).
-
-    Our own small converter: the recorder's one imports nbformat, too slow for the CLI path.
-    """
-    import numpy as np
-
-    if isinstance(value, pd.DataFrame):
-        return [plain(r) for r in value.to_dict(orient="records")]
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [plain(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return None if math.isnan(value) or math.isinf(value) else float(value)
-    if isinstance(value, pd.Timestamp):
-        return None if value is pd.NaT else value.isoformat()
-    if value is None or isinstance(value, str):
-        return value
-    if value is pd.NaT:
-        return None
-    return str(value)
-
-
 # ---- diagnosis (notebook 01) input ------------------------------------------------------
 
 def findings_by_vdi(findings: dict[str, Any] | None, uuids: list[str]) -> dict[str, dict]:
@@ -339,8 +312,8 @@ class Sizing:
             "schema": SCHEMA,
             "pool": self.inventory.pool,
             "captured": self.inventory.captured,
-            "srs": plain(self.srs),
-            "coalesces": plain(self.coalesces),
+            "srs": to_jsonable(self.srs),
+            "coalesces": to_jsonable(self.coalesces),
         }
 
 
