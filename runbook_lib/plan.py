@@ -27,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 
+from runbook_lib.chains import ancestry
 from runbook_lib.errors import UsageError
 from runbook_lib.record import to_jsonable
 from runbook_lib.schemas import PLAN_SCHEMA
@@ -130,11 +131,7 @@ class _Lookups:
 
     def flat_data(self, vdi: str, virtual: int) -> int:
         """Bytes of blocks a flat copy of the VDI's whole chain holds (upper bound)."""
-        total, node, seen = 0, vdi, set()
-        while node is not None and node not in seen:
-            seen.add(node)
-            total += self.data.get(node, 0)
-            node = self.parent.get(node)
+        total = sum(self.data.get(node, 0) for node in ancestry(vdi, self.parent))
         return min(total, roundup(VHD_BLOCK_SIZE, virtual))
 
     def freed_on_sr(self, leaves: set[str]) -> tuple[set[str], int]:
