@@ -622,47 +622,14 @@ def load_findings(source) -> dict[str, Any] | None:
     return data
 
 
-RATE_SAMPLES = 5  # the GC keeps a running average of its last few coalesce speeds; so do we
-
-
-def rate_from_smlog(records: pd.DataFrame) -> float | None:
-    """Coalesce throughput (bytes/s) that SMlog shows: the child's allocated bytes over the
-    time from `Coalescing`/`Leaf-coalescing` to the same process's next done line, averaged
-    over the last few. `records` is `read_smlog(...).records`; None when no coalesce finished.
-    """
-    if records is None or records.empty:
-        return None
-    starts = {"coalesce_start": "coalesce_done", "leaf_coalesce_start": "leaf_coalesce_done"}
-    rows = records[records["kind"].isin(list(starts) + list(starts.values()))
-                   & records["time"].notna()]
-    pending: dict[Any, tuple[Any, int, str]] = {}
-    rates: list[float] = []
-    for pid, kind, time, allocated, size in rows[["pid", "kind", "time", "allocated", "size"]].itertuples(
-            index=False, name=None):
-        if kind in starts:
-            amount = allocated if allocated is not None and not pd.isna(allocated) else size
-            if amount is not None and not pd.isna(amount) and amount > 0:
-                pending[pid] = (time, int(amount), starts[kind])
-            else:
-                pending.pop(pid, None)
-        elif pid in pending and pending[pid][2] == kind:
-            began, amount, _ = pending.pop(pid)
-            seconds = (time - began).total_seconds()
-            if seconds > 0:
-                rates.append(amount / seconds)
-    if not rates:
-        return None
-    recent = rates[-RATE_SAMPLES:]
-    return sum(recent) / len(recent)
-
-
 def findings_from_smlog(paths, *, year: int | None = None) -> dict[str, Any]:
     """Diagnose SMlog files (notebook 01's code) and add the measured coalesce rate."""
     from runbook_lib.smlog import diagnose, read_smlog
+    from runbook_lib.smlog.rate import coalesce_rates
 
     read = read_smlog([str(p) for p in paths], year=year or None)
     findings = diagnose(read).to_json()
-    rate = rate_from_smlog(read.records)
+    rate = coalesce_rates(read.records).get(None)
     if rate:
         findings["coalesce_rate_bps"] = rate
     return findings
