@@ -386,15 +386,7 @@ class GcManager:
             if leaf:
                 if "gc-stuck" in pool.faults:
                     yield from self._stuck(g, leaf, log)
-                try:
-                    yield from self._leaf_coalesce(g, leaf, log)
-                except GcFailure as exc:
-                    self.log_exception(log, "leaf-coalesce", str(exc), exc.trace)
-                    if self.style == "legacy":
-                        log("Leaf-coalesce failed, skipping")
-                    else:
-                        log(f"Leaf-coalesce failed on {self.vdi_str(leaf, g)}, skipping")
-                    failed.add(leaf)
+                yield from self._leaf_step(g, leaf, log, failed)
                 log(f"Starting asynch srUpdate for SR {sr_uuid}")
                 yield 1.0
                 continue
@@ -410,6 +402,18 @@ class GcManager:
         with pool.lock:
             pool.storage.refresh(g.ref)
         return None
+
+    def _leaf_step(self, g: SrGc, leaf: str, log, failed: set[str]):
+        """One leaf-coalesce; a failure is logged as the GC logs it and the leaf is skipped after."""
+        try:
+            yield from self._leaf_coalesce(g, leaf, log)
+        except GcFailure as exc:
+            self.log_exception(log, "leaf-coalesce", str(exc), exc.trace)
+            if self.style == "legacy":
+                log("Leaf-coalesce failed, skipping")
+            else:
+                log(f"Leaf-coalesce failed on {self.vdi_str(leaf, g)}, skipping")
+            failed.add(leaf)
 
     def _stuck(self, g, ref, log):
         g.stuck = True
