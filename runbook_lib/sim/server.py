@@ -14,11 +14,10 @@ import time
 import xmlrpc.client
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
-from xml.sax.saxutils import escape
 
 from runbook_lib.errors import UsageError
-from runbook_lib.sim.clock import Int32, XDate
 from runbook_lib.sim.model import ApiFailure
+from runbook_lib.sim.wire import json_default, plain, xmlrpc_response
 
 
 def check_loopback(host: str) -> str:
@@ -30,63 +29,6 @@ def check_loopback(host: str) -> str:
     if not addr.is_loopback or addr.version != 4:
         raise UsageError(f"refusing to bind {host}: the simulator listens on 127.0.0.1 only")
     return str(addr)
-
-
-# -- XML-RPC encoding (xapi style) -----------------------------------------------------------------
-def _xml(value, out: list) -> None:
-    if isinstance(value, bool):
-        out.append("<value><boolean>1</boolean></value>" if value else
-                   "<value><boolean>0</boolean></value>")
-    elif isinstance(value, XDate):
-        out.append(f"<value><dateTime.iso8601>{value}</dateTime.iso8601></value>")
-    elif isinstance(value, str):
-        out.append(f"<value>{escape(value)}</value>" if value else "<value/>")
-    elif isinstance(value, Int32):
-        out.append(f"<value><int>{int(value)}</int></value>")
-    elif isinstance(value, int):
-        out.append(f"<value>{value}</value>")      # int64 travels as a string
-    elif isinstance(value, float):
-        out.append(f"<value><double>{value!r}</double></value>")
-    elif isinstance(value, dict):
-        out.append("<value><struct>")
-        for k, v in value.items():
-            out.append(f"<member><name>{escape(str(k))}</name>")
-            _xml(v, out)
-            out.append("</member>")
-        out.append("</struct></value>")
-    elif isinstance(value, (list, tuple, set)):
-        out.append("<value><array><data>")
-        for v in value:
-            _xml(v, out)
-        out.append("</data></array></value>")
-    elif value is None:
-        out.append("<value/>")
-    else:
-        out.append(f"<value>{escape(str(value))}</value>")
-
-
-def xmlrpc_response(envelope: dict) -> bytes:
-    out = ["<?xml version='1.0'?>\n<methodResponse><params><param>"]
-    _xml(envelope, out)
-    out.append("</param></params></methodResponse>\n")
-    return "".join(out).encode("utf-8")
-
-
-def _plain(value):
-    """Values decoded by xmlrpc.client (DateTime, Binary) as plain Python."""
-    if isinstance(value, xmlrpc.client.DateTime):
-        return XDate(value.value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _json_default(value):
-    if isinstance(value, set):
-        return sorted(value)
-    return str(value)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -150,7 +92,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, fault.encode(), "text/xml")
             return
         try:
-            value = self.sim.dispatcher.call(method, [_plain(p) for p in params])
+            value = self.sim.dispatcher.call(method, [plain(p) for p in params])
             envelope = {"Status": "Success", "Value": value}
         except ApiFailure as exc:
             envelope = {"Status": "Failure", "ErrorDescription": exc.description}
@@ -173,7 +115,7 @@ class Handler(BaseHTTPRequestHandler):
         except ApiFailure as exc:
             out = {"jsonrpc": "2.0", "error": {"code": 1, "message": exc.code, "data": exc.params},
                    "id": rid}
-        self._send(200, json.dumps(out, default=_json_default).encode(), "application/json")
+        self._send(200, json.dumps(out, default=json_default).encode(), "application/json")
 
     # -- HTTP handlers: VM export / import ---------------------------------------------------------
     def do_GET(self):
