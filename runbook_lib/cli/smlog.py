@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import click
+
+log = logging.getLogger(__name__)
 
 
 @click.group("smlog")
@@ -30,7 +33,11 @@ def diagnose_cmd(paths, year, sr, as_json):
     from runbook_lib.units import gib_short
 
     year = year or None  # 0, as in notebook 01, means "from the files' dates"; read_smlog checks the rest
-    found = diagnose(read_smlog(list(paths), year=year), sr=sr)
+    read = read_smlog(list(paths), year=year)
+    log.info("read %d file(s), %d lines (%d unparsed), %s .. %s", len(read.files), read.lines, read.unparsed,
+             read.first, read.last)
+    found = diagnose(read, sr=sr)
+    log.info("verdict %s over %d SR(s) and %d VDI(s)", found.verdict, len(found.sr_rows), len(found.vdi_rows))
     if as_json:
         click.echo(json.dumps(found.to_json(), sort_keys=False))
         return

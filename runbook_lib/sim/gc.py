@@ -9,6 +9,7 @@ log reader diagnoses a simulated pool as it would a real one.
 from __future__ import annotations
 
 import itertools
+import logging
 
 from runbook_lib.sim.model import ApiFailure
 from runbook_lib.sim.storage import fmt_bytes, insufficient_space
@@ -25,6 +26,8 @@ from runbook_lib.sizing import (
     overhead_bitmap,
     overhead_empty,
 )
+
+logger = logging.getLogger(__name__)  # the simulator's own log; `log` in this module is the SMlog
 
 # The GC's limits are the ones the sizing applies (one source for both sides).
 LIVE_TIMEOUT = LIVE_COALESCE_TIMEOUT_S
@@ -132,6 +135,9 @@ class GcManager:
     def _crashed(self, g, exc):
         """A bug in a GC step: log it as the GC would and keep the simulator running."""
         g.running = False
+        sr = self.pool.store.get("SR", g.ref)["uuid"] if self.pool.store.exists("SR", g.ref) else g.ref
+        logger.error("simulator: the GC of SR %s failed: %s: %s", sr, type(exc).__name__, exc,
+                  exc_info=(type(exc), exc, exc.__traceback__))
         if self.pool.smlog is not None:
             self.pool.smlog.gc(f"gc: EXCEPTION {type(exc).__name__}, {exc}", self.pool.clock.now,
                                next(self._pids))

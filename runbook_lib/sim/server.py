@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import socket
+import sys
 import time
 import xmlrpc.client
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +20,8 @@ from urllib.parse import parse_qs, urlsplit
 from runbook_lib.errors import UsageError
 from runbook_lib.sim.model import ApiFailure
 from runbook_lib.sim.wire import json_default, plain, xmlrpc_response
+
+log = logging.getLogger(__name__)
 
 
 def check_loopback(host: str) -> str:
@@ -162,3 +166,10 @@ class SimHTTPServer(ThreadingHTTPServer):
     def __init__(self, sim, host: str, port: int):
         self.sim = sim
         super().__init__((check_loopback(host), port), Handler)
+
+    def handle_error(self, request, client_address):
+        """An exception in a handler thread: logged with its traceback (a client hanging up is
+        routine, e.g. under the outage fault, and only shows at DEBUG)."""
+        exc = sys.exc_info()[1]
+        level = logging.DEBUG if isinstance(exc, ConnectionError) else logging.ERROR
+        log.log(level, "simulator: error handling a request from %s:%s", *client_address[:2], exc_info=True)
