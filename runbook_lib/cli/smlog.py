@@ -30,7 +30,6 @@ def diagnose_cmd(paths, year, sr, as_json):
     missing or unreadable.
     """
     from runbook_lib.smlog import diagnose, read_smlog
-    from runbook_lib.units import gib_short
 
     year = year or None  # 0, as in notebook 01, means "from the files' dates"; read_smlog checks the rest
     read = read_smlog(list(paths), year=year)
@@ -41,7 +40,13 @@ def diagnose_cmd(paths, year, sr, as_json):
     if as_json:
         click.echo(json.dumps(found.to_json(), sort_keys=False))
         return
-    data = found.to_json()
+    _echo_text(found.to_json())
+
+
+def _echo_text(data: dict) -> None:
+    """The diagnosis as text: verdict and next step, what was read, then SR, VDI and exception tables."""
+    from runbook_lib.units import gib_short
+
     click.echo(f"verdict:   {data['verdict']}")
     click.echo(f"next step: {data['next_step']}")
     click.echo(f"read:      {len(data['files'])} file(s), {data['lines']} lines ({data['unparsed']} unparsed), "
