@@ -6,11 +6,12 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: install demo test bench chaos lab clean help
+.PHONY: install demo lint test bench chaos lab clean help
 
 help:
 	@echo "make demo    run the runbooks end to end on the bundled simulator (installs first)"
-	@echo "make test    run the whole test suite (installs first)"
+	@echo "make test    lint, then run the whole test suite (installs first)"
+	@echo "make lint    ruff check (configured in pyproject.toml)"
 	@echo "make bench   speed and memory benchmarks"
 	@echo "make chaos   kill and lost-answer trials of the transfer at every call that changes the pool"
 	@echo "make lab     open JupyterLab on notebooks/"
@@ -28,7 +29,10 @@ $(STAMP): pyproject.toml
 demo: install
 	$(VENV)/bin/runbook demo
 
-test: install
+lint: install
+	$(VENV)/bin/ruff check
+
+test: lint
 	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
 bench: install

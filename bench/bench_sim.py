@@ -50,7 +50,7 @@ def _event_latency(x, repeats=20) -> float:
     for i in range(repeats):
         changed = {}
 
-        def change():
+        def change(i=i, changed=changed):  # bound now, for the thread started below
             time.sleep(0.05)
             other = XenAPI.Session(x_url)
             other.xenapi.login_with_password(user, password, "1.0", "bench")

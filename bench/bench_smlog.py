@@ -113,11 +113,13 @@ def generate(path: Path, size_mb: int) -> dict:
             w.line("SM", pid, f"lock: acquired /var/lock/sm/{sr}/sr")
             r = rnd.random()
             if r < 0.5:
-                w.line("SM", pid, f"['/sbin/lvs', '--noheadings', '--units', 'b', '-o', '+lv_tags', '/dev/VG_XenStorage-{sr}']")
+                w.line("SM", pid, "['/sbin/lvs', '--noheadings', '--units', 'b', '-o', '+lv_tags', "
+                                  f"'/dev/VG_XenStorage-{sr}']")
                 w.line("SM", pid, "  pread SUCCESS")
             elif r < 0.8:
                 vdi = vdi_uuids[rnd.randrange(400)]
-                w.line("SM", pid, f"['/usr/bin/vhd-util', 'query', '--debug', '-s', '-n', '/dev/VG_XenStorage-{sr}/VHD-{vdi}']")
+                w.line("SM", pid, "['/usr/bin/vhd-util', 'query', '--debug', '-s', '-n', "
+                                  f"'/dev/VG_XenStorage-{sr}/VHD-{vdi}']")
                 w.line("SM", pid, "  pread SUCCESS")
                 w.line("SM", pid, f"['/sbin/lvchange', '-ay', '/dev/VG_XenStorage-{sr}/VHD-{vdi}']")
                 w.line("SM", pid, "  pread SUCCESS")
@@ -144,7 +146,8 @@ def generate(path: Path, size_mb: int) -> dict:
                 truth["gc_start"] += 1
                 w.line("SMGC", gpid + 1, "Another GC instance already active, exiting")
                 w.line("SM", gpid + 2, f"lock: tried lock /var/lock/sm/{sr}/sr, acquired: False (exists: True)")
-                w.line("SM", gpid + 2, f"Ignoring exception for LV check: /dev/VG_XenStorage-{sr}/{vdi_uuids[run % 400]}.cbtlog !")
+                w.line("SM", gpid + 2, "Ignoring exception for LV check: "
+                                       f"/dev/VG_XenStorage-{sr}/{vdi_uuids[run % 400]}.cbtlog !")
             short = sr[:4]
             if run % 50 < 5:
                 w.line("SMGC", gpid, f"SR {short} ('{NAMES[sr]}') (4 VDIs in 2 VHD trees): ")
@@ -179,7 +182,8 @@ def generate(path: Path, size_mb: int) -> dict:
             elif sr == SR_NFS and healthy_queue and run % 3 == 0:
                 child = healthy_queue.pop(0)
                 w.line("SMGC", gpid, f"*{child}(50.000G/1.211G/1.250G) is coalescable")
-                w.line("SMGC", gpid, f"Coalescing *{child}(50.000G/1.211G/1.250G) -> *a1b2c3d4(50.000G/12.402G/12.500G)")
+                w.line("SMGC", gpid,
+                       f"Coalescing *{child}(50.000G/1.211G/1.250G) -> *a1b2c3d4(50.000G/12.402G/12.500G)")
                 w.line("SMGC", gpid, f"  Running VHD coalesce on *{child}(50.000G/1.211G/1.250G)")
                 w.tick(30)
                 w.line("SMGC", gpid, "Num combined blocks = 620")
@@ -207,7 +211,8 @@ def _ensure(size_mb: int) -> tuple[Path, dict]:
     t = time.perf_counter()
     truth = generate(path, size_mb)
     truth_path.write_text(json.dumps(truth))
-    print(f"   generated {path} ({truth['bytes'] / 1e6:,.0f} MB, {truth['lines']:,} lines) in {time.perf_counter() - t:.0f} s")
+    print(f"   generated {path} ({truth['bytes'] / 1e6:,.0f} MB, {truth['lines']:,} lines) "
+          f"in {time.perf_counter() - t:.0f} s")
     return path, truth
 
 

@@ -48,11 +48,13 @@ def one(mode: str, speed: float | None = None) -> dict:
 
 
 def main() -> None:
+    from runbook_lib.units import gib
+
     for mode in ("copy", "migrate"):
         r = one(mode)
         print(f"   {r['mode']:8s} {r['status']:5s} {r['bytes'] / 2**40:.2f} TiB each way: {r['wall_s']:6.1f} s wall, "
               f"{r['sim_s'] / 3600:5.1f} h simulated (speed {r['speed']:.0f}), "
-              f"source SR +{r['freed'] / 2**30:,.0f} GiB free")
+              f"source SR +{gib(r['freed'], 0)} free")
 
 
 if __name__ == "__main__":

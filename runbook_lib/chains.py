@@ -20,10 +20,12 @@ trees   one row per root: root, sr, nodes, depth (longest chain, in VHDs), leave
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas only when chains are built: ancestry() serves import-light callers too
+    import pandas as pd
 
 MAX_CHAIN_DEPTH = 30  # the storage manager's limit (VHD chain length)
 # Xen Orchestra's tolerance for un-coalesced links before it refuses a backup snapshot with
@@ -39,6 +41,37 @@ TREE_COLUMNS = ["root", "sr", "nodes", "depth", "leaves", "hidden", "total_size"
                 "xo_unhealthy"]
 
 
+def ancestry(uuid: str | None, parent: Mapping[str, str | None]) -> list[str]:
+    """`uuid` and its ancestors, leaf first, by a parent map (uuid -> parent uuid, None at the top).
+
+    The package's one walk up a VHD chain. It stops at the top, at a uuid the map does not
+    hold, and where the chain loops back on itself (a damaged vhd-parent), so it always ends.
+    """
+    chain, seen = [], set()
+    while uuid and uuid in parent and uuid not in seen:
+        chain.append(uuid)
+        seen.add(uuid)
+        uuid = parent[uuid]
+    return chain
+
+
+class VhdParents(Mapping):
+    """uuid -> `sm_config['vhd-parent']` (None at a chain's top) over XenAPI VDI records keyed
+    by uuid, read on demand: `ancestry(uuid, VhdParents(records))` walks a pool's records."""
+
+    def __init__(self, records: Mapping[str, dict]):
+        self.records = records
+
+    def __getitem__(self, uuid: str) -> str | None:
+        return (self.records[uuid].get("sm_config") or {}).get("vhd-parent") or None
+
+    def __iter__(self):
+        return iter(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
 @dataclass
 class Chains:
     nodes: pd.DataFrame
@@ -49,12 +82,7 @@ class Chains:
         """The VDI and its ancestors, leaf first."""
         parent = {u: (p if isinstance(p, str) else None)
                   for u, p in zip(self.nodes["uuid"], self.nodes["parent"])}
-        chain, seen = [], set()
-        while uuid is not None and uuid not in seen and uuid in parent:
-            chain.append(uuid)
-            seen.add(uuid)
-            uuid = parent[uuid]
-        return chain
+        return ancestry(uuid, parent)
 
     def subtree(self, uuid: str) -> list[str]:
         """The VDI and everything below it, parents before children."""
@@ -77,54 +105,19 @@ def build_chains(vdis: pd.DataFrame, *, max_depth: int = MAX_CHAIN_DEPTH,
                  warn_depth: int | None = None,
                  max_uncoalesced: int = XO_MAX_UNCOALESCED) -> Chains:
     """Rebuild every VHD tree; `warn_depth` (e.g. 25) flags chains getting close to the limit."""
+    import pandas as pd
+
     cols = ["uuid", "sr", "vhd_parent", "hidden", "is_a_snapshot", "virtual_size",
             "physical_utilisation", "vms"]
     rows = {r[0]: r for r in vdis[cols].itertuples(index=False, name=None)} if len(vdis) else {}
-    parent: dict[str, str | None] = {}
-    missing_parent: set[str] = set()
-    for uuid, (_, sr, vp, *_rest) in rows.items():
-        if vp and vp in rows and rows[vp][1] == sr and vp != uuid:
-            parent[uuid] = vp
-        else:
-            parent[uuid] = None
-            if vp and vp != uuid:
-                missing_parent.add(uuid)
+    parent, missing_parent = _parents(rows)
     children: dict[str, list[str]] = {}
     for uuid, p in parent.items():
         if p is not None:
             children.setdefault(p, []).append(uuid)
     for kids in children.values():
         kids.sort()
-
-    # depth and root by walking down from the roots (iterative: chains may be long)
-    depth: dict[str, int] = {}
-    root: dict[str, str] = {}
-    order: list[str] = []
-
-    def walk(top: str) -> None:
-        stack = [(top, 1)]
-        while stack:
-            node, d = stack.pop()
-            if node in depth:
-                continue
-            depth[node], root[node] = d, top
-            order.append(node)
-            stack.extend((c, d + 1) for c in children.get(node, []))
-
-    roots = sorted(u for u, p in parent.items() if p is None)
-    for r in roots:
-        walk(r)
-    # nodes on a parent cycle have no root: break the cycle at the smallest uuid
-    for uuid in sorted(set(parent) - set(depth)):
-        if uuid in depth:
-            continue
-        parent[uuid] = None
-        missing_parent.add(uuid)
-        for kids in children.values():
-            if uuid in kids:
-                kids.remove(uuid)
-        walk(uuid)
-        roots.append(uuid)
+    depth, root, order, roots = _walk_down(parent, children, missing_parent)
 
     height: dict[str, int] = {}
     for node in reversed(order):
@@ -144,33 +137,84 @@ def build_chains(vdis: pd.DataFrame, *, max_depth: int = MAX_CHAIN_DEPTH,
     nodes = pd.DataFrame(node_rows, columns=NODE_COLUMNS)
     nodes["parent"] = nodes["parent"].astype(object).where(nodes["parent"].notna(), None)
 
-    tree_rows = []
     by_root: dict[str, list[dict]] = {}
     for row in node_rows:
         by_root.setdefault(row["root"], []).append(row)
-    for r in roots:
-        members = by_root.get(r, [])
-        if not members:
-            continue
-        uncoalesced = sum(
-            1 for m in members
-            if m["hidden"] and len(children.get(m["uuid"], [])) == 1
-            and rows[children[m["uuid"]][0]][3]
-        )
-        deepest = max(m["depth"] for m in members)
-        vms = sorted({vm for m in members for vm in m["vms"]})
-        tree_rows.append({
-            "root": r, "sr": members[0]["sr"], "nodes": len(members), "depth": deepest,
-            "leaves": sum(1 for m in members if m["is_leaf"]),
-            "hidden": sum(1 for m in members if m["hidden"]),
-            "total_size": sum(m["physical_utilisation"] for m in members),
-            "virtual_size": max(m["virtual_size"] for m in members),
-            "vms": tuple(vms),
-            "snapshots": tuple(m["uuid"] for m in members if m["is_a_snapshot"]),
-            "uncoalesced": uncoalesced,
-            "too_deep": deepest > max_depth,
-            "near_limit": warn_depth is not None and deepest >= warn_depth,
-            "xo_unhealthy": uncoalesced > max_uncoalesced,
-        })
+    limits = (max_depth, warn_depth, max_uncoalesced)
+    tree_rows = [_tree_row(r, by_root[r], children, rows, limits) for r in roots if by_root.get(r)]
     trees = pd.DataFrame(tree_rows, columns=TREE_COLUMNS)
     return Chains(nodes=nodes, trees=trees, children=children)
+
+
+def _parents(rows: dict[str, tuple]) -> tuple[dict[str, str | None], set[str]]:
+    """uuid -> parent uuid on the same SR (None at a root), and the VDIs whose vhd-parent is
+    not in the inventory (or on another SR)."""
+    parent: dict[str, str | None] = {}
+    missing_parent: set[str] = set()
+    for uuid, (_, sr, vp, *_rest) in rows.items():
+        if vp and vp in rows and rows[vp][1] == sr and vp != uuid:
+            parent[uuid] = vp
+        else:
+            parent[uuid] = None
+            if vp and vp != uuid:
+                missing_parent.add(uuid)
+    return parent, missing_parent
+
+
+def _walk_down(parent: dict[str, str | None], children: dict[str, list[str]], missing_parent: set[str]):
+    """Depth and root of every node by walking down from the roots (iterative: chains may be
+    long), the visiting order, and the roots. Nodes on a parent cycle have no root: the cycle is
+    broken at its smallest uuid, which becomes a root with a missing parent."""
+    depth: dict[str, int] = {}
+    root: dict[str, str] = {}
+    order: list[str] = []
+
+    def walk(top: str) -> None:
+        stack = [(top, 1)]
+        while stack:
+            node, d = stack.pop()
+            if node in depth:
+                continue
+            depth[node], root[node] = d, top
+            order.append(node)
+            stack.extend((c, d + 1) for c in children.get(node, []))
+
+    roots = sorted(u for u, p in parent.items() if p is None)
+    for r in roots:
+        walk(r)
+    for uuid in sorted(set(parent) - set(depth)):
+        if uuid in depth:
+            continue
+        parent[uuid] = None
+        missing_parent.add(uuid)
+        for kids in children.values():
+            if uuid in kids:
+                kids.remove(uuid)
+        walk(uuid)
+        roots.append(uuid)
+    return depth, root, order, roots
+
+
+def _tree_row(r: str, members: list[dict], children: dict[str, list[str]], rows: dict[str, tuple],
+              limits: tuple[int, int | None, int]) -> dict[str, Any]:
+    max_depth, warn_depth, max_uncoalesced = limits
+    uncoalesced = sum(
+        1 for m in members
+        if m["hidden"] and len(children.get(m["uuid"], [])) == 1
+        and rows[children[m["uuid"]][0]][3]
+    )
+    deepest = max(m["depth"] for m in members)
+    vms = sorted({vm for m in members for vm in m["vms"]})
+    return {
+        "root": r, "sr": members[0]["sr"], "nodes": len(members), "depth": deepest,
+        "leaves": sum(1 for m in members if m["is_leaf"]),
+        "hidden": sum(1 for m in members if m["hidden"]),
+        "total_size": sum(m["physical_utilisation"] for m in members),
+        "virtual_size": max(m["virtual_size"] for m in members),
+        "vms": tuple(vms),
+        "snapshots": tuple(m["uuid"] for m in members if m["is_a_snapshot"]),
+        "uncoalesced": uncoalesced,
+        "too_deep": deepest > max_depth,
+        "near_limit": warn_depth is not None and deepest >= warn_depth,
+        "xo_unhealthy": uncoalesced > max_uncoalesced,
+    }

@@ -111,13 +111,13 @@ def run_demo(incident: str | None = None, echo: Callable[[str], None] = print) -
 
 
 def summary(result: DemoResult) -> str:
-    from runbook_lib.sizing import fmt_gib
+    from runbook_lib.units import gc_gib
 
     b, a = result.before, result.after
     lines = [
         "",
         f"'Local SATA Storage' ({SR_UUID}):",
-        f"  free space   {fmt_gib(b.free):>10} -> {fmt_gib(a.free):>10}   of {fmt_gib(b.size)}",
+        f"  free space   {gc_gib(b.free):>10} -> {gc_gib(a.free):>10}   of {gc_gib(b.size)}",
         f"  chain depth  {b.depth:>10} -> {a.depth:>10}",
         f"executed notebooks (the audit trail) in {result.folder}:",
         *[f"  {r.output.name}  [{r.status}]" for r in result.runs],

@@ -27,13 +27,22 @@ from typing import Any
 
 import pandas as pd
 
+from runbook_lib.chains import ancestry
 from runbook_lib.errors import UsageError
+from runbook_lib.record import to_jsonable
+from runbook_lib.schemas import PLAN_SCHEMA
 from runbook_lib.sizing import (
-    GiB, VHD_BLOCK_SIZE, Sizing, copy_size, lv_size, migrate_snapshot_need, plain,
-    roundup, size_pool, sr_family,
+    VHD_BLOCK_SIZE,
+    GiB,
+    Sizing,
+    copy_size,
+    lv_size,
+    migrate_snapshot_need,
+    roundup,
+    size_pool,
+    sr_family,
 )
 
-PLAN_SCHEMA = "runbook.plan/1"
 DEFAULT_THROUGHPUT_BPS = 100 * 1024 * 1024   # assumed copy / coalesce rate when nothing is known
 MIGRATE_PAUSE_S = 10.0      # storage migration: the VM pauses briefly at the switch-over, each way
 POWER_CYCLE_S = 120.0       # clean shutdown + start of a VM
@@ -122,11 +131,7 @@ class _Lookups:
 
     def flat_data(self, vdi: str, virtual: int) -> int:
         """Bytes of blocks a flat copy of the VDI's whole chain holds (upper bound)."""
-        total, node, seen = 0, vdi, set()
-        while node is not None and node not in seen:
-            seen.add(node)
-            total += self.data.get(node, 0)
-            node = self.parent.get(node)
+        total = sum(self.data.get(node, 0) for node in ancestry(vdi, self.parent))
         return min(total, roundup(VHD_BLOCK_SIZE, virtual))
 
     def freed_on_sr(self, leaves: set[str]) -> tuple[set[str], int]:
@@ -315,7 +320,7 @@ def _move(sizing: Sizing, sr: dict, *, staging_uuids: list[str], throughput: flo
     frees = sum(c.frees for c in chosen)
     names = ", ".join(v["name"] or v["uuid"][:8] for v in vm_entries)
     why = ""
-    for c, entry in zip(chosen, vm_entries):
+    for c in chosen:
         name = c.vm["name"] or c.vm["uuid"][:8]
         if allow_migrate and not export_path and c.vm["power_state"] == "Running" and not c.migrate_ok:
             why += (f"; {name} is copied with a shutdown: live migration would first snapshot its "
@@ -373,7 +378,7 @@ def _offline(sizing: Sizing, sr: dict, *, gc_speed: float) -> Remedy:
     entries, data, downtime, frees = [], 0, 0.0, 0
     for vm_uuid in sorted({vm for row in blocking["vms"] for vm in row}):
         vm = look.vms[vm_uuid]
-        mine = blocking[blocking["vms"].apply(lambda v: vm_uuid in v)]
+        mine = blocking[blocking["vms"].apply(lambda v, u=vm_uuid: u in v)]
         on_sr = [d for d in look.disks_of.get(vm_uuid, []) if d["sr"] == sr["sr"]]
         vm_data = int(mine["work"].sum())
         data += vm_data
@@ -424,7 +429,8 @@ def what_if_removed(inventory, vdi_uuids: set[str]):
         vdi = recs["VDI"].pop(ref)
         sr = dict(recs["SR"].get(vdi.get("SR"), {}))
         if sr:
-            sr["physical_utilisation"] = int(sr.get("physical_utilisation", 0)) - int(vdi.get("physical_utilisation", 0))
+            sr["physical_utilisation"] = (int(sr.get("physical_utilisation", 0))
+                                          - int(vdi.get("physical_utilisation", 0)))
             sr["VDIs"] = [v for v in sr.get("VDIs", []) if v != ref]
             recs["SR"][vdi["SR"]] = sr
     recs["VBD"] = {ref: r for ref, r in recs["VBD"].items() if r.get("VDI") not in refs}
@@ -522,7 +528,7 @@ def make_plan(sizing: Sizing, remedy: Remedy, *, url: str | None = None,
         "alternatives": [{"kind": r.kind, "feasible": r.feasible, "reason": r.reason}
                          for r in (alternatives or []) if r is not remedy and r.sr == remedy.sr],
     }
-    return plain(plan)
+    return to_jsonable(plan)
 
 
 def choose(remedies: list[Remedy]) -> Remedy | None:
@@ -553,7 +559,7 @@ def write_plan(plan: dict, path: str | Path) -> Path:
 
 
 def remedies_json(remedies: list[Remedy]) -> list[dict]:
-    return [plain(r.to_json()) for r in remedies]
+    return [to_jsonable(r.to_json()) for r in remedies]
 
 
 def resolve_sr(inventory, text: str | None, what: str = "SR") -> str | None:

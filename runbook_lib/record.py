@@ -21,7 +21,28 @@ MIME_TYPE = "application/vnd.xen-coalesce-runbooks.record+json"
 
 
 def to_jsonable(value: Any) -> Any:
-    """Plain JSON values for what notebooks record: DataFrames, numpy scalars, paths, dates."""
+    """Plain JSON values for what is recorded or written as JSON: DataFrames, numpy scalars,
+    paths, dates, dataclasses; NaN, infinities and missing values become None.
+
+    The package's one converter (sizing, plans, hygiene and the recorder use it); it imports
+    numpy and pandas only when called, and never nbformat.
+    """
+    import pandas as pd
+
+    if isinstance(value, pd.DataFrame):
+        return [to_jsonable(row) for row in value.to_dict(orient="records")]
+    if isinstance(value, pd.Series):
+        return to_jsonable(value.to_dict())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in value]
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> Any:
     import numpy as np
     import pandas as pd
 
@@ -34,10 +55,6 @@ def to_jsonable(value: Any) -> Any:
         return None if math.isnan(value) or math.isinf(value) else value
     if isinstance(value, np.bool_):
         return bool(value)
-    if isinstance(value, pd.DataFrame):
-        return [to_jsonable(row) for row in value.to_dict(orient="records")]
-    if isinstance(value, pd.Series):
-        return to_jsonable(value.to_dict())
     if value is pd.NaT:
         return None
     if isinstance(value, (pd.Timestamp, dt.datetime, dt.date)):
@@ -46,12 +63,6 @@ def to_jsonable(value: Any) -> Any:
         return value.total_seconds()
     if isinstance(value, Path):
         return str(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return to_jsonable(dataclasses.asdict(value))
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [to_jsonable(v) for v in value]
     try:
         if pd.isna(value):
             return None

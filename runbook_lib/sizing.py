@@ -50,10 +50,13 @@ from typing import Any
 
 import pandas as pd
 
-KiB = 1024
-MiB = 1024 * KiB
-GiB = 1024 * MiB
-TiB = 1024 * GiB
+from runbook_lib.record import to_jsonable
+from runbook_lib.schemas import SIZING_SCHEMA
+from runbook_lib.units import GIB as GiB
+from runbook_lib.units import KIB as KiB
+from runbook_lib.units import MIB as MiB
+from runbook_lib.units import TIB as TiB
+from runbook_lib.units import gc_gib
 
 VHD_BLOCK_SIZE = 2 * MiB
 VHD_MAX_SIZE = 2040 * GiB
@@ -66,7 +69,7 @@ LIVE_COALESCE_MAX_SIZE = 20 * MiB  # allowed without a measured speed
 
 LVM_TYPES = frozenset({"lvm", "lvmoiscsi", "lvmohba", "lvmofcoe"})
 FILE_TYPES = frozenset({"ext", "nfs", "file", "smb", "cifs", "xfs", "zfs", "glusterfs", "cephfs"})
-SCHEMA = "runbook.sizing/1"
+SCHEMA = SIZING_SCHEMA
 
 
 def roundup(divisor: int, value: int) -> int:
@@ -203,39 +206,7 @@ def copy_size(family: str | None, virtual_size: int, data: int) -> int:
     return vhd_size_for_data(virtual_size, min(data, roundup(VHD_BLOCK_SIZE, virtual_size)))
 
 
-def fmt_gib(n: int | float | None) -> str:
-    """The GC's way of printing a size: GiB with three decimals (display only)."""
-    if n is None or (isinstance(n, float) and math.isnan(n)):
-        return "?"
-    return f"{n / GiB:.3f}G"
-
-
-def plain(value: Any) -> Any:
-    """JSON-ready copy of frames, numpy scalars, tuples and timestamps (NaN becomes None).
-
-    Our own small converter: the recorder's one imports nbformat, too slow for the CLI path.
-    """
-    import numpy as np
-
-    if isinstance(value, pd.DataFrame):
-        return [plain(r) for r in value.to_dict(orient="records")]
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [plain(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return None if math.isnan(value) or math.isinf(value) else float(value)
-    if isinstance(value, pd.Timestamp):
-        return None if value is pd.NaT else value.isoformat()
-    if value is None or isinstance(value, str):
-        return value
-    if value is pd.NaT:
-        return None
-    return str(value)
+fmt_gib = gc_gib  # the GC's way of printing a size (display only); defined in runbook_lib.units
 
 
 # ---- diagnosis (notebook 01) input ------------------------------------------------------
@@ -341,8 +312,8 @@ class Sizing:
             "schema": SCHEMA,
             "pool": self.inventory.pool,
             "captured": self.inventory.captured,
-            "srs": plain(self.srs),
-            "coalesces": plain(self.coalesces),
+            "srs": to_jsonable(self.srs),
+            "coalesces": to_jsonable(self.coalesces),
         }
 
 
@@ -651,47 +622,14 @@ def load_findings(source) -> dict[str, Any] | None:
     return data
 
 
-RATE_SAMPLES = 5  # the GC keeps a running average of its last few coalesce speeds; so do we
-
-
-def rate_from_smlog(records: pd.DataFrame) -> float | None:
-    """Coalesce throughput (bytes/s) that SMlog shows: the child's allocated bytes over the
-    time from `Coalescing`/`Leaf-coalescing` to the same process's next done line, averaged
-    over the last few. `records` is `read_smlog(...).records`; None when no coalesce finished.
-    """
-    if records is None or records.empty:
-        return None
-    starts = {"coalesce_start": "coalesce_done", "leaf_coalesce_start": "leaf_coalesce_done"}
-    rows = records[records["kind"].isin(list(starts) + list(starts.values()))
-                   & records["time"].notna()]
-    pending: dict[Any, tuple[Any, int, str]] = {}
-    rates: list[float] = []
-    for pid, kind, time, allocated, size in rows[["pid", "kind", "time", "allocated", "size"]].itertuples(
-            index=False, name=None):
-        if kind in starts:
-            amount = allocated if allocated is not None and not pd.isna(allocated) else size
-            if amount is not None and not pd.isna(amount) and amount > 0:
-                pending[pid] = (time, int(amount), starts[kind])
-            else:
-                pending.pop(pid, None)
-        elif pid in pending and pending[pid][2] == kind:
-            began, amount, _ = pending.pop(pid)
-            seconds = (time - began).total_seconds()
-            if seconds > 0:
-                rates.append(amount / seconds)
-    if not rates:
-        return None
-    recent = rates[-RATE_SAMPLES:]
-    return sum(recent) / len(recent)
-
-
 def findings_from_smlog(paths, *, year: int | None = None) -> dict[str, Any]:
     """Diagnose SMlog files (notebook 01's code) and add the measured coalesce rate."""
     from runbook_lib.smlog import diagnose, read_smlog
+    from runbook_lib.smlog.rate import coalesce_rates
 
     read = read_smlog([str(p) for p in paths], year=year or None)
     findings = diagnose(read).to_json()
-    rate = rate_from_smlog(read.records)
+    rate = coalesce_rates(read.records).get(None)
     if rate:
         findings["coalesce_rate_bps"] = rate
     return findings

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from runbook_lib.sizing import GiB, Sizing
-
-
-def _gib(n) -> float:
-    return round(float(n) / GiB, 3) if n is not None and not pd.isna(n) else float("nan")
+from runbook_lib.sizing import Sizing
+from runbook_lib.units import GIB, gc_gib, gib_number
 
 
 def sr_table(sizing: Sizing, *, busy_only: bool = False) -> pd.DataFrame:
@@ -24,10 +21,10 @@ def sr_table(sizing: Sizing, *, busy_only: bool = False) -> pd.DataFrame:
         t = t[busy]
     return pd.DataFrame({
         "sr": t["sr"].str.slice(0, 8), "name": t["name"], "type": t["type"],
-        "size_gib": t["size"].map(_gib), "used_gib": t["used"].map(_gib),
-        "free_gib": t["free"].map(_gib), "needed_gib": t["needed"].map(_gib),
-        "at_least_gib": t["needed_min"].map(_gib),
-        "shortfall_gib": t["shortfall"].map(_gib), "verdict": t["verdict"],
+        "size_gib": t["size"].map(gib_number), "used_gib": t["used"].map(gib_number),
+        "free_gib": t["free"].map(gib_number), "needed_gib": t["needed"].map(gib_number),
+        "at_least_gib": t["needed_min"].map(gib_number),
+        "shortfall_gib": t["shortfall"].map(gib_number), "verdict": t["verdict"],
         "smlog": t["diagnosis"].fillna(""),
         "_short": t["shortfall"], "_sized": t["verdict"] != "not-sized",
     }).sort_values(["_sized", "_short", "name"], ascending=[False, False, True], kind="stable") \
@@ -40,9 +37,9 @@ def coalesce_table(sizing: Sizing) -> pd.DataFrame:
     return pd.DataFrame({
         "vdi": c["vdi"].str.slice(0, 8), "sr": c["sr"].str.slice(0, 8), "kind": c["kind"],
         "vm": c["vms"].map(lambda v: ", ".join(names.get(x, x[:8]) for x in v)),
-        "virtual_gib": c["virtual_size"].map(_gib), "needed_gib": c["needed"].map(_gib),
-        "at_least_gib": c["needed_min"].map(_gib), "size_source": c["size_source"],
-        "live_gib": c["needed_live"].map(_gib), "snapshot_gib": c["needed_snapshot"].map(_gib),
+        "virtual_gib": c["virtual_size"].map(gib_number), "needed_gib": c["needed"].map(gib_number),
+        "at_least_gib": c["needed_min"].map(gib_number), "size_source": c["size_source"],
+        "live_gib": c["needed_live"].map(gib_number), "snapshot_gib": c["needed_snapshot"].map(gib_number),
         "live_ok": c["live_ok"], "fits": c["fits"], "fits_offline": c["fits_offline"],
         "size_known": c["size_known"], "diagnosis": c["diagnosis"],
     })
@@ -73,7 +70,7 @@ def remedies_table(remedies) -> pd.DataFrame:
         rows.append({
             "rank": i, "kind": r.kind, "sr": r.sr[:8], "feasible": r.feasible,
             "vms": ", ".join(f"{v['name']} ({v['mode']})" for v in r.vms),
-            "move_gib": _gib(r.bytes_to_move), "frees_gib": _gib(r.frees),
+            "move_gib": gib_number(r.bytes_to_move), "frees_gib": gib_number(r.frees),
             "duration_min": round(r.duration_s / 60, 1), "downtime_min": round(r.downtime_s / 60, 1),
             "reason": r.reason,
         })
@@ -88,18 +85,18 @@ def plan_table(plan: dict | None) -> pd.DataFrame:
         return pd.DataFrame([{"item": "plan", "value": "none: no SR needs a remedy"}])
     r = plan["remedy"]
     rows = [("remedy", r["kind"]), ("SR", f"{plan['sr']['name']} ({plan['sr']['uuid']})"),
-            ("shortfall", f"{_gib(plan['sr']['shortfall'])} GiB"),
-            ("bytes to move", f"{_gib(r['bytes_to_move'])} GiB"),
-            ("frees", f"{_gib(r['frees'])} GiB"),
+            ("shortfall", f"{gib_number(plan['sr']['shortfall'])} GiB"),
+            ("bytes to move", f"{gib_number(r['bytes_to_move'])} GiB"),
+            ("frees", f"{gib_number(r['frees'])} GiB"),
             ("duration", f"{r['duration_s'] / 60:.1f} min"),
             ("downtime", f"{r['downtime_s'] / 60:.1f} min"), ("why", r["reason"])]
     if plan.get("staging_sr"):
         st = plan["staging_sr"]
-        rows.append(("staging SR", f"{st['name']} ({st['type']}, {_gib(st['free'])} GiB free)"))
+        rows.append(("staging SR", f"{st['name']} ({st['type']}, {gib_number(st['free'])} GiB free)"))
     for vm in plan.get("vms", []):
         rows.append(("VM", f"{vm['name']} {vm['uuid']} [{vm['power_state']}] mode={vm['mode']}"))
     if plan.get("grow_by"):
-        rows.append(("grow by", f"{_gib(plan['grow_by'])} GiB"))
+        rows.append(("grow by", f"{gib_number(plan['grow_by'])} GiB"))
     for snap in plan.get("snapshots", []):
         rows.append(("delete snapshot", snap))
     return pd.DataFrame(rows, columns=["item", "value"])
@@ -113,10 +110,10 @@ def plot_sr_space(sizing: Sizing, ax=None):
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 0.6 * max(len(t), 1) + 1.5))
     labels = [f"{n or s[:8]} ({ty})" for n, s, ty in zip(t["name"], t["sr"], t["type"])]
-    used = t["used"] / GiB
-    needed_in_free = pd.concat([t["needed"], t["free"] + t["garbage"]], axis=1).min(axis=1) / GiB
-    rest = (t["free"] / GiB - needed_in_free).clip(lower=0)
-    short = t["shortfall"] / GiB
+    used = t["used"] / GIB
+    needed_in_free = pd.concat([t["needed"], t["free"] + t["garbage"]], axis=1).min(axis=1) / GIB
+    rest = (t["free"] / GIB - needed_in_free).clip(lower=0)
+    short = t["shortfall"] / GIB
     y = range(len(t))
     ax.barh(y, used, color="#8c8c8c", label="used")
     ax.barh(y, needed_in_free, left=used, color="#f0a030", label="needed by coalesce")
@@ -159,7 +156,7 @@ def chain_trees(sizing: Sizing, *, sr: str | None = None, only_pending: bool = T
             break
         shown += 1
         lines.append(f"tree {tree['root'][:8]} on SR {tree['sr'][:8]}: {tree['nodes']} VHDs, "
-                     f"depth {tree['depth']}, {_gib(tree['total_size'])} GiB on disk"
+                     f"depth {tree['depth']}, {gib_number(tree['total_size'])} GiB on disk"
                      + ("  [TOO DEEP]" if tree["too_deep"] else ""))
         depth = dict(zip(sizing.chains.nodes["uuid"], sizing.chains.nodes["depth"]))
         for uuid in members:
@@ -168,7 +165,7 @@ def chain_trees(sizing: Sizing, *, sr: str | None = None, only_pending: bool = T
             flags = ["hidden" if v["hidden"] else "", "snapshot" if v["is_a_snapshot"] else ""]
             owners = ", ".join(f"{vm_names.get(vm, vm[:8])} ({power.get(vm, '?')})" for vm in v["vms"])
             text = (f"  {pad}{'*' if v['hidden'] else ''}{uuid[:8]} "
-                    f"{_gib(v['virtual_size']):.3f}G virtual / {_gib(v['physical_utilisation']):.3f}G on SR")
+                    f"{gc_gib(v['virtual_size'])} virtual / {gc_gib(v['physical_utilisation'])} on SR")
             extra = " ".join(f for f in flags if f)
             if extra:
                 text += f" [{extra}]"
@@ -176,7 +173,7 @@ def chain_trees(sizing: Sizing, *, sr: str | None = None, only_pending: bool = T
                 text += f"  VM {owners}"
             if uuid in pending:
                 c = pending[uuid]
-                text += (f"  <- {c['kind']} needs {_gib(c['needed']):.3f}G"
+                text += (f"  <- {c['kind']} needs {gc_gib(c['needed'])}"
                          f" ({'fits' if c['fits'] else 'does not fit'})")
             lines.append(text)
     return "\n".join(lines) if lines else "no VHD tree with a pending coalesce"

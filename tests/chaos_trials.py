@@ -160,7 +160,7 @@ def check_pool(sim, session, before: dict, mode: str) -> list[str]:
     original = before["identity"]
     problems = []
     holders = [ref for ref in ops.vms_named(session, original["name"])]
-    strays = ops.vms_named(session, original["name"] + COPY_SUFFIX) + ops.vms_named(session, original["name"] + BACK_SUFFIX)
+    strays = [ref for suffix in (COPY_SUFFIX, BACK_SUFFIX) for ref in ops.vms_named(session, original["name"] + suffix)]
     if strays:
         problems.append(f"orphaned copies: {len(strays)}")
     if len(holders) != 1:

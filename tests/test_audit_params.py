@@ -95,7 +95,8 @@ def test_the_value_of_a_credential_variable_is_refused(monkeypatch):
 def test_an_env_parameter_must_hold_a_variable_name_not_a_password():
     with pytest.raises(CredentialError, match="must name an environment variable"):
         params.resolve_parameters(CREDS, {}, [("password_env", "s3cr3t!pass")])
-    assert params.resolve_parameters(CREDS, {}, [("password_env", "POOL2_PASSWORD")]) == {"password_env": "POOL2_PASSWORD"}
+    resolved = params.resolve_parameters(CREDS, {}, [("password_env", "POOL2_PASSWORD")])
+    assert resolved == {"password_env": "POOL2_PASSWORD"}
 
 
 def test_parameters_files_keep_dates_as_strings_and_refuse_non_mappings(tmp_path):

@@ -145,7 +145,8 @@ def test_an_incident_without_runs_says_so(tmp_path, seed_incident):
     pm = postmortem.build("demo", tmp_path)
     assert not pm.has_runs and "No runs are recorded for incident 'demo'" in pm.summary
     assert "Incidents that do have runs" not in pm.summary
-    assert "Incidents that do have runs, newest first: demo (pass one" in postmortem.build("other", seed_incident[0]).summary
+    other = postmortem.build("other", seed_incident[0])
+    assert "Incidents that do have runs, newest first: demo (pass one" in other.summary
     assert pm.timeline.empty and pm.links.empty
     text = postmortem.sections(pm)
     assert list(text) == postmortem.SECTION_TITLES

@@ -88,3 +88,16 @@ def test_roots_have_no_parent_not_nan():
     p.vdi(sr, GiB, GiB, parent=base)
     nodes = build_chains(p.inventory().vdis).nodes.set_index("uuid")
     assert nodes.loc[p.uuid("VDI", base), "parent"] is None
+
+
+def test_ancestry_walks_up_and_always_ends():
+    from runbook_lib.chains import VhdParents, ancestry
+
+    assert ancestry("c", {"c": "b", "b": "a", "a": None}) == ["c", "b", "a"]
+    assert ancestry("c", {"c": "b", "b": "gone"}) == ["c", "b"]  # a parent not in the map
+    assert ancestry("a", {"a": "b", "b": "a"}) == ["a", "b"]  # a damaged, looping chain
+    assert ancestry("x", {}) == [] and ancestry(None, {"a": None}) == []
+    records = {"leaf": {"sm_config": {"vhd-parent": "base"}}, "base": {"sm_config": {"vhd-parent": ""}},
+               "flat": {"sm_config": None}}
+    assert ancestry("leaf", VhdParents(records)) == ["leaf", "base"]
+    assert ancestry("flat", VhdParents(records)) == ["flat"] and "nope" not in VhdParents(records)

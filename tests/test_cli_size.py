@@ -101,7 +101,8 @@ def test_smlog_gives_the_measured_rate(inventory_file, tmp_path):
     path, *_ = inventory_file
     smlog = tmp_path / "SMlog"
     smlog.write_text(
-        "Jul  7 07:07:07 xs06 SMGC: [1300] Coalescing *0badf00d(20.000G/3.000G/3.250G) -> *0badcafe(20.000G/15.000G/15.250G)\n"
+        "Jul  7 07:07:07 xs06 SMGC: [1300] Coalescing *0badf00d(20.000G/3.000G/3.250G)"
+        " -> *0badcafe(20.000G/15.000G/15.250G)\n"
         "Jul  7 07:07:30 xs06 SMGC: [1300] Coalesced size = 16.123G\n")
     res = run("size", "--inventory", str(path), "--smlog", str(smlog), "--year", "2026", "--json")
     out = json.loads(res.output)

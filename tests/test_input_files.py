@@ -44,7 +44,8 @@ def test_a_character_device_is_refused_without_reading_it():
 
 @pytest.mark.parametrize("content,message", [
     (b"\x00\x01\x02", "parameters file {p} is not YAML/JSON text: it holds NUL bytes (a binary file?)"),
-    (b"a: [1,\n", "parameters file {p} is not valid YAML (line 2: expected the node content, but found '<stream end>')"),
+    (b"a: [1,\n",
+     "parameters file {p} is not valid YAML (line 2: expected the node content, but found '<stream end>')"),
 ])
 def test_yaml_files_fail_in_one_line(tmp_path, content, message):
     path = tmp_path / "p.yaml"

@@ -17,7 +17,7 @@ def test_notebook_01_with_parameters(tmp_path, data_dir, monkeypatch):
     out = tmp_path / "01.ipynb"
     papermill.execute_notebook(
         str(NOTEBOOK), str(out), kernel_name="python3", progress_bar=False, cwd=str(NOTEBOOK.parent),
-        parameters={"smlog_paths": [str(data_dir / "smlog" / "nospace.log"), str(data_dir / "smlog" / "interleaved.log")],
+        parameters={"smlog_paths": [str(data_dir / "smlog" / name) for name in ("nospace.log", "interleaved.log")],
                     "year": 2024, "sr_uuid": "5e5e5e5e"},
     )
     records = read_records(out)

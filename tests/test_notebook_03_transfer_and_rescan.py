@@ -6,7 +6,6 @@ import json
 import papermill
 
 from runbook_lib.audit.runner import run_notebook
-
 from runbook_lib.record import read_records
 from runbook_lib.transfer.notebook import demo_parameters, demo_summary
 from tests.conftest import ROOT

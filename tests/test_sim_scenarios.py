@@ -120,7 +120,8 @@ def test_a_scenario_file_must_be_text_and_a_file(tmp_path):
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    for path, message in ((binary, f"scenario file {binary} is not YAML/JSON text: it holds NUL bytes (a binary file?)"),
+    for path, message in ((binary,
+                           f"scenario file {binary} is not YAML/JSON text: it holds NUL bytes (a binary file?)"),
                           (tmp_path, f"scenario file {tmp_path} is a directory"),
                           (fifo, f"scenario file {fifo} is a FIFO (named pipe), not a file"),
                           ("/dev/zero", "scenario file /dev/zero is a character device, not a file"),

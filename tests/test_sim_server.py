@@ -173,3 +173,37 @@ def test_jsonrpc_event_from_all_classes(sim):
     later = call("event.from", [session, ["*"], out["token"], 5.0])["result"]
     assert sr in [e["ref"] for e in later["events"] if e["operation"] == "mod"]
     assert later["token"] > out["token"]
+
+
+def test_background_errors_are_logged_not_dropped(tmp_path, caplog, monkeypatch):
+    """A failing timed step is logged with its traceback once, its repeats at DEBUG (none is
+    dropped); a crashed GC process is logged even without an SMlog to write it to."""
+    import logging
+    import time
+
+    caplog.set_level(logging.DEBUG, logger="runbook_lib.sim")
+    with Simulator("seed-stuck-leaf-coalesce", speed=36000) as sim:
+        def boom():
+            raise RuntimeError("tick broke")
+
+        monkeypatch.setattr(sim.pool, "tick", boom)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and sum("tick broke" in r.getMessage() for r in caplog.records) < 3:
+            time.sleep(0.02)
+        monkeypatch.undo()
+
+        def crash(g):
+            raise ValueError("gc broke")
+            yield 1.0
+
+        sr_ref = sim.sr_ref(SEED_SR)
+        monkeypatch.setattr(sim.gc, "_run", crash)
+        sim.gc.srs[sr_ref].running = False
+        sim.gc.kick(sr_ref)
+        sim.pool.clock.advance(1.0)
+    ticks = [r for r in caplog.records if "tick broke" in r.getMessage()]
+    assert ticks[0].levelno == logging.ERROR and ticks[0].exc_info
+    assert len(ticks) >= 3 and all(r.levelno == logging.DEBUG for r in ticks[1:])
+    gc = [r for r in caplog.records if "gc broke" in r.getMessage()]
+    assert gc and all(r.levelno == logging.ERROR and r.name == "runbook_lib.sim.gc" for r in gc)
+    assert any(SEED_SR in r.getMessage() for r in gc)

@@ -1,6 +1,5 @@
 """`runbook sim snapshot`: a pool's inventory becomes a scenario that serves the same pool."""
 
-import pytest
 import yaml
 
 from runbook_lib.sim import Simulator

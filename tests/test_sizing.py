@@ -21,7 +21,8 @@ vhd_full_size(40 GiB) = 42949672960 + 90112 + 83886080 = 43033649152; lv_size of
 """
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from runbook_lib import sizing as s
 from tests.xapi_records import PoolRecords
@@ -338,19 +339,20 @@ Jul  7 07:08:00 xs06 SMGC: [1500] Coalesced size = 1.000G
 
 def test_rate_measured_in_smlog(tmp_path):
     from runbook_lib.smlog import read_smlog
+    from runbook_lib.smlog.rate import coalesce_rates
 
     path = tmp_path / "SMlog"
     path.write_text(SMLOG)
     # pid 1300: 3.250 GiB allocated in the child, 23 s from start to done; pid 1400 never
     # finishes and pid 1500 never started: only one measurement
-    rate = s.rate_from_smlog(read_smlog([str(path)], year=2026).records)
+    rate = coalesce_rates(read_smlog([str(path)], year=2026).records)[None]
     assert rate == pytest.approx(3.25 * GiB / 23)
     findings = s.findings_from_smlog([path], year=2026)
     assert findings["coalesce_rate_bps"] == pytest.approx(3.25 * GiB / 23)
     assert s.measured_rate(findings) == pytest.approx(3.25 * GiB / 23)
     empty = tmp_path / "empty"
     empty.write_text("")
-    assert s.rate_from_smlog(read_smlog([str(empty)]).records) is None
+    assert coalesce_rates(read_smlog([str(empty)]).records) == {}
 
 
 _junk = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**62), st.floats(), st.text(max_size=10),
@@ -425,3 +427,15 @@ def test_per_sr_rates_from_notebook_01():
 def test_vhd_sizes_take_equals_or_colon():
     assert s.parse_vhd_sizes("ABCdef01:10, 12345678=20,") == {"abcdef01": 10, "12345678": 20}
     assert s.parse_vhd_sizes({"abc": "5"}) == {"abc": 5}
+
+
+def test_sizing_and_notebook_01_measure_the_same_rate():
+    """One definition: an SR's rate in the diagnosis is the sizing's when the log has one SR."""
+    from runbook_lib.smlog import diagnose, read_smlog, sample_path
+    from runbook_lib.smlog.rate import coalesce_rates
+
+    read = read_smlog([sample_path()])
+    rates = coalesce_rates(read.records)
+    per_sr = {r["sr"]: r["coalesce_rate_bps"] for r in diagnose(read).to_json()["srs"] if r["coalesce_rate_bps"]}
+    assert per_sr and all(per_sr[sr] == round(rates[sr]) for sr in per_sr)
+    assert s.findings_from_smlog([sample_path()])["coalesce_rate_bps"] == rates[None]

@@ -3,6 +3,7 @@
 import pytest
 
 from runbook_lib.smlog import SCHEMA, VERDICTS, diagnose, read_smlog, sample_path
+from runbook_lib.smlog.rate import coalesce_rates
 
 SR = "db4c3909-4b61-e5f6-8548-16dc56780f61"
 
@@ -116,7 +117,9 @@ def test_coalesce_rate_from_finished_coalesces(data_dir):
     assert j["srs"] == []  # the excerpt names no SR
     d = diagnose(read_smlog([sample_path()]))
     nfs = next(s for s in d.to_json()["srs"] if s["name"] == "NFS VM store")
-    assert nfs["coalesce_rate_bps"] == round(1.211 * 2**30 / 95)
+    # the child's allocated 1.250G (its VHD is 1.211G) merged in 95 s: the rate sizing uses too
+    assert nfs["coalesce_rate_bps"] == round(1.250 * 2**30 / 95)
+    assert nfs["coalesce_rate_bps"] == round(coalesce_rates(d.records)[nfs["sr"]])
     lvm = next(s for s in d.to_json()["srs"] if s["name"] == "Local SATA Storage")
     assert lvm["coalesce_rate_bps"] is None
 

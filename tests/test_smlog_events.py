@@ -126,6 +126,9 @@ _PIECES = ["*~*~*~*~*~*~*", "***********************", "* E X C E P T I O N *", 
 @given(st.lists(st.tuples(st.sampled_from([1, 2]), st.one_of(st.sampled_from(_PIECES), st.text(max_size=40))),
                 max_size=40))
 def test_any_sequence_of_gc_lines_folds_without_raising(lines):
+    """Folding never raises, and gives at most one record per line, each of a known kind and
+    pointing at a line of the input."""
     recs, _ = build([f"Dec 6 02:27:17 xen SMGC: [{pid}] {msg}" for pid, msg in lines])
-    assert all(r["kind"] in KINDS for r in recs)
+    assert len(recs) <= len(lines)
+    assert all(r["kind"] in KINDS and 1 <= r["line"] <= len(lines) for r in recs)
     assert all(isinstance(r.get("traceback", ""), str) and isinstance(r.get("tree", ""), str) for r in recs)

@@ -72,6 +72,10 @@ from hypothesis import strategies as st  # noqa: E402
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=200))
 def test_parse_line_never_raises(text):
+    """Any text parses or is refused without raising; behind a syslog prefix it is the message."""
     parsed = parse_line(text)
     assert parsed is None or isinstance(parsed.message, str)
-    parse_line("Dec 6 02:27:17 xen SMGC: [1] " + text)
+    prefixed = parse_line("Dec 6 02:27:17 xen SMGC: [1] " + text)
+    if "\n" not in text and "\r" not in text:
+        assert prefixed is not None
+        assert (prefixed.host, prefixed.process, prefixed.pid, prefixed.message) == ("xen", "SMGC", 1, text)

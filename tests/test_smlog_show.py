@@ -1,7 +1,6 @@
 """The notebook's text: verdict first, human sizes, chains as an indented tree."""
 
-from runbook_lib.smlog import diagnose, read_smlog, sample_path
-from runbook_lib.smlog import show
+from runbook_lib.smlog import diagnose, read_smlog, sample_path, show
 
 
 def test_verdict_markdown_leads_with_the_verdict(data_dir):

@@ -32,8 +32,8 @@ def test_a_planned_checkpoint_snapshot_is_destroyed_with_its_disk_without_a_shut
 def test_a_shutdown_already_under_way_is_waited_for_not_sent_again():
     """After a lost connection the VM may still be shutting down from the first call: a second
     clean_shutdown would fail (OTHER_OPERATION_IN_PROGRESS) and stop the run for nothing."""
-    from runbook_lib.transfer.power import shutdown
     from runbook_lib.transfer.plan_steps import Step
+    from runbook_lib.transfer.power import shutdown
 
     with Simulator("healthy", speed=15) as sim:  # a clean shutdown takes 2 s
         session = XenAPI.Session(sim.url)

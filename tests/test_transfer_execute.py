@@ -7,6 +7,18 @@ import pytest
 
 from runbook_lib.transfer import ConfirmationError, Journal, check_confirmation, run_transfer
 from runbook_lib.transfer.journal import journal_path
+from runbook_lib.xapi import operations as ops
+from tests.transfer_pool import (
+    SOURCE,
+    STAGING,
+    assert_vm_intact_on_one_sr,
+    changing_calls,
+    depth_of_data_disk,
+    make_plan,
+    simulated_pool,
+    vms_holding,
+)
+from tests.transfer_pool import VM as SIM_VM
 
 
 @pytest.fixture
@@ -79,11 +91,6 @@ def test_a_bad_plan_file_is_refused_with_one_line(tmp_path):
 
 
 # --- on the simulator -------------------------------------------------------------------------
-from runbook_lib.xapi import operations as ops  # noqa: E402
-from tests.transfer_pool import (  # noqa: E402
-    SOURCE, STAGING, VM as SIM_VM, assert_vm_intact_on_one_sr, changing_calls, depth_of_data_disk, make_plan,
-    simulated_pool, vms_holding,
-)
 
 
 def test_dry_run_calls_nothing_that_changes_the_pool(tmp_path, monkeypatch):

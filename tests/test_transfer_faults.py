@@ -4,11 +4,18 @@ a clear next step, and a re-run that completes the remedy where it can."""
 import pytest
 
 from runbook_lib.transfer import Journal, run_transfer
-from runbook_lib.transfer.runner import KilledForTest
 from runbook_lib.transfer.journal import journal_path
+from runbook_lib.transfer.runner import KilledForTest
 from runbook_lib.xapi import operations as ops
 from tests.transfer_pool import (
-    SOURCE, STAGING, VM, assert_vm_intact_on_one_sr, changing_calls, depth_of_data_disk, make_plan, simulated_pool,
+    SOURCE,
+    STAGING,
+    VM,
+    assert_vm_intact_on_one_sr,
+    changing_calls,
+    depth_of_data_disk,
+    make_plan,
+    simulated_pool,
     vms_holding,
 )
 

@@ -76,7 +76,8 @@ def test_frame_for_the_notebook(tmp_path):
 
 def test_lines_that_are_not_journal_records_are_ignored(tmp_path):
     path = tmp_path / "transfer-journal.jsonl"
-    path.write_text('[1, 2]\n"text"\n{"no": "event"}\n{"seq": 1, "event": "done", "step": "v:scan-source", "vm": "v"}\n')
+    path.write_text('[1, 2]\n"text"\n{"no": "event"}\n'
+                    '{"seq": 1, "event": "done", "step": "v:scan-source", "vm": "v"}\n')
     j = Journal(path)
     assert j.step_status("v:scan-source") == "done" and j.torn_lines == 3
     j.append("start", step="v:wait-gc", vm="v")

@@ -105,7 +105,7 @@ def test_table_has_one_row_per_step_and_readable_effects(plan):
     table = steps_table(steps, plan)
     assert len(table) == len(steps)
     row = table[table.step == "copy-out"].iloc[0]
-    assert row["free space (expected)"] == "NFS staging -1000.0 GiB"
+    assert row["free space (expected)"] == "NFS staging -1,000.0 GiB"  # units.gib, as everywhere
     assert row["changes pool"]
 
 
@@ -127,7 +127,8 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 _json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
-                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                     lambda inner: (st.lists(inner, max_size=3)
+                                    | st.dictionaries(st.text(max_size=8), inner, max_size=3)),
                      max_leaves=12)
 
 

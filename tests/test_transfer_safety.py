@@ -2,7 +2,6 @@
 of its own behind, runs once per incident, and copes with a damaged or missing journal."""
 
 import json
-import shutil
 import time
 
 import pytest
@@ -15,7 +14,14 @@ from runbook_lib.transfer.runner import KilledForTest
 from runbook_lib.xapi import operations as ops
 from tests.chaos_trials import lost_data
 from tests.transfer_pool import (
-    SOURCE, STAGING, VM, assert_vm_intact_on_one_sr, calls_made, changing_calls, make_plan, simulated_pool,
+    SOURCE,
+    STAGING,
+    VM,
+    assert_vm_intact_on_one_sr,
+    calls_made,
+    changing_calls,
+    make_plan,
+    simulated_pool,
     vms_holding,
 )
 

@@ -11,7 +11,12 @@ import pytest
 from runbook_lib.errors import CredentialError, RunbookError, UsageError
 from runbook_lib.sim import Simulator, load_scenario
 from runbook_lib.xapi.connect import (
-    LoginFailed, PasswordMissing, PoolUnreachable, TLSVerificationFailed, connect, master_url,
+    LoginFailed,
+    PasswordMissing,
+    PoolUnreachable,
+    TLSVerificationFailed,
+    connect,
+    master_url,
     read_password,
 )
 from runbook_lib.xapi.inventory import fetch_inventory

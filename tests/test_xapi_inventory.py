@@ -5,8 +5,10 @@ import xmlrpc.client
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from runbook_lib.errors import InputError
+from runbook_lib.errors import InputError, RunbookError
 from runbook_lib.xapi.inventory import SCHEMA, Inventory, normalise_record
 from tests.xapi_records import PoolRecords
 
@@ -165,9 +167,6 @@ def test_saved_and_loaded_inventory_gives_identical_sizing(seed_inventory, tmp_p
 
 # ---- never crash on input --------------------------------------------------------------------
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
-
-from runbook_lib.errors import RunbookError  # noqa: E402
 
 _scalar = st.one_of(st.none(), st.booleans(), st.integers(-2**62, 2**62), st.text(max_size=12),
                     st.floats(allow_nan=True))

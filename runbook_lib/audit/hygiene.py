@@ -19,7 +19,9 @@ from typing import Any
 
 import pandas as pd
 
-GIB = 1 << 30
+from runbook_lib.schemas import HYGIENE_SCHEMA
+from runbook_lib.units import GIB, gib_or_mib
+
 # Columns of the findings tables (documented for notebooks and tests).
 SNAPSHOT_COLUMNS = ["kind", "uuid", "name", "snapshot_of", "srs", "snapshot_time", "age_days", "size"]
 CHAIN_COLUMNS = ["root", "sr", "sr_name", "depth", "nodes", "vms", "too_deep"]
@@ -69,11 +71,11 @@ class Hygiene:
                for r in self.old_snapshots.itertuples()]
         out += [f"chain of {r.root} on SR {r.sr_name or r.sr} is {r.depth} VHDs deep (limit {t.max_chain_depth})"
                 for r in self.deep_chains.itertuples()]
-        out += [f"SR {r.name or r.sr} has {_size(r.free)} free but its pending coalesce needs "
-                + (f"{_size(r.needed)}" if r.sizes_known else
-                   f"up to {_size(r.needed)} (at least {_size(r.needed_min)}: a running disk's "
+        out += [f"SR {r.name or r.sr} has {gib_or_mib(r.free)} free but its pending coalesce needs "
+                + (f"{gib_or_mib(r.needed)}" if r.sizes_known else
+                   f"up to {gib_or_mib(r.needed)} (at least {gib_or_mib(r.needed_min)}: a running disk's "
                    "written size is unknown, notebook 02 says how to measure it)")
-                + f" (short {_size(r.shortfall)})" for r in self.short_srs.itertuples()]
+                + f" (short {gib_or_mib(r.shortfall)})" for r in self.short_srs.itertuples()]
         out += [f"VDI {r.vdi} on SR {str(r.sr)[:8]}: {r.verdict}, {r.failures} GC failure(s), last {r.last_failure}"
                 for r in self.gc_failures.itertuples()]
         return out
@@ -82,15 +84,11 @@ class Hygiene:
         from runbook_lib.record import to_jsonable
 
         return to_jsonable({
-            "schema": "runbook.hygiene/1", "pool": self.pool, "checked_at": self.checked_at,
+            "schema": HYGIENE_SCHEMA, "pool": self.pool, "checked_at": self.checked_at,
             "thresholds": asdict(self.thresholds), "summary": self.summary, "breaches": self.breaches,
             "old_snapshots": self.old_snapshots, "deep_chains": self.deep_chains, "short_srs": self.short_srs,
             "gc_failures": self.gc_failures, "smlog_checked": self.smlog_checked, "notes": self.notes,
         })
-
-
-def _size(n: int) -> str:
-    return f"{n / GIB:,.1f} GiB" if abs(n) >= GIB else f"{n / (1 << 20):,.0f} MiB"
 
 
 def _old_snapshots(inv, now: pd.Timestamp, max_days: float) -> pd.DataFrame:
@@ -178,7 +176,8 @@ def gather(url: str = "", *, inventory_path: str = "", user: str = "root",
     """(inventory, diagnosis dict or None, last log time or None) from a pool, the simulator or a file.
 
     For the simulator (url "" or "sim:<scenario>") its own SMlog is used unless `smlog_paths`
-    (a list, or one comma-separated string) is given, after running it `sim_hours` of simulated time so its GC has had a go.
+    (a list, or one comma-separated string) is given, after running it `sim_hours` of simulated
+    time so its GC has had a go.
     """
     from runbook_lib.smlog import as_path_list, diagnose, read_smlog
     from runbook_lib.xapi.connect import connect, is_simulator_url

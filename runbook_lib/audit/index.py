@@ -18,8 +18,9 @@ from typing import Any
 import pandas as pd
 
 from runbook_lib.locations import outputs_dir
+from runbook_lib.schemas import RUN_SCHEMA
 
-SCHEMA = "runbook.run/1"
+SCHEMA = RUN_SCHEMA
 INDEX_NAME = "index.jsonl"
 # The last record's seq and hash, rewritten with every append: a removed last line shows.
 HEAD_NAME = "index.head"

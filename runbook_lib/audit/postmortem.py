@@ -22,9 +22,9 @@ import pandas as pd
 
 from runbook_lib.audit import index
 from runbook_lib.locations import outputs_dir
+from runbook_lib.schemas import DIAGNOSIS_SCHEMA, PLAN_SCHEMA
+from runbook_lib.units import gib_or_mib
 
-DIAGNOSIS_SCHEMA = "runbook.smlog.diagnosis/1"
-PLAN_SCHEMA = "runbook.plan/1"
 STUCK = ("stuck-timeout", "stuck-no-space", "stuck-error")
 GIB = 1 << 30
 STEP_END_EVENTS = ("done", "failed", "rolled-back")
@@ -168,12 +168,6 @@ def _diagnosis_files(folder: Path) -> list[dict]:
 
 
 # ---- the sections ---------------------------------------------------------------------------
-
-def _gib(value: Any) -> str:
-    if not isinstance(value, (int, float)) or pd.isna(value):
-        return "unknown"
-    return f"{value / GIB:,.1f} GiB" if abs(value) >= GIB or value == 0 else f"{value / (1 << 20):,.0f} MiB"
-
 
 def _stuck_vdis(diagnosis: dict | None) -> list[dict]:
     if not diagnosis:
@@ -324,6 +318,44 @@ def latest_incident(outputs: Path | None = None) -> str | None:
 def build(incident: str, outputs: Path | None = None) -> Postmortem:
     """Everything the review needs about `incident`; an incident with no runs gives a record
     that says so (and what to run), never an error. An empty id means the latest incident."""
+    src = _sources(incident, outputs)
+    stuck = _stuck_vdis(src.diagnosis)
+    affected_srs = _affected_srs(src, stuck)
+    first_failure, impact = _impact(src, stuck, affected_srs)
+    root_cause = _root_cause(src, stuck)
+    last_stop = next((r for r in reversed(src.journal) if r.get("event") in ("finished", "stopped", "refused")), None)
+    links = _links(src.runs, src.root)
+    space = _space(src.diagnosis, src.plans, src.journal)
+    gained = space[space["sr"].isin(affected_srs)]["change"].dropna()
+    summary = _summary(src, impact, root_cause, first_failure, _outcome(last_stop, src.journal))
+    impact["space_recovered"] = int(gained.max()) if len(gained) and gained.max() > 0 else None
+    return Postmortem(incident=src.incident, generated=dt.datetime.now(dt.timezone.utc), has_runs=bool(src.runs),
+                      summary=summary, impact=impact, detection=_detection(src.runs, first_failure),
+                      timeline=_timeline(src.runs, src.diagnosis, src.journal), root_cause=root_cause,
+                      actions=_actions(src.runs, src.journal), space=space,
+                      follow_ups=_follow_ups(src, stuck, last_stop, links), links=links, notes=src.notes)
+
+
+@dataclass
+class _Sources:
+    """What an incident left: its runs in the index, its journal, plans and SMlog findings."""
+
+    incident: str
+    root: Path
+    folder: Path
+    runs: list[dict]
+    journal: list[dict]
+    notes: list[str]
+    diagnosis: dict | None
+    plans: list[dict]
+
+    @property
+    def files_only(self) -> bool:
+        """CLI-only work (`runbook transfer`, `runbook size --plan-out`) leaves files but no runs."""
+        return not self.runs and bool(self.journal or self.plans or self.diagnosis)
+
+
+def _sources(incident: str, outputs: Path | None) -> _Sources:
     root = Path(outputs or outputs_dir())
     incident = incident or latest_incident(root) or "demo"
     folder = root / incident
@@ -332,26 +364,33 @@ def build(incident: str, outputs: Path | None = None) -> Postmortem:
     journal, torn = read_journals(folder)
     notes = [f"{torn} torn journal line(s) skipped (a write cut short)"] if torn else []
     diagnoses = [d for _, d in _find(runs, _is_diagnosis)] or _diagnosis_files(folder)
-    diagnosis = diagnoses[-1] if diagnoses else None
     plans = [p for _, p in _find(runs, _is_plan)] + _plan_files(folder)
-    # CLI-only work (`runbook transfer`, `runbook size --plan-out`) leaves files but no runs
-    files_only = not runs and bool(journal or plans or diagnosis)
-    now = dt.datetime.now(dt.timezone.utc)
+    return _Sources(incident=incident, root=root, folder=folder, runs=runs, journal=journal, notes=notes,
+                    diagnosis=diagnoses[-1] if diagnoses else None, plans=plans)
 
-    stuck = _stuck_vdis(diagnosis)
-    affected_srs = sorted({str(v.get("sr")) for v in stuck if v.get("sr")} |
-                          {str((p.get("sr") or {}).get("uuid")) for p in plans if (p.get("sr") or {}).get("uuid")})
-    if not affected_srs:  # a journal alone: the SRs it measured, less the staging SR it names
-        staging = {str(r.get("staging")) for r in journal if r.get("event") == "run" and r.get("staging")}
-        measured = {str(sr) for r in journal for key in ("before", "after")
-                    if isinstance(r.get(key), dict) for sr in r[key]}
-        affected_srs = sorted(measured - staging)
-    sr_names = {s.get("sr"): s.get("name") for s in (diagnosis or {}).get("srs") or []}
+
+def _affected_srs(src: _Sources, stuck: list[dict]) -> list[str]:
+    """The SRs of the stuck VDIs and of the plans; for a journal alone, the SRs it measured less
+    the staging SR it names."""
+    affected = sorted({str(v.get("sr")) for v in stuck if v.get("sr")} |
+                      {str((p.get("sr") or {}).get("uuid")) for p in src.plans if (p.get("sr") or {}).get("uuid")})
+    if affected:
+        return affected
+    journal = src.journal
+    staging = {str(r.get("staging")) for r in journal if r.get("event") == "run" and r.get("staging")}
+    measured = {str(sr) for r in journal for key in ("before", "after")
+                if isinstance(r.get(key), dict) for sr in r[key]}
+    return sorted(measured - staging)
+
+
+def _impact(src: _Sources, stuck: list[dict], affected_srs: list[str]) -> tuple[Any, dict[str, Any]]:
+    """(first failure in the log, the impact section); `space_recovered` is filled in later."""
+    sr_names = {s.get("sr"): s.get("name") for s in (src.diagnosis or {}).get("srs") or []}
     vms = {}
-    for plan in plans:
+    for plan in src.plans:
         for vm in plan.get("vms") or []:
             vms[vm.get("uuid")] = vm.get("name") or vm.get("uuid")
-    for rec in journal:
+    for rec in src.journal:
         if rec.get("vm") and rec["vm"] not in vms:
             vms[rec["vm"]] = rec["vm"]
     failures = [(_ts(v.get("first_failure")), _ts(v.get("last_failure") or v.get("first_failure"))) for v in stuck]
@@ -359,21 +398,24 @@ def build(incident: str, outputs: Path | None = None) -> Postmortem:
     first_failure = min((a for a, _ in failures), default=None)
     last_failure = max((b for _, b in failures), default=None)
     stuck_for = (last_failure - first_failure).total_seconds() if first_failure is not None else None
-    plan = plans[-1] if plans else {}
-    impact = {
+    plan = src.plans[-1] if src.plans else {}
+    return first_failure, {
         "srs": [f"{sr} ({sr_names.get(sr) or (plan.get('sr') or {}).get('name') or 'name unknown'})"
                 for sr in affected_srs],
-        "vdis_stuck": [f"{v.get('vdi')} ({v.get('verdict')}, size {_gib(v.get('size'))})" for v in stuck],
+        "vdis_stuck": [f"{v.get('vdi')} ({v.get('verdict')}, size {gib_or_mib(v.get('size'))})" for v in stuck],
         "vms": sorted(str(v) for v in vms.values()),
         "space_needed": (plan.get("sr") or {}).get("needed"),
         "shortfall": (plan.get("sr") or {}).get("shortfall"),
         "space_held_by_stuck_vdis": sum(int(v.get("size") or 0) for v in stuck) or None,
-        "space_recovered": None,  # filled from the space table below
+        "space_recovered": None,  # filled from the space table
         "failures": sum(int(v.get("failures") or 0) for v in stuck),
         "stuck_for_s": stuck_for,
         "stuck_for": (_duration(stuck_for) if stuck_for else
                       "one failure in the log (no span)" if first_failure is not None else "unknown"),
     }
+
+
+def _detection(runs: list[dict], first_failure: Any) -> dict[str, Any]:
     first_run = min((_ts(r.get("start")) for r in runs if _ts(r.get("start")) is not None), default=None)
     detection = {
         "first_failure_in_log": first_failure,
@@ -382,17 +424,26 @@ def build(incident: str, outputs: Path | None = None) -> Postmortem:
         else None,
     }
     detection["delay"] = _duration(detection["delay_s"])
-    root_cause = {
-        "verdict": (diagnosis or {}).get("verdict", "unknown (no SMlog diagnosis was recorded)"),
-        "next_step": (diagnosis or {}).get("next_step", ""),
+    return detection
+
+
+def _root_cause(src: _Sources, stuck: list[dict]) -> dict[str, Any]:
+    diagnosis = src.diagnosis or {}
+    remedy = (src.plans[-1] if src.plans else {}).get("remedy") or {}
+    return {
+        "verdict": diagnosis.get("verdict", "unknown (no SMlog diagnosis was recorded)"),
+        "next_step": diagnosis.get("next_step", ""),
         "evidence": [ev for v in stuck for ev in (v.get("evidence") or [])[:5]][:15],
         "exceptions": [f"{e.get('type')}: {e.get('message')} x{e.get('count', 1)}"
-                       for e in (diagnosis or {}).get("exceptions") or []],
-        "remedy": (plan.get("remedy") or {}).get("reason") or (plan.get("remedy") or {}).get("kind"),
+                       for e in diagnosis.get("exceptions") or []],
+        "remedy": remedy.get("reason") or remedy.get("kind"),
     }
-    last_stop = next((r for r in reversed(journal) if r.get("event") in ("finished", "stopped", "refused")), None)
+
+
+def _follow_ups(src: _Sources, stuck: list[dict], last_stop: dict | None, links: pd.DataFrame) -> list[str]:
+    incident, runs, journal = src.incident, src.runs, src.journal
     follow_ups = []
-    if not runs and not diagnosis:
+    if not runs and not src.diagnosis:
         follow_ups.append(f"Run the diagnosis for this incident: `runbook run 01 --incident {incident}`.")
     if stuck and not any(r.get("event") == "finished" for r in journal):
         follow_ups.append("The remedy was not carried out to the end: plan it with notebook 02 and run notebook 03 "
@@ -403,47 +454,47 @@ def build(incident: str, outputs: Path | None = None) -> Postmortem:
         if run.get("status") == "failed":
             follow_ups.append(f"Run {str(run.get('run_id'))[:8]} of {Path(str(run.get('notebook'))).name} failed: "
                               f"{run.get('error')}")
-    links = _links(runs, root)
     if (links["check"] != "ok").any():
         follow_ups.append("Some executed notebooks no longer match the run index: run `runbook verify`.")
     follow_ups.append("Delete snapshots promptly and schedule notebook 05 (snapshot hygiene) nightly so old snapshots,"
                       " deep chains and SRs short of coalesce space are flagged before a coalesce gets stuck "
                       "(docs/scheduling.md).")
+    return follow_ups
 
-    outcome = ("the transfer finished" if last_stop and last_stop.get("event") == "finished" else
-               f"the transfer ended with '{last_stop.get('event')}'" if last_stop else
-               "a transfer was started (no end recorded)" if journal else "no transfer was run")
-    if files_only:
-        found = [what for what, there in (("a transfer journal", journal), ("a plan", plans),
+
+def _outcome(last_stop: dict | None, journal: list[dict]) -> str:
+    return ("the transfer finished" if last_stop and last_stop.get("event") == "finished" else
+            f"the transfer ended with '{last_stop.get('event')}'" if last_stop else
+            "a transfer was started (no end recorded)" if journal else "no transfer was run")
+
+
+def _summary(src: _Sources, impact: dict, root_cause: dict, first_failure: Any, outcome: str) -> str:
+    """One paragraph: from the runs, from the files the CLI left, or why there is nothing to review."""
+    incident, runs, diagnosis = src.incident, src.runs, src.diagnosis
+    if src.files_only:
+        found = [what for what, there in (("a transfer journal", src.journal), ("a plan", src.plans),
                                           ("SMlog findings", diagnosis)) if there]
-        steps = sum(1 for r in journal if r.get("event") == "done")
+        steps = sum(1 for r in src.journal if r.get("event") == "done")
         where = ", ".join(impact["srs"]) or "an SR not named in the files"
-        summary = (f"No notebook runs are recorded for incident '{incident}'; this record is built from the files "
-                   f"in {folder} ({', '.join(found)}), as the CLI commands left them. "
-                   f"{root_cause['verdict'] if diagnosis else 'Coalesce space problem'} on {where}"
-                   f"{': ' + str(impact['failures']) + ' failed coalesce attempt(s) in the SMlog' if diagnosis else ''}; "
-                   f"{steps} transfer step(s) done; {outcome}.")
-    elif not runs:
-        others = list(dict.fromkeys(r.get("incident") for r in reversed(index.read_index(root))
+        return (f"No notebook runs are recorded for incident '{incident}'; this record is built from the files "
+                f"in {src.folder} ({', '.join(found)}), as the CLI commands left them. "
+                f"{root_cause['verdict'] if diagnosis else 'Coalesce space problem'} on {where}"
+                f"{': ' + str(impact['failures']) + ' failed coalesce attempt(s) in the SMlog' if diagnosis else ''}"
+                "; "
+                f"{steps} transfer step(s) done; {outcome}.")
+    if not runs:
+        others = list(dict.fromkeys(r.get("incident") for r in reversed(index.read_index(src.root))
                                     if r.get("incident") and r.get("incident") != incident))
         known = (f" Incidents that do have runs, newest first: {', '.join(others[:5])}"
                  f"{' ...' if len(others) > 5 else ''} (pass one as the incident parameter)." if others else "")
-        summary = (f"No runs are recorded for incident '{incident}' in {index.index_path(root)} yet, so there is "
-                   f"nothing to review. Run the runbooks with `--incident {incident}` (or `make demo`) and run this "
-                   f"notebook again.{known}")
-    else:
-        where = ", ".join(impact["srs"]) or "an SR not named in the records"
-        summary = (f"{root_cause['verdict']} on {where}: {impact['failures']} failed coalesce attempt(s) in the SMlog"
-                   f"{' from ' + _when(first_failure) if first_failure is not None else ''}; {len(runs)} runbook "
-                   f"run(s) from {_when(min(_ts(r.get('start')) for r in runs))} to "
-                   f"{_when(max(_ts(r.get('end') or r.get('start')) for r in runs))}; {outcome}.")
-    space = _space(diagnosis, plans, journal)
-    gained = space[space["sr"].isin(affected_srs)]["change"].dropna()
-    impact["space_recovered"] = int(gained.max()) if len(gained) and gained.max() > 0 else None
-    return Postmortem(incident=incident, generated=now, has_runs=bool(runs), summary=summary, impact=impact,
-                      detection=detection, timeline=_timeline(runs, diagnosis, journal), root_cause=root_cause,
-                      actions=_actions(runs, journal), space=space,
-                      follow_ups=follow_ups, links=links, notes=notes)
+        return (f"No runs are recorded for incident '{incident}' in {index.index_path(src.root)} yet, so there is "
+                f"nothing to review. Run the runbooks with `--incident {incident}` (or `make demo`) and run this "
+                f"notebook again.{known}")
+    where = ", ".join(impact["srs"]) or "an SR not named in the records"
+    return (f"{root_cause['verdict']} on {where}: {impact['failures']} failed coalesce attempt(s) in the SMlog"
+            f"{' from ' + _when(first_failure) if first_failure is not None else ''}; {len(runs)} runbook "
+            f"run(s) from {_when(min(_ts(r.get('start')) for r in runs))} to "
+            f"{_when(max(_ts(r.get('end') or r.get('start')) for r in runs))}; {outcome}.")
 
 
 # ---- showing and exporting -------------------------------------------------------------------
@@ -509,7 +560,7 @@ def _md_table(frame: pd.DataFrame) -> str:
 def _space_frame(pm: Postmortem) -> pd.DataFrame:
     shown = pm.space.copy()
     for col in ("before", "after", "change"):
-        shown[col] = shown[col].map(_gib)
+        shown[col] = shown[col].map(gib_or_mib)
     return shown
 
 
@@ -529,9 +580,9 @@ def sections(pm: Postmortem, timeline_image: str | None = None) -> dict[str, str
             f"- VDIs whose coalesce was stuck: {', '.join(imp['vdis_stuck']) or 'none recorded'}",
             f"- VMs involved: {', '.join(imp['vms']) or 'none recorded'}",
             f"- Space the stuck coalesce kept from the SR (freed on the affected SR by the remedy): "
-            f"{_gib(imp['space_recovered']) if imp['space_recovered'] else 'not measured'}",
-            f"- Space held by the stuck VDIs: {_gib(imp['space_held_by_stuck_vdis'])}; space the coalesce needs: "
-            f"{_gib(imp['space_needed'])}; shortfall: {_gib(imp['shortfall'])}",
+            f"{gib_or_mib(imp['space_recovered']) if imp['space_recovered'] else 'not measured'}",
+            f"- Space held by the stuck VDIs: {gib_or_mib(imp['space_held_by_stuck_vdis'])}; space the coalesce needs: "
+            f"{gib_or_mib(imp['space_needed'])}; shortfall: {gib_or_mib(imp['shortfall'])}",
             f"- Coalesce stuck for (SMlog, first to last failure): {imp['stuck_for']}; "
             f"failed attempts: {imp['failures']}"]),
         "Detection": "\n".join([

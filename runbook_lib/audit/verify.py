@@ -27,7 +27,9 @@ MIN_SECRET_LENGTH = 4  # shorter values would match everywhere; they are listed 
 
 @dataclass
 class Problem:
-    kind: str  # index-unreadable | index-changed | index-chain | index-head | output-missing | output-changed | output-unindexed | secret-found
+    # index-unreadable | index-changed | index-chain | index-head | output-missing | output-changed
+    # | output-unindexed | secret-found
+    kind: str
     path: str
     detail: str
 
@@ -112,8 +114,9 @@ def _check_outputs(root: Path, records: list[dict], report: Report) -> None:
                 continue
             report.files_hashed += 1
             if index.file_sha256(target) != out.get("sha256"):
+                run8 = str(rec.get("run_id"))[:8]
                 report.problems.append(Problem("output-changed", str(target),
-                                               f"its sha256 differs from the one run {str(rec.get('run_id'))[:8]} recorded"))
+                                               f"its sha256 differs from the one run {run8} recorded"))
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         for item in sorted(folder.iterdir()):
             if RUN_OUTPUT_NAME.match(item.name) and item.resolve() not in referenced:

@@ -2,11 +2,15 @@
 
 Sub-commands live in their own modules under runbook_lib/cli/ and are imported only when
 called, so `runbook --help` stays fast and one broken module cannot take the others down.
+
+`-v` / `-vv` show the package's log (`logging`, loggers under `runbook_lib`) on stderr at INFO /
+DEBUG; by default only warnings and errors are shown. Results stay on stdout.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
 import click
@@ -51,11 +55,42 @@ class LazyGroup(click.Group):
             sys.exit(err.exit_code)
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record comes (click's test runner swaps it)."""
+
+    def emit(self, record):
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def setup_logging(verbosity: int) -> logging.Logger:
+    """Log records of `runbook_lib.*` to stderr: WARNING, INFO with -v, DEBUG with -vv.
+
+    The handler is the CLI's own (replaced on every call), so a host application's or pytest's
+    logging setup is left alone.
+    """
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logger = logging.getLogger("runbook_lib")
+    for handler in [h for h in logger.handlers if getattr(h, "runbook_cli", False)]:
+        logger.removeHandler(handler)
+    handler = _StderrHandler(sys.stderr)
+    handler.runbook_cli = True
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    return logger
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="runbook")
-def main():
+@click.option("-v", "--verbose", count=True, help="log to stderr: -v what was done (INFO), -vv details (DEBUG)")
+def main(verbose):
     """Runbooks for stuck VHD coalesces on XenServer / XCP-ng.
 
     Diagnose SMlog, size the space a coalesce needs, move VMs off a full SR and back,
     and keep an audit trail of every run.
     """
+    setup_logging(verbose)

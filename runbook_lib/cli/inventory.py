@@ -37,6 +37,7 @@ def save(url, user, inventory, password_env, password_file, verify_tls, ca_bundl
 @click.argument("path")
 def show(path):
     """Print the SRs of a saved inventory."""
+    from runbook_lib.units import GIB
     from runbook_lib.xapi.inventory import Inventory
 
     inv = Inventory.load(path)
@@ -45,6 +46,6 @@ def show(path):
                f"{counts['VDI']} VDIs, {counts['VM']} VMs")
     srs = inv.srs[["uuid", "name", "type", "size", "used", "free"]].copy()
     for col in ("size", "used", "free"):
-        srs[col] = (srs[col] / 2**30).round(3)
+        srs[col] = (srs[col] / GIB).round(3)
     click.echo(srs.rename(columns={"size": "size_gib", "used": "used_gib", "free": "free_gib"})
                .to_string(index=False))

@@ -12,7 +12,8 @@ from runbook_lib.cli.pool_options import pool_options
 @click.command("size")
 @pool_options
 @click.option("--sr", "sr", metavar="UUID", help="only this SR: uuid, unique uuid prefix or name (default: every SR)")
-@click.option("--staging-sr", metavar="UUID", help="stage VMs on this SR: uuid, prefix or name (default: the best other SR)")
+@click.option("--staging-sr", metavar="UUID",
+              help="stage VMs on this SR: uuid, prefix or name (default: the best other SR)")
 @click.option("--findings", metavar="FILE",
               help="notebook 01's findings (runbook smlog diagnose --json) to join on VDIs")
 @click.option("--smlog", "smlog_paths", multiple=True, type=click.Path(), metavar="PATH",
@@ -34,10 +35,10 @@ def size(url, user, inventory, password_env, password_file, verify_tls, ca_bundl
          findings, smlog_paths, year, vhd_sizes, throughput, snapshots, export_path, no_migrate, as_json,
          plan_out):
     """Size the pending coalesces of a pool (--url) or a saved inventory (--inventory)."""
+    from runbook_lib.input_files import check_output_file
     from runbook_lib.plan import assess, write_plan
     from runbook_lib.sizing import gather_findings, parse_vhd_sizes
     from runbook_lib.sizing_display import coalesce_table, remedies_table, sr_table, upper_bound_note
-    from runbook_lib.input_files import check_output_file
     from runbook_lib.xapi.inventory import open_inventory
 
     if plan_out:  # before the pool is read: a path that cannot take the plan is known now

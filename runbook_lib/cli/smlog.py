@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import click
+
+log = logging.getLogger(__name__)
 
 
 @click.group("smlog")
@@ -12,15 +15,13 @@ def smlog():
     """Read and diagnose SMlog files (plain, rotated .gz, directories, status-report tarballs)."""
 
 
-def _gib(value) -> str:
-    return "-" if value is None else f"{value / 2**30:.1f}G"
-
-
 @smlog.command("diagnose")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--year", type=int, default=None, help="Year of the first line; 0 or unset: date the last line by the newest file's mtime.")
+@click.option("--year", type=int, default=None,
+              help="Year of the first line; 0 or unset: date the last line by the newest file's mtime.")
 @click.option("--sr", "sr", default=None, metavar="UUID", help="Only this SR (full UUID or a prefix).")
-@click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object (schema runbook.smlog.diagnosis/1).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print exactly one JSON object (schema runbook.smlog.diagnosis/1).")
 def diagnose_cmd(paths, year, sr, as_json):
     """Say per SR and per VDI whether the GC coalesces, with evidence and the next step.
 
@@ -34,11 +35,20 @@ def diagnose_cmd(paths, year, sr, as_json):
     read = read_smlog(list(paths), year=year)
     for entry in read.skipped:  # stderr: --json stays one object on stdout
         click.echo(f"warning:   skipped {entry}", err=True)
+    log.info("read %d file(s), %d lines (%d unparsed), %s .. %s", len(read.files), read.lines, read.unparsed,
+             read.first, read.last)
     found = diagnose(read, sr=sr)
+    log.info("verdict %s over %d SR(s) and %d VDI(s)", found.verdict, len(found.sr_rows), len(found.vdi_rows))
     if as_json:
         click.echo(json.dumps(found.to_json(), sort_keys=False))
         return
-    data = found.to_json()
+    _echo_text(found.to_json())
+
+
+def _echo_text(data: dict) -> None:
+    """The diagnosis as text: verdict and next step, what was read, then SR, VDI and exception tables."""
+    from runbook_lib.units import gib_short
+
     click.echo(f"verdict:   {data['verdict']}")
     click.echo(f"next step: {data['next_step']}")
     click.echo(f"read:      {len(data['files'])} file(s), {data['lines']} lines ({data['unparsed']} unparsed), "
@@ -57,7 +67,7 @@ def diagnose_cmd(paths, year, sr, as_json):
         click.echo(f"{'VDI':<38} {'verdict':<15} {'tries':>5} {'fails':>5} {'virtual':>9} {'LV':>9}  last failure")
         for v in data["vdis"]:
             click.echo(f"{v['vdi']:<38} {v['verdict']:<15} {v['attempts']:>5} {v['failures']:>5} "
-                       f"{_gib(v['virtual_size']):>9} {_gib(v['lv_size']):>9}  {v['last_failure'] or '-'}")
+                       f"{gib_short(v['virtual_size']):>9} {gib_short(v['lv_size']):>9}  {v['last_failure'] or '-'}")
         worst = data["vdis"][0]
         if worst["evidence"]:
             click.echo(f"evidence for {worst['vdi']}: {', '.join(worst['evidence'][:4])}"

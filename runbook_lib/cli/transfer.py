@@ -40,7 +40,12 @@ def transfer(plan_path, incident, execute, confirm_vm_uuid, url, user, password_
     """
     from runbook_lib.errors import UsageError
     from runbook_lib.transfer import (
-        ConfirmationError, Journal, TransferInterrupted, check_confirmation, interrupted_message, load_plan,
+        ConfirmationError,
+        Journal,
+        TransferInterrupted,
+        check_confirmation,
+        interrupted_message,
+        load_plan,
         run_transfer,
     )
     from runbook_lib.transfer.journal import journal_path

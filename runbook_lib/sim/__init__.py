@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-import sys
+import logging
 import threading
 import time
 from pathlib import Path
@@ -26,6 +26,8 @@ from runbook_lib.sim.smlog_writer import SmlogWriter
 DEFAULT_SCENARIO = "seed-stuck-leaf-coalesce"
 DEFAULT_SPEED = 3600.0   # one simulated hour per wall second
 TICK_SECONDS = 0.01
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Simulator", "ApiFailure", "list_scenarios", "load_scenario", "DEFAULT_SCENARIO"]
 
@@ -104,6 +106,7 @@ class Simulator:
         self._threads = [serve, ticker]
         for t in self._threads:
             t.start()
+        log.info("simulator listening on %s (scenario %s)", self.url, self.scenario_name)
         return self
 
     def _restart(self, seconds: float) -> None:
@@ -129,7 +132,7 @@ class Simulator:
         self._threads.append(thread)
 
     def _tick_loop(self) -> None:
-        reported = False
+        seen: set[tuple[str, str]] = set()
         while not self._stop.wait(TICK_SECONDS):
             if self.dispatcher.restart_requested:
                 seconds, self.dispatcher.restart_requested = self.dispatcher.restart_requested, 0.0
@@ -137,10 +140,11 @@ class Simulator:
             try:
                 self.pool.tick()
             except Exception as exc:  # noqa: BLE001 - the clock must keep running
-                if not reported:
-                    print(f"simulator: error in a timed step: {type(exc).__name__}: {exc}",
-                          file=sys.stderr)
-                    reported = True
+                # each distinct error once with its traceback; its repeats (every tick) at DEBUG
+                key = (type(exc).__name__, str(exc))
+                level = logging.DEBUG if key in seen else logging.ERROR
+                log.log(level, "simulator: error in a timed step: %s: %s", *key, exc_info=key not in seen)
+                seen.add(key)
 
     def stop(self) -> None:
         self._stop.set()

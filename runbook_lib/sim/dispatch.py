@@ -113,7 +113,8 @@ class Dispatcher:
             ("VM.hard_shutdown", p.op_VM_hard_shutdown, 2),
             ("VM.start", p.op_VM_start, 4),
             ("VDI.copy", p.op_VDI_copy, 3), ("VDI.pool_migrate", p.op_VDI_pool_migrate, 4),
-            ("VDI.destroy", p.op_VDI_destroy, 2), ("VDI.create", p.op_VDI_create, 2), ("VDI.snapshot", p.op_VDI_snapshot, (2, 3)),
+            ("VDI.destroy", p.op_VDI_destroy, 2), ("VDI.create", p.op_VDI_create, 2),
+            ("VDI.snapshot", p.op_VDI_snapshot, (2, 3)),
             ("VBD.create", p.op_VBD_create, 2), ("VBD.destroy", p.op_VBD_destroy, 2),
             ("VIF.create", p.op_VIF_create, 2), ("VIF.destroy", p.op_VIF_destroy, 2),
             ("host.call_plugin", p.op_host_call_plugin, 5),
@@ -153,21 +154,31 @@ class Dispatcher:
         add(f"{cls}.get_by_uuid", get_by_uuid, 2)
         if "name_label" in FIELDS[cls]:
             add(f"{cls}.get_by_name_label", lambda s, label: st.find(cls, name_label=label), 2)
+        # factories bind the field name now, so each method keeps its own field
+        def field_getter(f):
+            return lambda s, ref: st.record(cls, ref)[f]
+
+        def field_setter(f):
+            return lambda s, ref, v: self._set(cls, ref, f, v)
+
+        def map_adder(f):
+            return lambda s, ref, k, v: self._add_to(cls, ref, f, k, v)
+
+        def map_remover(f):
+            return lambda s, ref, k: self._set(cls, ref, f, {a: b for a, b in st.get(cls, ref)[f].items()
+                                                             if a != k})
+
         fields = list(FIELDS[cls]) + [f for parent, f, _, _ in BACKREFS if parent == cls]
         for f in fields:
-            add(f"{cls}.get_{f}", (lambda f: lambda s, ref: st.record(cls, ref)[f])(f), 2)
+            add(f"{cls}.get_{f}", field_getter(f), 2)
         for f in SETTABLE:
             if f in FIELDS[cls]:
-                add(f"{cls}.set_{f}", (lambda f: lambda s, ref, v: self._set(cls, ref, f, v))(f),
-                    3, mutating=True)
+                add(f"{cls}.set_{f}", field_setter(f), 3, mutating=True)
         for f in MAP_FIELDS:
             if f not in FIELDS[cls]:
                 continue
-            add(f"{cls}.add_to_{f}", (lambda f: lambda s, ref, k, v: self._add_to(cls, ref, f, k, v))(f),
-                4, mutating=True)
-            add(f"{cls}.remove_from_{f}",
-                (lambda f: lambda s, ref, k: self._set(cls, ref, f, {a: b for a, b in st.get(cls, ref)[f].items()
-                                                                     if a != k}))(f), 3, mutating=True)
+            add(f"{cls}.add_to_{f}", map_adder(f), 4, mutating=True)
+            add(f"{cls}.remove_from_{f}", map_remover(f), 3, mutating=True)
 
     def _add_to(self, cls, ref, field, key, value):
         """add_to_<map>: xapi refuses a key that is already there (it never overwrites)."""
@@ -324,7 +335,6 @@ class Dispatcher:
 
     def _run(self, name, fn, session, args, asynchronous):
         """Run an operation; a generator becomes a process in simulated time."""
-        pool = self.pool
         task = self._new_task(name) if asynchronous or getattr(fn, "wants_task", False) else None
         try:
             result = fn(session, *args, task=task) if getattr(fn, "wants_task", False) \
@@ -345,7 +355,20 @@ class Dispatcher:
             if task and self.store.exists("task", task.ref):
                 self.store.delete("task", task.ref)
             raise
-        gen = result
+        outcome, done = self._spawn(result, first, task)
+        if asynchronous:
+            return task.ref
+        self._wait_for(done)
+        if task and self.store.exists("task", task.ref):
+            self.store.delete("task", task.ref)
+            self.tasks.pop(task.ref, None)
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["value"]
+
+    def _spawn(self, gen, first, task):
+        """Run the rest of generator `gen` (which already yielded `first`) as a process on the
+        clock. Returns (outcome, done): `done` is set once outcome holds "value" or "error"."""
         outcome = {}
         done = threading.Event()
 
@@ -368,9 +391,12 @@ class Dispatcher:
                 self._finish_task(task, error=exc)
             done.set()
 
-        pool.clock.spawn(resume(), on_done, on_error)
-        if asynchronous:
-            return task.ref
+        self.pool.clock.spawn(resume(), on_done, on_error)
+        return outcome, done
+
+    def _wait_for(self, done):
+        """Block until `done` is set, releasing the store lock (however deeply held) meanwhile."""
+        pool = self.pool
         lock = self.store.lock
         depth = 0
         while lock._is_owned():   # let the clock thread run while this call waits
@@ -387,12 +413,6 @@ class Dispatcher:
         finally:
             for _ in range(depth):
                 lock.acquire()
-        if task and self.store.exists("task", task.ref):
-            self.store.delete("task", task.ref)
-            self.tasks.pop(task.ref, None)
-        if "error" in outcome:
-            raise outcome["error"]
-        return outcome["value"]
 
     # -- calling -----------------------------------------------------------------------------------
     def call(self, method: str, params: list):

@@ -9,13 +9,25 @@ log reader diagnoses a simulated pool as it would a real one.
 from __future__ import annotations
 
 import itertools
+import logging
 
 from runbook_lib.sim.model import ApiFailure
 from runbook_lib.sim.storage import fmt_bytes, insufficient_space
 from runbook_lib.sizing import (
-    FILE_TYPES, LIVE_COALESCE_MAX_SIZE, LIVE_COALESCE_TIMEOUT_S, LVM_TYPES, TiB, VHD_BLOCK_SIZE,
-    can_live_coalesce, lv_size, lvhd_lv_size, overhead_bitmap, overhead_empty,
+    FILE_TYPES,
+    LIVE_COALESCE_MAX_SIZE,
+    LIVE_COALESCE_TIMEOUT_S,
+    LVM_TYPES,
+    VHD_BLOCK_SIZE,
+    TiB,
+    can_live_coalesce,
+    lv_size,
+    lvhd_lv_size,
+    overhead_bitmap,
+    overhead_empty,
 )
+
+logger = logging.getLogger(__name__)  # the simulator's own log; `log` in this module is the SMlog
 
 # The GC's limits are the ones the sizing applies (one source for both sides).
 LIVE_TIMEOUT = LIVE_COALESCE_TIMEOUT_S
@@ -123,6 +135,9 @@ class GcManager:
     def _crashed(self, g, exc):
         """A bug in a GC step: log it as the GC would and keep the simulator running."""
         g.running = False
+        sr = self.pool.store.get("SR", g.ref)["uuid"] if self.pool.store.exists("SR", g.ref) else g.ref
+        logger.error("simulator: the GC of SR %s failed: %s: %s", sr, type(exc).__name__, exc,
+                  exc_info=(type(exc), exc, exc.__traceback__))
         if self.pool.smlog is not None:
             self.pool.smlog.gc(f"gc: EXCEPTION {type(exc).__name__}, {exc}", self.pool.clock.now,
                                next(self._pids))
@@ -377,15 +392,7 @@ class GcManager:
             if leaf:
                 if "gc-stuck" in pool.faults:
                     yield from self._stuck(g, leaf, log)
-                try:
-                    yield from self._leaf_coalesce(g, leaf, log)
-                except GcFailure as exc:
-                    self.log_exception(log, "leaf-coalesce", str(exc), exc.trace)
-                    if self.style == "legacy":
-                        log("Leaf-coalesce failed, skipping")
-                    else:
-                        log(f"Leaf-coalesce failed on {self.vdi_str(leaf, g)}, skipping")
-                    failed.add(leaf)
+                yield from self._leaf_step(g, leaf, log, failed)
                 log(f"Starting asynch srUpdate for SR {sr_uuid}")
                 yield 1.0
                 continue
@@ -401,6 +408,18 @@ class GcManager:
         with pool.lock:
             pool.storage.refresh(g.ref)
         return None
+
+    def _leaf_step(self, g: SrGc, leaf: str, log, failed: set[str]):
+        """One leaf-coalesce; a failure is logged as the GC logs it and the leaf is skipped after."""
+        try:
+            yield from self._leaf_coalesce(g, leaf, log)
+        except GcFailure as exc:
+            self.log_exception(log, "leaf-coalesce", str(exc), exc.trace)
+            if self.style == "legacy":
+                log("Leaf-coalesce failed, skipping")
+            else:
+                log(f"Leaf-coalesce failed on {self.vdi_str(leaf, g)}, skipping")
+            failed.add(leaf)
 
     def _stuck(self, g, ref, log):
         g.stuck = True

@@ -129,7 +129,7 @@ class Store:
 
     def __post_init__(self):
         self.changed = threading.Condition(self.lock)
-        for cls, fld, child, ref_field in BACKREFS:
+        for _cls, _fld, child, ref_field in BACKREFS:
             self.back[(child, ref_field)] = {}
 
     # -- reading -----------------------------------------------------------------------------
@@ -210,7 +210,7 @@ class Store:
             self._event(cls, "del", ref, snapshot=last)
 
     def _index(self, cls, ref, rec, add):
-        for parent, fld, child, ref_field in BACKREFS:
+        for parent, _fld, child, ref_field in BACKREFS:
             if child != cls:
                 continue
             target = rec.get(ref_field, NULL_REF)

@@ -16,7 +16,7 @@ from runbook_lib.sim import scenarios as sc
 from runbook_lib.sim.clock import Clock, parse_date
 from runbook_lib.sim.faults import Faults
 from runbook_lib.sim.model import NEVER, NULL_REF, ApiFailure, Store, new_ref
-from runbook_lib.sim.storage import Storage, SrState, Vhd, insufficient_space
+from runbook_lib.sim.storage import SrState, Storage, Vhd, insufficient_space
 from runbook_lib.sizing import VHD_BLOCK_SIZE, VHD_MAX_CHAIN, migrate_snapshot_need
 
 DEFAULT_USER = "root"
@@ -70,6 +70,25 @@ class SimPool:
         st = self.store
         st.events_on = False
         pool = s.get("pool") or {}
+        host_refs = self._build_hosts(s)
+        st.add("pool", dict(uuid=pool.get("uuid", ""), name_label=pool.get("name_label", ""),
+                            master=self.master, other_config=dict(pool.get("other_config", {}))))
+        self._build_networks(s)
+        sr_refs = self._build_srs(s, host_refs)
+        self.sr_by_key = sr_refs
+        vdi_refs = self._build_vdis(s, sr_refs)
+        self._build_vms(s, host_refs, vdi_refs)
+        if pool.get("default_SR") and pool["default_SR"] in sr_refs:
+            st.set("pool", st.all_refs("pool")[0], default_SR=sr_refs[pool["default_SR"]])
+        self._size_srs_from_free(s, sr_refs)
+        for ref in self.storage.srs:
+            self.storage.refresh(ref)
+        st.events_on = True
+        st.events.clear()
+
+    def _build_hosts(self, s: dict) -> dict:
+        """Hosts (each with its control domain); sets the master. Returns name/uuid -> host ref."""
+        st = self.store
         hosts = s.get("hosts") or [{"name_label": "xs01", "address": "192.0.2.10"}]
         host_refs = {}
         for i, h in enumerate(hosts):
@@ -86,8 +105,10 @@ class SimPool:
                               is_control_domain=True, power_state="Running", resident_on=ref,
                               uuid=h.get("dom0_uuid", "")))
         self.host_addresses = {r: st.get("host", r)["address"] for r in set(host_refs.values())}
-        st.add("pool", dict(uuid=pool.get("uuid", ""), name_label=pool.get("name_label", ""),
-                            master=self.master, other_config=dict(pool.get("other_config", {}))))
+        return host_refs
+
+    def _build_networks(self, s: dict) -> None:
+        st = self.store
         nets = s.get("networks") or [{"name_label": "Pool-wide network associated with eth0",
                                       "bridge": "xenbr0"}]
         self.networks = {}
@@ -97,32 +118,42 @@ class SimPool:
             self.networks[n.get("name_label")] = ref
             self.networks[st.get("network", ref)["uuid"]] = ref
         self.default_network = next(iter(self.networks.values()))
+
+    def _build_srs(self, s: dict, host_refs: dict) -> dict:
+        """SRs, their storage state and PBDs. Returns name/uuid -> SR ref."""
         sr_refs = {}
         for sr in s.get("srs") or []:
-            typ = str(sr.get("type", "lvm"))
-            shared = bool(sr.get("shared", typ in ("nfs", "lvmoiscsi", "lvmohba")))
-            ref = st.add("SR", dict(uuid=sr.get("uuid", ""), name_label=sr.get("name_label", ""),
-                                    name_description=sr.get("name_description", ""), type=typ,
-                                    content_type=sr.get("content_type", "user"), shared=shared,
-                                    other_config=dict(sr.get("other_config", {})),
-                                    sm_config=dict(sr.get("sm_config", {}))))
-            sr_refs[sr.get("name_label")] = ref
-            sr_refs[st.get("SR", ref)["uuid"]] = ref
-            state = SrState(ref=ref, type=typ, physical_size=sc.size(sr.get("physical_size", "1T")),
-                            other_used=sc.size(sr.get("other_used", 0)))
-            if "copy_speed" in sr:
-                state.copy_speed = sc.rate(sr["copy_speed"])
-            if "coalesce_speed" in sr:
-                state.coalesce_speed = sc.rate(sr["coalesce_speed"])
-            state.overhead_s_per_tib = float(sr.get("coalesce_overhead_s_per_tib", 0))
-            state.speed_log = [sc.rate(x) for x in sr.get("speed_log", [])]
-            self.storage.srs[ref] = state
-            on_hosts = list(dict.fromkeys(host_refs.values())) if shared else \
-                [host_refs.get(sr.get("host"), self.master)]
-            for h in on_hosts:
-                st.add("PBD", dict(host=h, SR=ref, currently_attached=True,
-                                   device_config=dict(sr.get("device_config", {}))))
-        self.sr_by_key = sr_refs
+            self._build_sr(sr, host_refs, sr_refs)
+        return sr_refs
+
+    def _build_sr(self, sr: dict, host_refs: dict, sr_refs: dict) -> None:
+        st = self.store
+        typ = str(sr.get("type", "lvm"))
+        shared = bool(sr.get("shared", typ in ("nfs", "lvmoiscsi", "lvmohba")))
+        ref = st.add("SR", dict(uuid=sr.get("uuid", ""), name_label=sr.get("name_label", ""),
+                                name_description=sr.get("name_description", ""), type=typ,
+                                content_type=sr.get("content_type", "user"), shared=shared,
+                                other_config=dict(sr.get("other_config", {})),
+                                sm_config=dict(sr.get("sm_config", {}))))
+        sr_refs[sr.get("name_label")] = ref
+        sr_refs[st.get("SR", ref)["uuid"]] = ref
+        state = SrState(ref=ref, type=typ, physical_size=sc.size(sr.get("physical_size", "1T")),
+                        other_used=sc.size(sr.get("other_used", 0)))
+        if "copy_speed" in sr:
+            state.copy_speed = sc.rate(sr["copy_speed"])
+        if "coalesce_speed" in sr:
+            state.coalesce_speed = sc.rate(sr["coalesce_speed"])
+        state.overhead_s_per_tib = float(sr.get("coalesce_overhead_s_per_tib", 0))
+        state.speed_log = [sc.rate(x) for x in sr.get("speed_log", [])]
+        self.storage.srs[ref] = state
+        on_hosts = list(dict.fromkeys(host_refs.values())) if shared else \
+            [host_refs.get(sr.get("host"), self.master)]
+        for h in on_hosts:
+            st.add("PBD", dict(host=h, SR=ref, currently_attached=True,
+                               device_config=dict(sr.get("device_config", {}))))
+
+    def _build_vdis(self, s: dict, sr_refs: dict) -> dict:
+        """VDIs, parents before children, then their snapshot_of links. Returns uuid -> VDI ref."""
         vdi_refs = {}
         pending = list(s.get("vdis") or [])
         while pending:
@@ -139,26 +170,26 @@ class SimPool:
                                  + ", ".join(str(v.get("uuid")) for v in pending[:5]))
         for v in s.get("vdis") or []:
             if v.get("snapshot_of"):
-                st.set("VDI", vdi_refs[v["uuid"]],
-                       snapshot_of=vdi_refs.get(v["snapshot_of"], NULL_REF))
+                self.store.set("VDI", vdi_refs[v["uuid"]],
+                               snapshot_of=vdi_refs.get(v["snapshot_of"], NULL_REF))
+        return vdi_refs
+
+    def _build_vms(self, s: dict, host_refs: dict, vdi_refs: dict) -> None:
+        """VMs, then their snapshot_of links."""
         vm_refs = {}
         for vm in s.get("vms") or []:
             vm_refs[vm.get("uuid") or vm.get("name_label")] = self._build_vm(vm, host_refs, vdi_refs)
         for vm in s.get("vms") or []:
             if vm.get("snapshot_of"):
-                st.set("VM", vm_refs[vm.get("uuid") or vm.get("name_label")],
-                       snapshot_of=vm_refs.get(vm["snapshot_of"], NULL_REF))
-        if pool.get("default_SR") and pool["default_SR"] in sr_refs:
-            st.set("pool", st.all_refs("pool")[0], default_SR=sr_refs[pool["default_SR"]])
+                self.store.set("VM", vm_refs[vm.get("uuid") or vm.get("name_label")],
+                               snapshot_of=vm_refs.get(vm["snapshot_of"], NULL_REF))
+
+    def _size_srs_from_free(self, s: dict, sr_refs: dict) -> None:
         for sr in s.get("srs") or []:
             if "free" in sr:   # size the SR from the free space the scenario wants
                 state = self.storage.srs[sr_refs[sr.get("uuid") or sr.get("name_label")]]
                 state.physical_size = 0
                 state.physical_size = sc.size(sr["free"]) - self.storage.free(state.ref)
-        for ref in self.storage.srs:
-            self.storage.refresh(ref)
-        st.events_on = True
-        st.events.clear()
 
     def _build_vdi(self, v: dict, sr_refs: dict, vdi_refs: dict) -> str:
         sr_key = v.get("sr")

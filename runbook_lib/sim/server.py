@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import socket
+import sys
 import time
 import xmlrpc.client
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
-from xml.sax.saxutils import escape
 
 from runbook_lib.errors import UsageError
-from runbook_lib.sim.clock import Int32, XDate
 from runbook_lib.sim.model import ApiFailure
+from runbook_lib.sim.wire import json_default, plain, xmlrpc_response
+
+log = logging.getLogger(__name__)
 
 
 def check_loopback(host: str) -> str:
@@ -30,63 +33,6 @@ def check_loopback(host: str) -> str:
     if not addr.is_loopback or addr.version != 4:
         raise UsageError(f"refusing to bind {host}: the simulator listens on 127.0.0.1 only")
     return str(addr)
-
-
-# -- XML-RPC encoding (xapi style) -----------------------------------------------------------------
-def _xml(value, out: list) -> None:
-    if isinstance(value, bool):
-        out.append("<value><boolean>1</boolean></value>" if value else
-                   "<value><boolean>0</boolean></value>")
-    elif isinstance(value, XDate):
-        out.append(f"<value><dateTime.iso8601>{value}</dateTime.iso8601></value>")
-    elif isinstance(value, str):
-        out.append(f"<value>{escape(value)}</value>" if value else "<value/>")
-    elif isinstance(value, Int32):
-        out.append(f"<value><int>{int(value)}</int></value>")
-    elif isinstance(value, int):
-        out.append(f"<value>{value}</value>")      # int64 travels as a string
-    elif isinstance(value, float):
-        out.append(f"<value><double>{value!r}</double></value>")
-    elif isinstance(value, dict):
-        out.append("<value><struct>")
-        for k, v in value.items():
-            out.append(f"<member><name>{escape(str(k))}</name>")
-            _xml(v, out)
-            out.append("</member>")
-        out.append("</struct></value>")
-    elif isinstance(value, (list, tuple, set)):
-        out.append("<value><array><data>")
-        for v in value:
-            _xml(v, out)
-        out.append("</data></array></value>")
-    elif value is None:
-        out.append("<value/>")
-    else:
-        out.append(f"<value>{escape(str(value))}</value>")
-
-
-def xmlrpc_response(envelope: dict) -> bytes:
-    out = ["<?xml version='1.0'?>\n<methodResponse><params><param>"]
-    _xml(envelope, out)
-    out.append("</param></params></methodResponse>\n")
-    return "".join(out).encode("utf-8")
-
-
-def _plain(value):
-    """Values decoded by xmlrpc.client (DateTime, Binary) as plain Python."""
-    if isinstance(value, xmlrpc.client.DateTime):
-        return XDate(value.value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _json_default(value):
-    if isinstance(value, set):
-        return sorted(value)
-    return str(value)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -161,7 +107,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, fault.encode(), "text/xml")
             return
         try:
-            value = self.sim.dispatcher.call(method, [_plain(p) for p in params])
+            value = self.sim.dispatcher.call(method, [plain(p) for p in params])
             envelope = {"Status": "Success", "Value": value}
         except ApiFailure as exc:
             envelope = {"Status": "Failure", "ErrorDescription": exc.description}
@@ -188,7 +134,7 @@ class Handler(BaseHTTPRequestHandler):
                    "id": rid}
         if self._reply_lost(method):
             return
-        self._send(200, json.dumps(out, default=_json_default).encode(), "application/json")
+        self._send(200, json.dumps(out, default=json_default).encode(), "application/json")
 
     # -- HTTP handlers: VM export / import ---------------------------------------------------------
     def do_GET(self):
@@ -235,3 +181,10 @@ class SimHTTPServer(ThreadingHTTPServer):
     def __init__(self, sim, host: str, port: int):
         self.sim = sim
         super().__init__((check_loopback(host), port), Handler)
+
+    def handle_error(self, request, client_address):
+        """An exception in a handler thread: logged with its traceback (a client hanging up is
+        routine, e.g. under the outage fault, and only shows at DEBUG)."""
+        exc = sys.exc_info()[1]
+        level = logging.DEBUG if isinstance(exc, ConnectionError) else logging.ERROR
+        log.log(level, "simulator: error handling a request from %s:%s", *client_address[:2], exc_info=True)

@@ -59,7 +59,9 @@ def inventory_to_scenario(inv, name: str = "snapshot") -> dict:
     }
     networks = {ref: n for ref, n in (rec.get("network") or {}).items() if n.get("uuid")}
     if networks:  # an inventory saved before networks were kept has none: the default network
-        scenario["networks"] = [_network(n) for n in networks.values()]
+        # in the pool's own order is no order (refs are random): by name, then uuid, so a snapshot is stable
+        scenario["networks"] = [_network(n) for n in sorted(networks.values(),
+                                                            key=lambda n: (n.get("name_label") or "", n["uuid"]))]
     for ref, h in rec["host"].items():
         host = {"uuid": h["uuid"], "name_label": host_name[ref], "address": h.get("address", ""),
                 "master": ref == pool.get("master")}

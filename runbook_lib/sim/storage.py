@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from runbook_lib.sim.model import ApiFailure, Store
-from runbook_lib.sizing import LVM_TYPES, MiB, VHD_BLOCK_SIZE, lv_size, lvhd_lv_size, overhead_empty
+from runbook_lib.sizing import LVM_TYPES, VHD_BLOCK_SIZE, MiB, lv_size, lvhd_lv_size, overhead_empty
 
 LVM_MGT_BYTES = 4 * MiB  # the SR's metadata LV
 
@@ -183,7 +183,7 @@ class Storage:
     def grow(self, seconds: float) -> set[str]:
         """Running VMs write: attached leaves gain blocks. Returns the SRs that changed."""
         changed = set()
-        for ref, v in self.vhds.items():
+        for v in self.vhds.values():
             if v.attached and seconds > 0:
                 v.content += 1
             if v.attached and v.growth > 0:

@@ -16,7 +16,7 @@ import time
 import xmlrpc.client
 
 from runbook_lib.sim.model import NULL_REF, ApiFailure
-from runbook_lib.sim.server import _plain, xmlrpc_response
+from runbook_lib.sim.wire import plain, xmlrpc_response
 from runbook_lib.sizing import VHD_BLOCK_SIZE
 
 FORMAT = "runbook-sim-xva/1"
@@ -85,7 +85,7 @@ def import_vm(sim, session_id: str, sr_ref: str, body: bytes) -> str:
     pool = sim.pool
     try:
         with tarfile.open(fileobj=io.BytesIO(body), mode="r") as tar:
-            meta = _plain(xmlrpc.client.loads(tar.extractfile("ova.xml").read())[0][0])
+            meta = plain(xmlrpc.client.loads(tar.extractfile("ova.xml").read())[0][0])
             manifests = {}
             for m in tar.getmembers():
                 if m.name.endswith("/manifest.json"):

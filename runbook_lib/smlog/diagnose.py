@@ -4,16 +4,16 @@ Verdicts (fixed vocabulary, worst first):
 
 | verdict | meaning |
 |---|---|
-| `stuck-error` | the last coalesce of a VDI failed with an error (e.g. `CommandException` from vhd-util, a corrupt VHD) |
+| `stuck-error` | the last coalesce of a VDI failed with an error (`CommandException` from vhd-util, a corrupt VHD) |
 | `stuck-no-space` | the last coalesce failed, or was not tried, for lack of free space in the SR |
 | `stuck-timeout` | the last live leaf-coalesce timed out (`Timed out`, or no progress over several rounds) |
 | `coalescing` | the GC has work in hand: a coalesce started and has not ended yet, or candidates are queued |
 | `healthy` | the GC runs and its coalesces finish |
 | `unknown` | no GC evidence in the log for this SR |
 
-Per SR, `coalesce_rate_bps` is the merge rate the log shows: the VHD size of each finished
-coalesce over the time from its start to its end (None when none finished); notebook 02 uses
-it for durations.
+Per SR, `coalesce_rate_bps` is the merge rate the log shows (`runbook_lib.smlog.rate`: the
+child's bytes over the time from start to end of each finished coalesce, the mean of the last
+few; None when none finished); notebook 02 uses it for durations.
 
 A failure is one *episode*: the exception block, `Leaf-coalesce failed, skipping` and any
 `No space ...` line of the same VDI and GC process within a minute count once. A later
@@ -28,10 +28,12 @@ from typing import Any
 
 import pandas as pd
 
+from runbook_lib.schemas import DIAGNOSIS_SCHEMA
+from runbook_lib.smlog.rate import coalesce_rates
 from runbook_lib.smlog.read import SMlogRead
 from runbook_lib.smlog.tree import CHAIN_COLUMNS, chain_rows
 
-SCHEMA = "runbook.smlog.diagnosis/1"
+SCHEMA = DIAGNOSIS_SCHEMA
 SEVERITY = {"stuck-error": 5, "stuck-no-space": 4, "stuck-timeout": 3, "coalescing": 2, "healthy": 1, "unknown": 0}
 VERDICTS = tuple(SEVERITY)
 SIZE_NOTEBOOK = "notebooks/02_size_space.ipynb"
@@ -44,8 +46,8 @@ _QUEUED = {"coalesce_candidate", "leaf_coalesce_config"}
 _GC_EVIDENCE = {"gc_start", "gc_exit", "sr_tree", "garbage_found", "gc_kick", "gc_already_running",
                 "gc_quiet_period", "vdi_delete", "relink", "sr_scan"} | _START | _DONE | _FAIL | _QUEUED
 EPISODE_SECONDS = 60
-_LOOP_COLUMNS = ["kind", "vdi", "sr", "time", "pid", "virtual_size", "size", "allocated", "lv_size", "flags", "exc_type",
-                 "exc_message", "file", "line"]
+_LOOP_COLUMNS = ["kind", "vdi", "sr", "time", "pid", "virtual_size", "size", "allocated", "lv_size", "flags",
+                 "exc_type", "exc_message", "file", "line"]
 EVIDENCE_KEEP = 6
 
 
@@ -125,7 +127,6 @@ class _VdiState:
     first_failure: Any = None
     last_failure: Any = None
     episode: tuple | None = None  # (pid, time) of the current failure episode
-    started: tuple | None = None  # (time, bytes to merge) of the open attempt
     detail: str | None = None  # the last exception, for the advice
     evidence: list[str] = field(default_factory=list)
     sizes: dict = field(default_factory=dict)
@@ -235,78 +236,112 @@ def diagnose(read: SMlogRead, sr: str | None = None) -> Diagnosis:
     records = read.records
     if sr:
         records = records[records["sr"].map(lambda v: _match_sr(v, sr))]
-    states: dict[str, _VdiState] = {}
-    failure_times: list[Any] = []
-    sr_space: dict[str, str] = {}  # SR-level no-space / success, latest wins
-    last_failure_at: dict[str, Any] = {}
-    rates: dict[str, list[float]] = {}  # sr -> [bytes, seconds] of finished coalesces
-    sr_evidence: dict[str, list[str]] = {}  # SR-level no-space lines of SRs without VDI findings
+    walk = _Walk()
     relevant = records.loc[records["kind"].isin(_START | _DONE | _FAIL | _QUEUED | {"vdi_delete"}), _LOOP_COLUMNS]
     for rec in relevant.astype(object).itertuples(index=False):  # object columns iterate fast
+        walk.step(rec)
+
+    vdi_rows = [_vdi_row(st) for st in walk.states.values()]
+    vdi_rows.sort(key=lambda v: (-SEVERITY[v["verdict"]], -v["failures"], v["vdi"]))
+    sr_rows = _sr_rows(records, vdi_rows, walk.sr_space, walk.sr_evidence)
+    rates = coalesce_rates(records)
+    for row in sr_rows:
+        rate = rates.get(row["sr"])
+        row["coalesce_rate_bps"] = round(rate) if rate else None
+    if sr and not sr_rows:
+        sr_rows = [{"sr": sr, "name": None, "verdict": "unknown", "vdis": None, "trees": None, "attempts": 0,
+                    "failures": 0, "first_failure": None, "last_failure": None, "evidence": [],
+                    "coalesce_rate_bps": None,
+                    "next_step": next_step("unknown", sr)}]
+    verdict, step = _overall(vdi_rows, sr_rows)
+    return Diagnosis(read=read, sr_filter=sr or None, vdi_rows=vdi_rows, sr_rows=sr_rows,
+                     failure_times=walk.failure_times, verdict=verdict, next_step=step, records=records)
+
+
+class _Walk:
+    """The event records in log order -> per-VDI state, SR-level space outcomes, failure times."""
+
+    def __init__(self):
+        self.states: dict[str, _VdiState] = {}
+        self.failure_times: list[Any] = []
+        self.sr_space: dict[str, str] = {}  # SR-level no-space / success, latest wins
+        self.last_failure_at: dict[str, Any] = {}
+        self.sr_evidence: dict[str, list[str]] = {}  # SR-level no-space lines of SRs without VDI findings
+
+    def step(self, rec: Any) -> None:
         kind = rec.kind
         vdi = rec.vdi if isinstance(rec.vdi, str) else None
         if vdi is None:
-            if kind == "insufficient_space" and isinstance(rec.sr, str):
-                sr_space[rec.sr] = "fail"
-                last = last_failure_at.get(rec.sr)
-                if last is None or pd.isna(rec.time) or pd.isna(last) or (rec.time - last).total_seconds() > EPISODE_SECONDS:
-                    failure_times.append(rec.time)  # not the SR-level echo of a failure just counted
-                    if not any(v.sr == rec.sr for v in states.values()):
-                        sr_evidence.setdefault(rec.sr, []).append(_where(rec))
-                last_failure_at[rec.sr] = rec.time
-            elif kind in _DONE and isinstance(rec.sr, str):
-                sr_space[rec.sr] = "ok"
-            continue
-        if kind == "vdi_delete":  # a deleted VDI is no longer stuck (a coalesced parent, a removed disk)
-            gone = states.get(vdi)
-            if gone is not None and gone.outcome == "fail":
-                gone.outcome, gone.open, gone.cause = "ok", False, None
-                gone.evidence.append(_where(rec))
-            continue
-        if kind not in _START | _DONE | _FAIL | _QUEUED:
-            continue
-        st = states.get(vdi)
+            self._sr_line(rec)
+        elif kind == "vdi_delete":
+            self._deleted(rec, vdi)
+        elif kind in _START | _DONE | _FAIL | _QUEUED:
+            st = self._state(rec, vdi)
+            if kind in _QUEUED:
+                st.queued = True
+            elif kind in _START:
+                st.attempts += 1
+                st.open, st.outcome, st.episode = True, None, None
+                st.evidence.append(_where(rec))
+            elif kind in _DONE:
+                st.open, st.outcome, st.cause, st.episode = False, "ok", None, None
+                st.evidence.append(_where(rec))
+                if isinstance(rec.sr, str):
+                    self.sr_space[rec.sr] = "ok"
+            else:
+                self._failure(rec, st)
+
+    def _sr_line(self, rec: Any) -> None:
+        """A line naming an SR but no VDI: a no-space failure or a finished coalesce."""
+        if rec.kind == "insufficient_space" and isinstance(rec.sr, str):
+            self.sr_space[rec.sr] = "fail"
+            last = self.last_failure_at.get(rec.sr)
+            if (last is None or pd.isna(rec.time) or pd.isna(last)
+                    or (rec.time - last).total_seconds() > EPISODE_SECONDS):
+                self.failure_times.append(rec.time)  # not the SR-level echo of a failure just counted
+                if not any(v.sr == rec.sr for v in self.states.values()):
+                    self.sr_evidence.setdefault(rec.sr, []).append(_where(rec))
+            self.last_failure_at[rec.sr] = rec.time
+        elif rec.kind in _DONE and isinstance(rec.sr, str):
+            self.sr_space[rec.sr] = "ok"
+
+    def _deleted(self, rec: Any, vdi: str) -> None:
+        """A deleted VDI is no longer stuck (a coalesced parent, a removed disk)."""
+        gone = self.states.get(vdi)
+        if gone is not None and gone.outcome == "fail":
+            gone.outcome, gone.open, gone.cause = "ok", False, None
+            gone.evidence.append(_where(rec))
+
+    def _state(self, rec: Any, vdi: str) -> _VdiState:
+        st = self.states.get(vdi)
         if st is None:
-            st = states[vdi] = _VdiState(vdi)
+            st = self.states[vdi] = _VdiState(vdi)
         if isinstance(rec.sr, str):
             st.sr = rec.sr
         if not pd.isna(rec.virtual_size) or not pd.isna(rec.lv_size):
             st.sizes = {"virtual_size": rec.virtual_size, "size": rec.size, "lv_size": rec.lv_size, "flags": rec.flags}
-        if kind in _QUEUED:
-            st.queued = True
-            continue
-        if kind in _START:
-            st.attempts += 1
-            st.open, st.outcome, st.episode = True, None, None
-            st.evidence.append(_where(rec))
-            st.started = (rec.time, _first_int(rec.size, rec.allocated, rec.lv_size))
-            continue
-        if kind in _DONE:
-            if st.open and st.started and isinstance(rec.sr, str):
-                _add_rate(rates, rec.sr, st.started, rec.time)
-            st.open, st.outcome, st.cause, st.episode = False, "ok", None, None
-            st.evidence.append(_where(rec))
-            if isinstance(rec.sr, str):
-                sr_space[rec.sr] = "ok"
-            continue
-        # a failure event: one episode per VDI, GC process and minute
+        return st
+
+    def _failure(self, rec: Any, st: _VdiState) -> None:
+        """A failure event: one episode per VDI, GC process and minute."""
         cause = _cause(rec)
         t = rec.time
         same = (st.episode is not None and st.episode[0] == rec.pid
-                and (pd.isna(t) or pd.isna(st.episode[1]) or abs((t - st.episode[1]).total_seconds()) <= EPISODE_SECONDS))
+                and (pd.isna(t) or pd.isna(st.episode[1])
+                     or abs((t - st.episode[1]).total_seconds()) <= EPISODE_SECONDS))
         if not same:
             if not st.open:
                 st.attempts += 1
             st.failures += 1
             st.cause = None
-            failure_times.append(t)
+            self.failure_times.append(t)
             if st.first_failure is None and not pd.isna(t):
                 st.first_failure = t
         if not pd.isna(t):
             st.last_failure = t
         st.episode = (rec.pid, t)
         if isinstance(st.sr, str):
-            last_failure_at[st.sr] = t
+            self.last_failure_at[st.sr] = t
         st.open, st.outcome = False, "fail"
         if cause and (st.cause is None or st.cause == "error" and cause != "error"):
             st.cause = cause
@@ -314,63 +349,38 @@ def diagnose(read: SMlogRead, sr: str | None = None) -> Diagnosis:
             st.detail = f"{rec.exc_type}: {rec.exc_message}"
         st.evidence.append(_where(rec))
 
-    vdi_rows = []
-    for st in states.values():
-        if st.outcome == "fail":
-            verdict = f"stuck-{st.cause or 'error'}"
-        elif st.open or (st.outcome is None and st.queued):
-            verdict = "coalescing"
-        else:
-            verdict = "healthy"
-        ev = list(dict.fromkeys(st.evidence))
-        if len(ev) > 2 * EVIDENCE_KEEP:
-            ev = ev[:EVIDENCE_KEEP] + ev[-EVIDENCE_KEEP:]
-        sizes = st.sizes
-        vdi_rows.append({
-            "vdi": st.vdi, "sr": st.sr, "verdict": verdict, "attempts": st.attempts, "failures": st.failures,
-            "virtual_size": _int(sizes.get("virtual_size")), "size": _int(sizes.get("size")),
-            "lv_size": _int(sizes.get("lv_size")),
-            "flags": sizes.get("flags") if isinstance(sizes.get("flags"), str) else None,
-            "first_failure": _iso(st.first_failure), "last_failure": _iso(st.last_failure),
-            "evidence": ev, "next_step": next_step(verdict, st.sr, st.vdi, st.detail),
-        })
-    vdi_rows.sort(key=lambda v: (-SEVERITY[v["verdict"]], -v["failures"], v["vdi"]))
 
-    sr_rows = _sr_rows(records, vdi_rows, sr_space, sr_evidence)
-    for row in sr_rows:
-        done = rates.get(row["sr"])
-        row["coalesce_rate_bps"] = round(done[0] / done[1]) if done and done[1] > 0 else None
-    if sr and not sr_rows:
-        sr_rows = [{"sr": sr, "name": None, "verdict": "unknown", "vdis": None, "trees": None, "attempts": 0,
-                    "failures": 0, "first_failure": None, "last_failure": None, "evidence": [], "coalesce_rate_bps": None,
-                    "next_step": next_step("unknown", sr)}]
-    # vdi_rows and sr_rows are sorted worst first; a VDI whose SR the log never names still counts
+def _vdi_row(st: _VdiState) -> dict:
+    if st.outcome == "fail":
+        verdict = f"stuck-{st.cause or 'error'}"
+    elif st.open or (st.outcome is None and st.queued):
+        verdict = "coalescing"
+    else:
+        verdict = "healthy"
+    ev = list(dict.fromkeys(st.evidence))
+    if len(ev) > 2 * EVIDENCE_KEEP:
+        ev = ev[:EVIDENCE_KEEP] + ev[-EVIDENCE_KEEP:]
+    sizes = st.sizes
+    return {
+        "vdi": st.vdi, "sr": st.sr, "verdict": verdict, "attempts": st.attempts, "failures": st.failures,
+        "virtual_size": _int(sizes.get("virtual_size")), "size": _int(sizes.get("size")),
+        "lv_size": _int(sizes.get("lv_size")),
+        "flags": sizes.get("flags") if isinstance(sizes.get("flags"), str) else None,
+        "first_failure": _iso(st.first_failure), "last_failure": _iso(st.last_failure),
+        "evidence": ev, "next_step": next_step(verdict, st.sr, st.vdi, st.detail),
+    }
+
+
+def _overall(vdi_rows: list[dict], sr_rows: list[dict]) -> tuple[str, str]:
+    """The verdict and next step of the whole log: the worst VDI or SR (rows sorted worst first);
+    a VDI whose SR the log never names still counts."""
     worst_sr = sr_rows[0] if sr_rows else None
     worst_vdi = vdi_rows[0] if vdi_rows else None
     if worst_vdi and (worst_sr is None or SEVERITY[worst_vdi["verdict"]] >= SEVERITY[worst_sr["verdict"]]):
-        verdict, step = worst_vdi["verdict"], worst_vdi["next_step"]
-    elif worst_sr:
-        verdict, step = worst_sr["verdict"], worst_sr["next_step"]
-    else:
-        verdict, step = "unknown", next_step("unknown", None)
-    return Diagnosis(read=read, sr_filter=sr or None, vdi_rows=vdi_rows, sr_rows=sr_rows,
-                     failure_times=failure_times, verdict=verdict, next_step=step, records=records)
-
-
-def _first_int(*values: Any) -> int | None:
-    return next((int(v) for v in values if v is not None and not pd.isna(v)), None)
-
-
-def _add_rate(rates: dict, sr: str, started: tuple, finished: Any) -> None:
-    """Count a finished coalesce toward its SR's merge rate (bytes of the merged VHD per second)."""
-    t0, nbytes = started
-    if nbytes is None or pd.isna(t0) or pd.isna(finished):
-        return
-    seconds = (finished - t0).total_seconds()
-    if seconds > 0:
-        acc = rates.setdefault(sr, [0.0, 0.0])
-        acc[0] += nbytes
-        acc[1] += seconds
+        return worst_vdi["verdict"], worst_vdi["next_step"]
+    if worst_sr:
+        return worst_sr["verdict"], worst_sr["next_step"]
+    return "unknown", next_step("unknown", None)
 
 
 def _int(value: Any) -> int | None:

@@ -86,13 +86,7 @@ def classify(message: str, process: str | None = None) -> str:
         return "other"
     c = m[0]
     if c == "=":
-        if m.startswith("=== SR "):
-            run = _GC_RUN_RE.match(m)
-            if run:
-                return "gc_abort" if run.group("what") == "abort" else "gc_start"
-        if "Coalesce apparently already done" in m:
-            return "coalesce_done"
-        return "other"
+        return _classify_run_line(m)
     if c == "*":
         if "FINISH LEAF-COALESCE" in m or "finished leaf-coalesce successfully" in m:
             return "leaf_coalesce_done"
@@ -101,15 +95,9 @@ def classify(message: str, process: str | None = None) -> str:
         return "other"
     if c == "S" and m.startswith("SR ") and "VHD trees)" in m and SR_TREE_RE.match(m):
         return "sr_tree"
-    for prefixes, kind in _BY_FIRST.get(c, ()):
-        if m.startswith(prefixes):
-            if kind == "?found":
-                return "garbage_found" if "for deletion" in m else "other"
-            if kind == "?lock":
-                return "lock_contention" if "acquired: False" in m else "other"
-            if kind == "?raise":
-                return "insufficient_space" if "insufficient space" in m else "exception"
-            return kind
+    kind = _classify_by_prefix(m, c)
+    if kind is not None:
+        return kind
     if "lack of space" in m:
         return "insufficient_space"
     if m.endswith("is coalescable"):
@@ -119,6 +107,31 @@ def classify(message: str, process: str | None = None) -> str:
     if "EXCEPTION " in m and _EXC_RE.match(m):
         return "exception"
     return "other"
+
+
+def _classify_run_line(m: str) -> str:
+    """`=== SR <uuid>: gc|abort ===` and `==> Coalesce apparently already done`."""
+    if m.startswith("=== SR "):
+        run = _GC_RUN_RE.match(m)
+        if run:
+            return "gc_abort" if run.group("what") == "abort" else "gc_start"
+    if "Coalesce apparently already done" in m:
+        return "coalesce_done"
+    return "other"
+
+
+def _classify_by_prefix(m: str, c: str) -> str | None:
+    """The kind `_PREFIXES` gives the message (`c`: its first character); None when no prefix fits."""
+    for prefixes, kind in _BY_FIRST.get(c, ()):
+        if m.startswith(prefixes):
+            if kind == "?found":
+                return "garbage_found" if "for deletion" in m else "other"
+            if kind == "?lock":
+                return "lock_contention" if "acquired: False" in m else "other"
+            if kind == "?raise":
+                return "insufficient_space" if "insufficient space" in m else "exception"
+            return kind
+    return None
 
 
 # Message starts -> kind, looked up by first character (classify runs on every GC line).

@@ -6,6 +6,7 @@ import pandas as pd
 
 from runbook_lib.smlog.diagnose import Diagnosis
 from runbook_lib.smlog.tree import render_tree
+from runbook_lib.units import gib
 
 VERDICT_WORDS = {
     "stuck-timeout": "STUCK: the live leaf-coalesce keeps timing out",
@@ -15,10 +16,6 @@ VERDICT_WORDS = {
     "healthy": "healthy: the GC finishes its coalesces",
     "unknown": "unknown: no GC activity in this log",
 }
-
-
-def gib(value) -> str:
-    return "" if value is None or pd.isna(value) else f"{value / 2**30:,.1f} GiB"
 
 
 def verdict_markdown(d: Diagnosis) -> str:
@@ -39,7 +36,8 @@ def vdi_table(d: Diagnosis) -> pd.DataFrame:
     v = d.vdis.copy()
     for col in ("virtual_size", "size", "lv_size"):
         v[col] = v[col].map(gib)
-    v["evidence"] = v["evidence"].map(lambda ev: ", ".join(e.rsplit("/", 1)[-1] for e in ev[:4]) + (" ..." if len(ev) > 4 else ""))
+    v["evidence"] = v["evidence"].map(
+        lambda ev: ", ".join(e.rsplit("/", 1)[-1] for e in ev[:4]) + (" ..." if len(ev) > 4 else ""))
     return v.drop(columns=["next_step"])
 
 

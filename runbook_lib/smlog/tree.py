@@ -19,6 +19,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from runbook_lib.smlog.printout import parse_printout
+from runbook_lib.units import gib_short
 
 CHAIN_COLUMNS = ["vdi", "parent", "depth", "root", "hidden", "vdi_type", "virtual_size", "size",
                  "allocated", "lv_size", "flags"]
@@ -72,8 +73,7 @@ def render_tree(chains: pd.DataFrame) -> str:
     """The chains as an indented text tree with human sizes, for notebooks and the CLI."""
     lines = []
     for row in chains.itertuples(index=False):
-        sizes = "/".join("?" if pd.isna(v) else f"{v / 2**30:.1f}G"
-                         for v in (row.virtual_size, row.size, row.lv_size))
+        sizes = "/".join(gib_short(v, missing="?") for v in (row.virtual_size, row.size, row.lv_size))
         mark = "*" if row.hidden else " "
         flags = f" [{row.flags}]" if isinstance(row.flags, str) and row.flags else ""
         lines.append(f"{'    ' * int(row.depth)}{mark}{row.vdi}  {sizes}{flags}")

@@ -5,8 +5,14 @@ Public entry points: `run_transfer` (dry run or execute a plan on a connected se
 """
 
 from runbook_lib.transfer.execute import (
-    ConfirmationError, TransferInterrupted, TransferNotFinished, TransferOutcome, check_confirmation,
-    interrupted_message, load_plan, run_transfer,
+    ConfirmationError,
+    TransferInterrupted,
+    TransferNotFinished,
+    TransferOutcome,
+    check_confirmation,
+    interrupted_message,
+    load_plan,
+    run_transfer,
 )
 from runbook_lib.transfer.journal import Journal, journal_path
 from runbook_lib.transfer.plan_steps import Step, plan_steps, steps_table

@@ -19,7 +19,7 @@ from runbook_lib import sizing
 from runbook_lib.transfer import marks
 from runbook_lib.transfer.checks import expected_srs, verify_back, verify_out
 from runbook_lib.transfer.cleanup import destroy_original, destroy_staging, remove_leftovers
-from runbook_lib.transfer.context import Context, StepFailed, final_vm_uuid, vm_name, vm_ref, where
+from runbook_lib.transfer.context import Context, StepFailed, final_vm_uuid, vm_ref, where
 from runbook_lib.transfer.copies import copy, probe_copy, rollback_copy
 from runbook_lib.transfer.fronts import NEW_PLAN, option
 from runbook_lib.transfer.moves import export_out, import_back, migrate, probe_import, probe_migrate, rollback_import
@@ -134,7 +134,8 @@ def wait_gc(ctx: Context, step: Step, st: dict) -> dict:
         raise StepFailed(
             f"the GC did not finish within {ctx.wait_timeout_s:,.0f} s ({result.reason})",
             next_step=f"{where(ctx, st, step)}; nothing is at risk. Re-run with the same incident to keep waiting "
-                      f"(a longer {option(ctx.front, 'wait')}), or diagnose the GC with notebook 01 on the host's SMlog",
+                      f"(a longer {option(ctx.front, 'wait')}), or diagnose the GC with notebook 01 on the host's "
+                      "SMlog",
             error=["GC_WAIT_TIMEOUT", result.reason])
     return {"wait": summary}
 
@@ -160,7 +161,8 @@ def coalesce_plugin(ctx: Context, step: Step, st: dict) -> dict:
         if details is None:
             raise
         raise StepFailed(f"the coalesce-leaf plugin failed: {' '.join(details[:3])}",
-                         next_step="use mode offline without the plugin (shut down, scan, wait)", error=details) from None
+                         next_step="use mode offline without the plugin (shut down, scan, wait)",
+                         error=details) from None
     return {"plugin_output": str(out)[:500]}
 
 

@@ -44,7 +44,8 @@ class Context:
     def sr_ref(self, uuid: str) -> str:
         ref = ops.ref_by_uuid(self.session, "SR", uuid)
         if ref is None:
-            raise StepFailed(f"SR {uuid} no longer exists", next_step="check the pool; the journal shows where the VM is")
+            raise StepFailed(f"SR {uuid} no longer exists",
+                             next_step="check the pool; the journal shows where the VM is")
         return ref
 
     def watched_srs(self) -> list[str]:
@@ -113,8 +114,10 @@ def short_of_space(ctx: Context, sr_uuid: str, need: int, what: str) -> StepFail
     free = ops.sr_free(ctx.session, [sr_uuid]).get(sr_uuid, 0)
     if need <= free:
         return None
-    return StepFailed(f"{ctx.sr_label(sr_uuid)} has {gib(free)} free, {what} needs about {gib(need)}; nothing was copied",
-                      next_step=f"free space there or choose another staging SR ({option(ctx.front, 'staging')}) and re-run")
+    return StepFailed(f"{ctx.sr_label(sr_uuid)} has {gib(free)} free, {what} needs about {gib(need)}; "
+                      "nothing was copied",
+                      next_step=f"free space there or choose another staging SR ({option(ctx.front, 'staging')}) "
+                                "and re-run")
 
 
 TRANSIENT_CODES = {"SESSION_INVALID", "FAULT"}

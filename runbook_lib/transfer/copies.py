@@ -113,7 +113,8 @@ def copy(ctx: Context, step: Step, st: dict) -> dict:
     guard.record(ctx, args["copy_step"], step.vm, args["src_uuid"])
 
     def progress(fraction: float) -> None:
-        ctx.reporter.progress(f"{step.kind}: {fraction:6.1%} of VM '{identity['name']}' -> {ctx.sr_label(args['dest_sr'])}")
+        ctx.reporter.progress(f"{step.kind}: {fraction:6.1%} of VM '{identity['name']}' -> "
+                              f"{ctx.sr_label(args['dest_sr'])}")
         ctx.sample()
 
     try:
@@ -198,7 +199,8 @@ def probe_copy(ctx: Context, step: Step, st: dict):
     task = ctx.last_task(step)
     if task and ops.exists(ctx.session, "task", task):
         try:
-            return "done", _finish_copy(ctx, step, st, args, ops.wait_task(ctx.session, task, timeout_s=ctx.task_timeout_s))
+            new_ref = ops.wait_task(ctx.session, task, timeout_s=ctx.task_timeout_s)
+            return "done", _finish_copy(ctx, step, st, args, new_ref)
         except ops.TaskFailed:
             return "partial", None
     running = _running_copy(ctx, src_ref) if src_ref else None

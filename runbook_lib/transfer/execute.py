@@ -145,7 +145,7 @@ def _vm_problems(session, plan: dict, vm: dict, journal: Journal) -> list[str]:
         return [_vm_not_found(session, plan, vm)]
     if st.get("original"):
         return []  # an earlier run recorded it (and may have shut it down): the journal rules
-    rec = session.xenapi.VM.get_record(ref)
+    rec = ops.vm_record(session, ref)
     problems = []
     ours = f"incident {journal.path.parent.name} " in (ops.start_block(session, ref) or "")
     if rec.get("power_state") != vm.get("power_state") and not (ours and rec.get("power_state") == "Halted"):

@@ -262,6 +262,7 @@ def journal_frame(journal: Journal):
         rows.append({"seq": r.get("seq"), "time": pd.Timestamp(r["time"]) if r.get("time") else pd.NaT,
                      "event": r["event"], "step": (r.get("step") or "").split(":", 1)[-1],
                      "vm": (r.get("vm") or "")[:8], "call": r.get("call", ""),
-                     "error": " ".join(map(str, r["error"])) if isinstance(r.get("error"), list) else r.get("error", ""),
+                     "error": (" ".join(map(str, r["error"])) if isinstance(r.get("error"), list)
+                               else r.get("error", "")),
                      "next_step": r.get("next_step", "")})
     return pd.DataFrame(rows, columns=["seq", "time", "event", "step", "vm", "call", "error", "next_step"])

@@ -45,8 +45,10 @@ def incident_lock(journal_file: Path, incident: str) -> Iterator[str]:
         except BlockingIOError:
             raise IncidentLocked(f"incident {incident} is being executed by another run ({previous or 'unknown'}); "
                                  "nothing was changed",
-                                 hint="wait for that run to end (or stop it), then re-run with the same incident") from None
-        holder = f"pid {os.getpid()} on {socket.gethostname()} since {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%SZ}"
+                                 hint="wait for that run to end (or stop it), then re-run with the same incident"
+                                 ) from None
+        since = dt.datetime.now(dt.timezone.utc)
+        holder = f"pid {os.getpid()} on {socket.gethostname()} since {since:%Y-%m-%d %H:%M:%SZ}"
         os.ftruncate(fd, 0)
         os.pwrite(fd, holder.encode() + b"\n", 0)
         try:

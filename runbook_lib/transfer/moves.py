@@ -12,6 +12,7 @@ from runbook_lib.transfer.copies import block_source
 from runbook_lib.transfer.fronts import NEW_PLAN
 from runbook_lib.transfer.plan_steps import Step
 from runbook_lib.transfer.verify import verify_copy
+from runbook_lib.units import gib
 from runbook_lib.xapi import operations as ops
 
 
@@ -85,7 +86,7 @@ def export_out(ctx: Context, step: Step, st: dict) -> dict:
         guard.record(ctx, f"{step.vm}:export-out", step.vm, step.vm)
     try:
         size = ops.export_vm(ctx.session, step.vm, dest,
-                             on_bytes=lambda n: ctx.reporter.progress(f"export: {n / 2**30:,.2f} GiB written"))
+                             on_bytes=lambda n: ctx.reporter.progress(f"export: {gib(n, 2)} written"))
     except OSError as exc:
         dest.with_name(dest.name + ".partial").unlink(missing_ok=True)
         raise StepFailed(f"export to {dest} failed: {exc}", next_step="check the mount and its free space; re-run",
@@ -100,7 +101,8 @@ def import_back(ctx: Context, step: Step, st: dict) -> dict:
         _remove_imports(ctx, step, st)
         raise StepFailed(f"the import failed: {exc}", rolled_back=True,
                          next_step=f"the export is safe in {st['export_file']}; free space on "
-                                   f"{ctx.sr_label(ctx.source)} if it is short, then re-run with the same incident") from None
+                                   f"{ctx.sr_label(ctx.source)} if it is short, then re-run with the same "
+                                   "incident") from None
     if not refs:
         raise StepFailed("the import returned no VM", next_step=f"the export is safe in {st['export_file']}; "
                                                                 "import it by hand (xe vm-import)")

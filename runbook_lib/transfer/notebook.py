@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook_lib.locations import outputs_dir
+from runbook_lib.units import GIB, gib
 from runbook_lib.xapi import operations as ops
 
 DEMO_SCENARIO = "seed-stuck-leaf-coalesce"
@@ -94,8 +95,8 @@ def final_state(session, plan: dict, outcome) -> tuple[Any, Any]:
         if ref is None:
             continue
         rec = ops.sr_record(session, ref)
-        srs.append({"sr": rec["name_label"], "type": rec["type"], "size GiB": rec["physical_size"] / 2**30,
-                    "free when planned GiB": int(entry.get("free") or 0) / 2**30, "free now GiB": rec["free"] / 2**30})
+        srs.append({"sr": rec["name_label"], "type": rec["type"], "size GiB": rec["physical_size"] / GIB,
+                    "free when planned GiB": int(entry.get("free") or 0) / GIB, "free now GiB": rec["free"] / GIB})
     records = ops.vdi_records(session)
     by_uuid = {rec["uuid"]: rec for rec in records.values()}
     chains = []
@@ -156,8 +157,8 @@ def demo_summary(executed_notebook: str | Path) -> list[str]:
     sr = rec.get("sr")
     before, after = (rec.get("free_before") or {}).get(sr), (rec.get("free_after") or {}).get(sr)
     if before is not None and after is not None:
-        lines.append(f"SR '{rec.get('sr_name') or sr}': free {before / 2**30:,.1f} GiB before, "
-                     f"{after / 2**30:,.1f} GiB after")
+        lines.append(f"SR '{rec.get('sr_name') or sr}': free {gib(before)} before, "
+                     f"{gib(after)} after")
     for vm, depth in (rec.get("chain_depth") or {}).items():
         b, a = depth.get("before") or {}, depth.get("after") or {}
         if b and a:

@@ -31,8 +31,10 @@ import dataclasses
 from typing import Any
 
 from runbook_lib.errors import InputError
+from runbook_lib.schemas import PLAN_SCHEMA
+from runbook_lib.units import gib, gib_number
+from runbook_lib.xapi.operations import by_userdevice
 
-PLAN_SCHEMA = "runbook.plan/1"
 MODES = ("copy", "migrate", "export", "offline")
 COPY_SUFFIX = " [runbook staging copy]"
 BACK_SUFFIX = " [runbook copy back]"
@@ -54,7 +56,7 @@ class Step:
 
     def as_row(self, sr_names: dict[str, str]) -> dict[str, Any]:
         effect = ", ".join(
-            f"{sr_names.get(sr, sr[:8])} {'+' if delta >= 0 else '-'}{abs(delta) / 2**30:.1f} GiB"
+            f"{sr_names.get(sr, sr[:8])} {'+' if delta >= 0 else '-'}{gib(abs(delta))}"
             for sr, delta in self.effect.items() if delta
         )
         return {"step": self.id.split(":", 1)[1], "vm": self.vm[:8], "call": self.call, "object": self.target,
@@ -109,40 +111,39 @@ def validate_plan(plan: Any) -> dict:
         raise InputError("plan has no VMs to act on (remedy "
                          f"{remedy.get('kind')!r}); nothing for transfer to do")
     for vm in vms:
-        if not isinstance(vm, dict) or not vm.get("uuid") or not isinstance(vm["uuid"], str):
-            raise InputError("plan has a VM entry without a uuid")
-        if vm.get("name") is not None and not isinstance(vm["name"], str):
-            raise InputError(f"plan VM {vm['uuid']} has a name that is not text")
-        mode = vm.get("mode")
-        if mode not in MODES:
-            raise InputError(f"plan VM {vm['uuid']} has mode {mode!r}; expected one of {', '.join(MODES)}")
-        if mode in ("copy", "migrate") and not staging.get("uuid"):
-            raise InputError(f"plan VM {vm['uuid']} has mode {mode} but the plan names no staging_sr")
-        if mode == "export" and not plan.get("export_path"):
-            raise InputError(f"plan VM {vm['uuid']} has mode export but the plan names no export_path")
-        if vm.get("power_state") not in ("Running", "Halted"):
-            raise InputError(f"plan VM {vm['uuid']} has power_state {vm.get('power_state')!r};"
-                             " only Running or Halted VMs can be moved")
-        if mode == "migrate" and vm.get("power_state") != "Running":
-            raise InputError(f"plan VM {vm['uuid']} is Halted: live migration needs a running VM (use mode copy)")
-        _int_field(vm.get("bytes"), f"vms[{vm['uuid']}].bytes")
-        _int_field(vm.get("staging_bytes"), f"vms[{vm['uuid']}].staging_bytes")
-        disks = vm.get("disks") or []
-        if not isinstance(disks, list) or not all(isinstance(d, dict) for d in disks):
-            raise InputError(f"plan VM {vm['uuid']} has disks that are not a list of objects")
-        for d in disks:
-            _int_field(d.get("physical_utilisation"), "disks[].physical_utilisation")
-            _int_field(d.get("virtual_size"), "disks[].virtual_size")
+        _validate_vm(vm, plan, staging)
     return plan
 
 
+def _validate_vm(vm: Any, plan: dict, staging: dict) -> None:
+    if not isinstance(vm, dict) or not vm.get("uuid") or not isinstance(vm["uuid"], str):
+        raise InputError("plan has a VM entry without a uuid")
+    if vm.get("name") is not None and not isinstance(vm["name"], str):
+        raise InputError(f"plan VM {vm['uuid']} has a name that is not text")
+    mode = vm.get("mode")
+    if mode not in MODES:
+        raise InputError(f"plan VM {vm['uuid']} has mode {mode!r}; expected one of {', '.join(MODES)}")
+    if mode in ("copy", "migrate") and not staging.get("uuid"):
+        raise InputError(f"plan VM {vm['uuid']} has mode {mode} but the plan names no staging_sr")
+    if mode == "export" and not plan.get("export_path"):
+        raise InputError(f"plan VM {vm['uuid']} has mode export but the plan names no export_path")
+    if vm.get("power_state") not in ("Running", "Halted"):
+        raise InputError(f"plan VM {vm['uuid']} has power_state {vm.get('power_state')!r};"
+                         " only Running or Halted VMs can be moved")
+    if mode == "migrate" and vm.get("power_state") != "Running":
+        raise InputError(f"plan VM {vm['uuid']} is Halted: live migration needs a running VM (use mode copy)")
+    _int_field(vm.get("bytes"), f"vms[{vm['uuid']}].bytes")
+    _int_field(vm.get("staging_bytes"), f"vms[{vm['uuid']}].staging_bytes")
+    disks = vm.get("disks") or []
+    if not isinstance(disks, list) or not all(isinstance(d, dict) for d in disks):
+        raise InputError(f"plan VM {vm['uuid']} has disks that are not a list of objects")
+    for d in disks:
+        _int_field(d.get("physical_utilisation"), "disks[].physical_utilisation")
+        _int_field(d.get("virtual_size"), "disks[].virtual_size")
+
+
 def _disks(vm: dict) -> list[dict]:
-    return sorted(vm.get("disks") or [], key=lambda d: _userdevice_key(d.get("userdevice")))
-
-
-def _userdevice_key(value: Any) -> tuple:
-    text = str(value)
-    return (0, int(text), "") if text.isdigit() else (1, 0, text)
+    return sorted(vm.get("disks") or [], key=by_userdevice)
 
 
 def _moved_bytes(vm: dict) -> int:
@@ -259,7 +260,7 @@ def _vm_steps(plan: dict, vm: dict, source: str, staging: str, names: dict, free
     else:
         add("export-out", "VM.add_to_blocked_operations + HTTP GET /export?uuid=",
             f"{vm_label} -> {plan['export_path']}", True,
-            note=f"{moved / 2**30:.1f} GiB into an .xva file on the mounted path; "
+            note=f"{gib(moved)} into an .xva file on the mounted path; "
                  "the original cannot be started until it is destroyed")
     add("verify-out", "VM/VBD/VDI/VIF.get_record" if mode == "copy" else "read the .xva header",
         f"copy of {vm_label}", False, note="disks, virtual sizes, device order, VIFs/MACs, name")
@@ -311,7 +312,7 @@ def steps_table(steps: list[Step], plan: dict, *, staging_sr_uuid: str = "", jou
             free[sr] = free.get(sr, 0) + delta
         row = step.as_row(names)
         for sr in free:
-            row[f"{names.get(sr, sr[:8])} free GiB after"] = round(free[sr] / 2**30, 1)
+            row[f"{names.get(sr, sr[:8])} free GiB after"] = gib_number(free[sr], 1)
         rows.append(row)
     table = pd.DataFrame(rows)
     if journal is not None and steps:

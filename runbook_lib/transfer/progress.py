@@ -11,9 +11,7 @@ import datetime as dt
 import time
 from typing import Callable
 
-
-def _gib(n: int | float) -> str:
-    return f"{n / 2**30:,.1f} GiB"
+from runbook_lib.units import GIB
 
 
 class Reporter:
@@ -147,7 +145,7 @@ def free_space_figure(samples):
 
     fig, ax = plt.subplots(figsize=(8, 3.2))
     for name, group in samples.groupby("name"):
-        ax.step(group["time"], group["free"] / 2**30, where="post", label=name)
+        ax.step(group["time"], group["free"] / GIB, where="post", label=name)
     ax.set_ylabel("free (GiB)")
     ax.set_title("SR free space during the transfer")
     ax.legend(loc="best", fontsize="small")

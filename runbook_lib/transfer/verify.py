@@ -11,7 +11,7 @@ remembers of an original that is already gone, and in unit tests:
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Iterable
 
 from runbook_lib.transfer.marks import is_mark
 from runbook_lib.units import gib
@@ -19,10 +19,6 @@ from runbook_lib.units import gib
 # Keys the pool itself rewrites when it copies or imports a VM; they do not describe the VM.
 VOLATILE_OTHER_CONFIG = frozenset({"import_task", "mac_seed", "last_shutdown_time", "last_shutdown_action",
                                    "last_shutdown_initiator", "last_shutdown_reason"})
-
-
-def _gib(value: int) -> str:
-    return gib(int(value), 3)
 
 
 def compare_disks(original: dict, copy: dict, *, expect_sr: str | dict | None = None) -> list[str]:
@@ -37,8 +33,8 @@ def compare_disks(original: dict, copy: dict, *, expect_sr: str | dict | None = 
             problems.append(f"device order differs: original disk at {da.get('userdevice')}, "
                             f"copy disk at {db.get('userdevice')}")
         elif int(da.get("virtual_size") or 0) != int(db.get("virtual_size") or 0):
-            problems.append(f"disk {da.get('userdevice')}: virtual size {_gib(da.get('virtual_size') or 0)} "
-                            f"on the original, {_gib(db.get('virtual_size') or 0)} on the copy")
+            problems.append(f"disk {da.get('userdevice')}: virtual size {gib(da.get('virtual_size') or 0, 3)} "
+                            f"on the original, {gib(db.get('virtual_size') or 0, 3)} on the copy")
         if bool(da.get("bootable")) != bool(db.get("bootable")) and "bootable" in da and "bootable" in db:
             problems.append(f"disk {da.get('userdevice')}: bootable flag differs")
     if isinstance(expect_sr, dict):  # per userdevice (live migration moves only some disks)
@@ -61,7 +57,8 @@ def compare_vifs(original: dict, copy: dict) -> list[str]:
         problems.append(f"VIF devices differ: original {sorted(a)}, copy {sorted(b)}")
     for device in sorted(set(a) & set(b)):
         if (a[device].get("mac") or "").lower() != (b[device].get("mac") or "").lower():
-            problems.append(f"VIF {device}: MAC {a[device].get('mac')} on the original, {b[device].get('mac')} on the copy")
+            problems.append(f"VIF {device}: MAC {a[device].get('mac')} on the original, "
+                            f"{b[device].get('mac')} on the copy")
         if a[device].get("network") != b[device].get("network"):
             problems.append(f"VIF {device}: network differs")
     return problems

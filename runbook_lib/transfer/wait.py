@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from runbook_lib.units import gib
 from runbook_lib.xapi import operations as ops
 
 Condition = Callable[[dict[str, dict], int], tuple[bool, str]]  # (VDIs on the SR by uuid, free) -> (done, why)
@@ -60,89 +61,94 @@ class SmlogTail:
         return new
 
 
-def _gib(n: int) -> str:
-    return f"{n / 2**30:,.1f} GiB"
-
-
 def wait_for_gc(session, sr_uuid: str, condition: Condition, *, timeout_s: float, reporter=None,
                 smlog: str | Path | None = None, slice_s: float = 5.0, label: str = "") -> WaitResult:
     """Block until condition(vdis, free) holds or timeout_s passes (wall clock)."""
     sr_ref = ops.ref_by_uuid(session, "SR", sr_uuid)
     if sr_ref is None:
         raise LookupError(f"SR {sr_uuid} is gone")
+    watch = _SrWatch(session, sr_ref)
     tail = SmlogTail(smlog)
     started = time.monotonic()
-    vdis: dict[str, dict] = {}
-    free = 0
-    token = ""
-    events = 0
     last_sample = 0.0
-    reason = ""
-
-    def resync():
-        nonlocal free
-        vdis.clear()
-        for ref, rec in ops.vdi_records(session).items():
-            if rec.get("SR") == sr_ref:
-                vdis[ref] = rec
-        free = ops.sr_record(session, sr_ref)["free"]
-
-    resync()
-    try:
-        token = ops.event_from(session, ["sr", "vdi"], "", 0.0).get("token", "")
-        use_events = True
-    except Exception as exc:
-        details = ops.failure_details(exc)
-        if not details or details[0] not in ("MESSAGE_METHOD_UNKNOWN", "EVENTS_LOST"):
-            raise
-        use_events = False
     while True:
-        by_uuid = {rec["uuid"]: rec for rec in vdis.values()}
-        done, reason = condition(by_uuid, free)
+        done, reason = condition({rec["uuid"]: rec for rec in watch.vdis.values()}, watch.free)
         now = time.monotonic()
         if reporter is not None and (now - last_sample >= 0.5 or done):
-            reporter.sample({sr_uuid: free})
+            reporter.sample({sr_uuid: watch.free})
             last_sample = now
         tail.read()  # new SMlog lines land in tail.lines
         elapsed = now - started
         if reporter is not None:
-            gc = f"; SMlog: {tail.lines[-1].split('SMGC:', 1)[-1].strip()[:100]}" if tail.lines else \
-                ("" if tail.reachable else "; SMlog not reachable, watching events only")
-            reporter.progress(f"waiting for the GC on {label or sr_uuid[:8]}: free {_gib(free)}; {reason}; "
-                              f"{elapsed:,.0f} s of {timeout_s:,.0f} s{gc}")
-        if done:
-            return WaitResult("done", reason, elapsed, free, list(tail.lines), events)
-        if elapsed >= timeout_s:
-            return WaitResult("timeout", reason, elapsed, free, list(tail.lines), events)
-        wait = max(0.05, min(slice_s, timeout_s - elapsed))
-        if not use_events:
-            time.sleep(min(wait, 1.0))
-            resync()
-            continue
+            reporter.progress(_progress_line(label or sr_uuid[:8], watch.free, reason, elapsed, timeout_s, tail))
+        if done or elapsed >= timeout_s:
+            return WaitResult("done" if done else "timeout", reason, elapsed, watch.free, list(tail.lines),
+                              watch.events)
+        watch.next(max(0.05, min(slice_s, timeout_s - elapsed)))
+
+
+def _progress_line(label: str, free: int, reason: str, elapsed: float, timeout_s: float, tail: SmlogTail) -> str:
+    gc = f"; SMlog: {tail.lines[-1].split('SMGC:', 1)[-1].strip()[:100]}" if tail.lines else \
+        ("" if tail.reachable else "; SMlog not reachable, watching events only")
+    return (f"waiting for the GC on {label}: free {gib(free)}; {reason}; "
+            f"{elapsed:,.0f} s of {timeout_s:,.0f} s{gc}")
+
+
+class _SrWatch:
+    """The SR's VDIs and free space, kept current from event.from (or by polling where the pool
+    has no events)."""
+
+    def __init__(self, session, sr_ref: str):
+        self.session, self.sr_ref = session, sr_ref
+        self.vdis: dict[str, dict] = {}
+        self.free = 0
+        self.events = 0
+        self.token = ""
+        self.resync()
         try:
-            result = ops.event_from(session, ["sr", "vdi"], token, wait)
+            self.token = ops.event_from(session, ["sr", "vdi"], "", 0.0).get("token", "")
+            self.use_events = True
         except Exception as exc:
-            details = ops.failure_details(exc)
-            if details and details[0] == "EVENTS_LOST":
-                token = ""
-                resync()
-                continue
-            raise
-        token = result.get("token", token)
+            if ops.code_of(exc) not in ("MESSAGE_METHOD_UNKNOWN", "EVENTS_LOST"):
+                raise
+            self.use_events = False
+
+    def resync(self) -> None:
+        self.vdis = {ref: rec for ref, rec in ops.vdi_records(self.session).items() if rec.get("SR") == self.sr_ref}
+        self.free = ops.sr_record(self.session, self.sr_ref)["free"]
+
+    def next(self, wait: float) -> None:
+        """Wait up to `wait` seconds for changes and take them in."""
+        if not self.use_events:
+            time.sleep(min(wait, 1.0))
+            self.resync()
+            return
+        try:
+            result = ops.event_from(self.session, ["sr", "vdi"], self.token, wait)
+        except Exception as exc:
+            if ops.code_of(exc) != "EVENTS_LOST":
+                raise
+            self.token = ""
+            self.resync()
+            return
+        self.token = result.get("token", self.token)
         for event in result.get("events") or []:
-            events += 1
-            cls = str(event.get("class", "")).lower()
-            ref = event.get("ref")
-            snap = event.get("snapshot") or {}
-            if cls == "vdi":
-                if event.get("operation") == "del" or snap.get("SR") != sr_ref:
-                    vdis.pop(ref, None)
-                else:
-                    for key in ("virtual_size", "physical_utilisation"):
-                        snap[key] = int(snap.get(key) or 0)
-                    vdis[ref] = snap
-            elif cls == "sr" and ref == sr_ref and snap:
-                free = int(snap.get("physical_size") or 0) - int(snap.get("physical_utilisation") or 0)
+            self.events += 1
+            self._apply(event)
+
+    def _apply(self, event: dict) -> None:
+        cls = str(event.get("class", "")).lower()
+        ref = event.get("ref")
+        snap = event.get("snapshot") or {}
+        if cls == "vdi":
+            if event.get("operation") == "del" or snap.get("SR") != self.sr_ref:
+                self.vdis.pop(ref, None)
+            else:
+                for key in ("virtual_size", "physical_utilisation"):
+                    snap[key] = int(snap.get(key) or 0)
+                self.vdis[ref] = snap
+        elif cls == "sr" and ref == self.sr_ref and snap:
+            self.free = int(snap.get("physical_size") or 0) - int(snap.get("physical_utilisation") or 0)
 
 
 # --- conditions the steps use -------------------------------------------------------------
@@ -153,7 +159,7 @@ def chain_gone(old_vdis: set[str], need_free: int) -> Condition:
         left = sorted(set(old_vdis) & set(vdis))
         room = free >= need_free
         why = (f"{len(left)} of {len(old_vdis)} old chain VDI(s) left" if left else "old chain gone") + \
-              (f", free {_gib(free)} >= need {_gib(need_free)}" if room else f", need {_gib(need_free)} free")
+              (f", free {gib(free)} >= need {gib(need_free)}" if room else f", need {gib(need_free)} free")
         return (not left and room), why
 
     return check

@@ -12,6 +12,8 @@ import tarfile
 import xmlrpc.client
 from pathlib import Path
 
+from runbook_lib.xapi.operations import by_userdevice
+
 
 class XvaUnreadable(Exception):
     pass
@@ -65,8 +67,7 @@ def describe_xva(path: str | Path) -> dict:
         vdi = vdis[vbd["VDI"]]
         disks.append({"userdevice": str(vbd.get("userdevice")), "virtual_size": _int(vdi.get("virtual_size")),
                       "bootable": bool(vbd.get("bootable"))})
-    key = lambda d: (0, int(d["userdevice"]), "") if d["userdevice"].isdigit() else (1, 0, d["userdevice"])
     return {"uuid": vm.get("uuid"), "name": vm.get("name_label", ""), "description": vm.get("name_description", ""),
-            "other_config": dict(vm.get("other_config") or {}), "disks": sorted(disks, key=key),
+            "other_config": dict(vm.get("other_config") or {}), "disks": sorted(disks, key=by_userdevice),
             "vifs": sorted(({"device": str(v.get("device")), "mac": v.get("MAC", "")} for v in vifs),
                            key=lambda v: v["device"])}

@@ -46,8 +46,9 @@ from typing import Any
 import pandas as pd
 
 from runbook_lib.errors import InputError
+from runbook_lib.schemas import INVENTORY_SCHEMA
 
-SCHEMA = "runbook.inventory/1"
+SCHEMA = INVENTORY_SCHEMA
 NULL_REF = "OpaqueRef:NULL"
 
 # class -> fields kept. Anything not listed (device_config, most other_config) is dropped.

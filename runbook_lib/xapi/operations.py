@@ -78,6 +78,10 @@ def power_state(session, vm_ref: str) -> str:
     return session.xenapi.VM.get_power_state(vm_ref)
 
 
+def vm_record(session, vm_ref: str) -> dict:
+    return session.xenapi.VM.get_record(vm_ref)
+
+
 def vm_uuid(session, vm_ref: str) -> str:
     return session.xenapi.VM.get_uuid(vm_ref)
 
@@ -173,14 +177,23 @@ def vm_identity(session, vm_ref: str) -> dict[str, Any]:
         vifs.append({"device": str(vif.get("device")), "mac": vif.get("MAC", ""),
                      "network": api.network.get_uuid(network) if network not in (None, "", NULL_REF) else None,
                      "mtu": int(vif.get("MTU") or 1500), "other_config": dict(vif.get("other_config") or {})})
-    key = lambda d: (0, int(d["userdevice"]), "") if str(d["userdevice"]).isdigit() else (1, 0, str(d["userdevice"]))
     return {"uuid": vm["uuid"], "ref": vm_ref, "name": vm.get("name_label", ""),
             "description": vm.get("name_description", ""), "power_state": vm.get("power_state"),
             "other_config": dict(vm.get("other_config") or {}),
-            "disks": sorted(disks, key=key), "cds": sorted(cds, key=key),
+            "disks": sorted(disks, key=by_userdevice), "cds": sorted(cds, key=by_userdevice),
             "vifs": sorted(vifs, key=lambda v: v["device"]),
             "snapshots": [api.VM.get_uuid(s) for s in vm.get("snapshots") or []],
             "is_a_template": bool(vm.get("is_a_template")), "is_a_snapshot": bool(vm.get("is_a_snapshot"))}
+
+
+def userdevice_key(value) -> tuple:
+    """Device order as xapi numbers them: 0, 1, ... 10 (numerically), then named devices."""
+    text = str(value)
+    return (0, int(text), "") if text.isdigit() else (1, 0, text)
+
+
+def by_userdevice(disk: dict) -> tuple:
+    return userdevice_key(disk.get("userdevice"))
 
 
 def vms_named(session, name: str) -> list[str]:
@@ -204,14 +217,10 @@ def vdi_records(session) -> dict[str, dict]:
 
 
 def chain_of(vdi_uuid: str, by_uuid: dict[str, dict]) -> list[str]:
-    """The VHD chain from a leaf up to its base, by uuid, following sm_config vhd-parent."""
-    chain, seen = [], set()
-    current = vdi_uuid
-    while current and current in by_uuid and current not in seen:
-        chain.append(current)
-        seen.add(current)
-        current = (by_uuid[current].get("sm_config") or {}).get("vhd-parent")
-    return chain
+    """The VHD chain from a leaf up to its base, by uuid, over VDI records keyed by uuid."""
+    from runbook_lib.chains import VhdParents, ancestry
+
+    return ancestry(vdi_uuid, VhdParents(by_uuid))
 
 
 # --- tasks and events ---------------------------------------------------------------------

@@ -75,19 +75,39 @@ def check_scenario(data, origin: str) -> None:
 
     if not isinstance(data, dict):
         refuse("it is empty" if data is None else f"it holds {_kind(data)}, not a mapping")
+    _check_not_other_file(data, origin, refuse)
+    if "generate" in data:
+        if data["generate"] is not None and not isinstance(data["generate"], dict):
+            refuse("'generate' is not a mapping of counts", "e.g. generate: {hosts: 2, srs: 20, vms: 500}")
+        return
+    _check_mappings(data, refuse)
+    _check_lists(data, refuse)
+    if not data.get("srs"):
+        refuse("no 'srs' list" if "srs" not in data else "its 'srs' list is empty")
+    if data.get("faults") is not None and not isinstance(data["faults"], list):
+        refuse(f"'faults' is {_kind(data['faults'])}, not a list",
+               "e.g. faults: [vm-wont-stop, {copy-fails-at: 0.6}]")
+
+
+def _check_not_other_file(data: dict, origin: str, refuse) -> None:
+    """Refuse another runbook file (its `schema:` starts with "runbook.")."""
     schema = data.get("schema")
     if isinstance(schema, str) and schema.startswith("runbook."):
         if schema.startswith("runbook.inventory/"):
             refuse(f"it is a {schema} file",
                    f"turn it into one with: runbook sim snapshot --inventory {origin} --out SCENARIO.yaml")
         refuse(f"it is a {schema} file, not a pool")
-    if "generate" in data:
-        if data["generate"] is not None and not isinstance(data["generate"], dict):
-            refuse("'generate' is not a mapping of counts", "e.g. generate: {hosts: 2, srs: 20, vms: 500}")
-        return
+
+
+def _check_mappings(data: dict, refuse) -> None:
+    """Each documented section present is a mapping."""
     for key in _MAPPINGS:
         if data.get(key) is not None and not isinstance(data[key], dict):
             refuse(f"'{key}' is {_kind(data[key])}, not a mapping")
+
+
+def _check_lists(data: dict, refuse) -> None:
+    """Each documented list present is a list of mappings carrying its required keys."""
     for key in _LISTS:
         value = data.get(key)
         if value is None:
@@ -95,17 +115,16 @@ def check_scenario(data, origin: str) -> None:
         if not isinstance(value, list):
             refuse(f"'{key}' is {_kind(value)}, not a list")
         for i, item in enumerate(value):
-            if not isinstance(item, dict):
-                refuse(f"{key}[{i}] is {_kind(item)}, not a mapping")
-            missing = [k for k in _REQUIRED.get(key, ()) if item.get(k) in (None, "")]
-            if missing:
-                refuse(f"{key}[{i}] has no {' and no '.join(repr(k) for k in missing)}",
-                       "each SR needs a uuid, each VDI a uuid and an sr; see docs/simulator.md")
-    if not data.get("srs"):
-        refuse("no 'srs' list" if "srs" not in data else "its 'srs' list is empty")
-    if data.get("faults") is not None and not isinstance(data["faults"], list):
-        refuse(f"'faults' is {_kind(data['faults'])}, not a list",
-               "e.g. faults: [vm-wont-stop, {copy-fails-at: 0.6}]")
+            _check_item(key, i, item, refuse)
+
+
+def _check_item(key: str, i: int, item, refuse) -> None:
+    if not isinstance(item, dict):
+        refuse(f"{key}[{i}] is {_kind(item)}, not a mapping")
+    missing = [k for k in _REQUIRED.get(key, ()) if item.get(k) in (None, "")]
+    if missing:
+        refuse(f"{key}[{i}] has no {' and no '.join(repr(k) for k in missing)}",
+               "each SR needs a uuid, each VDI a uuid and an sr; see docs/simulator.md")
 
 
 def size(value, field: str = "size") -> int:
