@@ -51,6 +51,17 @@ def let_it_run(sim, seconds=0.3):
     sim.pool.tick()
 
 
+def copy_then_run_the_original(sim, session, plan, incident):
+    """The run dies right after its copy; an operator lifts the block, runs the VM, shuts it down."""
+    with pytest.raises(KilledForTest):
+        execute(plan, session, incident, crash_after="copy-out")
+    ref, x = ops.ref_by_uuid(session, "VM", VM), session.xenapi
+    x.VM.remove_from_blocked_operations(ref, "start")
+    x.VM.start(ref, False, False)
+    let_it_run(sim)
+    x.VM.clean_shutdown(ref)
+
+
 def test_a_copy_older_than_the_originals_last_run_is_never_brought_back(tmp_path, monkeypatch):
     """An operator lifts the block and runs the original after its copy was made: the copy no
     longer holds the VM's data. The re-run sees it from the pool (VM_metrics.start_time), removes
@@ -58,14 +69,9 @@ def test_a_copy_older_than_the_originals_last_run_is_never_brought_back(tmp_path
     with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
         plan = make_plan(session)
         original = vms_holding(session, "fileserver")[0]
-        with pytest.raises(KilledForTest):
-            execute(plan, session, "stale", crash_after="copy-out")
-        ref, x = ops.ref_by_uuid(session, "VM", VM), session.xenapi
-        x.VM.remove_from_blocked_operations(ref, "start")  # the operator
-        x.VM.start(ref, False, False)
-        let_it_run(sim)
-        x.VM.clean_shutdown(ref)
+        copy_then_run_the_original(sim, session, plan, "stale")
         outcome = execute(plan, session, "stale")
+        x = session.xenapi
         assert outcome.status == "stopped" and "ran after its copy began" in outcome.message, outcome.message
         assert "started at" in outcome.message and "stale" in outcome.message
         assert ops.ref_by_uuid(session, "VM", VM) is not None  # the original is kept
@@ -84,13 +90,7 @@ def test_without_the_guard_the_stale_copy_would_come_back(tmp_path, monkeypatch)
     with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
         plan = make_plan(session)
         original = vms_holding(session, "fileserver")[0]
-        with pytest.raises(KilledForTest):
-            execute(plan, session, "noguard", crash_after="copy-out")
-        ref, x = ops.ref_by_uuid(session, "VM", VM), session.xenapi
-        x.VM.remove_from_blocked_operations(ref, "start")
-        x.VM.start(ref, False, False)
-        let_it_run(sim)
-        x.VM.clean_shutdown(ref)
+        copy_then_run_the_original(sim, session, plan, "noguard")
         vm = finished(execute(plan, session, "noguard"), session, original)
         assert lost_data(sim, data_vdi(original), vm) != []
 

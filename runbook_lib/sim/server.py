@@ -52,26 +52,21 @@ class Handler(BaseHTTPRequestHandler):
     def sim(self):
         return self.server.sim
 
-    def _outage(self) -> bool:
-        if time.monotonic() < self.sim.dispatcher.outage_until:
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            return True
-        return False
-
-    def _reply_lost(self, method: str) -> bool:
-        """The lose-reply fault: the call was carried out; its answer never leaves."""
-        if not self.sim.pool.faults.lose_reply(method):
-            return False
+    def _hang_up(self) -> bool:
+        """Close the connection without an answer (the client sees it drop)."""
         self.close_connection = True
         try:
             self.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
         return True
+
+    def _outage(self) -> bool:
+        return time.monotonic() < self.sim.dispatcher.outage_until and self._hang_up()
+
+    def _reply_lost(self, method: str) -> bool:
+        """The lose-reply fault: the call was carried out; its answer never leaves."""
+        return self.sim.pool.faults.lose_reply(method) and self._hang_up()
 
     def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
