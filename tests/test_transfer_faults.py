@@ -57,10 +57,12 @@ def test_staging_sr_running_out_of_space_stops_before_anything_is_lost(tmp_path,
         original = vms_holding(session, "fileserver")[0]
         outcome = execute(plan, session, "full")
         assert outcome.status == "stopped"
-        assert "SR_BACKEND_FAILURE_44" in outcome.message and "staging_sr_uuid" in outcome.next_step
+        # a full NFS SR fails a sparse copy in sparse_dd (VDI_COPY_FAILED), not with SR_BACKEND_FAILURE_44
+        assert "VDI_COPY_FAILED" in outcome.message and "ran out of space" in outcome.next_step
+        assert "staging_sr_uuid" in outcome.next_step
         assert assert_vm_intact_on_one_sr(session, original)["uuid"] == VM
         failed = Journal(journal_path("full")).step_record(f"{VM}:copy-out", "rolled-back")
-        assert failed["error"][0] == "SR_BACKEND_FAILURE_44"
+        assert failed["error"][0] == "VDI_COPY_FAILED"
         # the staging SR stays full: the re-run refuses before changing anything
         n = len(changing_calls(calls))
         again = execute(plan, session, "full")

@@ -129,6 +129,9 @@ class Faults:
             self.staging_filled = True
             state = pool.storage.srs[dest_sr]
             state.other_used += max(pool.storage.free(dest_sr), 0)
+            if not state.is_lvm:  # a sparse file copy fails when the SR is full, in sparse_dd
+                from runbook_lib.sim.storage import NO_SPACE_LOG
+                raise ApiFailure("VDI_COPY_FAILED", NO_SPACE_LOG)
             pool.sm_log("Raising exception [44, There is insufficient space]")
             from runbook_lib.sim.storage import insufficient_space
             raise insufficient_space()

@@ -16,7 +16,7 @@ from runbook_lib.sim import scenarios as sc
 from runbook_lib.sim.clock import Clock, parse_date
 from runbook_lib.sim.faults import Faults
 from runbook_lib.sim.model import NEVER, NULL_REF, ApiFailure, Store, new_ref
-from runbook_lib.sim.storage import SrState, Storage, Vhd, insufficient_space
+from runbook_lib.sim.storage import NO_SPACE_LOG, SrState, Storage, Vhd, insufficient_space
 from runbook_lib.sizing import VHD_BLOCK_SIZE, VHD_MAX_CHAIN, migrate_snapshot_need
 
 DEFAULT_USER = "root"
@@ -448,13 +448,15 @@ class SimPool:
         rec = st.get("VDI", src_vdi)
         v = storage.vhds[src_vdi]
         blocks = storage.union_blocks(src_vdi)
-        storage.require(dest_sr, storage.copy_need(dest_sr, v.virtual, blocks))
+        lvm = storage.srs[dest_sr].is_lvm
+        if lvm:  # the LV is created fully inflated: checked per disk as it is made
+            storage.require(dest_sr, storage.copy_need(dest_sr, v.virtual, blocks))
         new = self.new_vdi(dest_sr, v.virtual, 0, like=rec, **fields)
         nv = storage.vhds[new]
         nv.content = v.content
-        if storage.srs[dest_sr].is_lvm:
-            nv.inflated = True
+        nv.inflated = lvm
         storage.refresh(dest_sr)
+        nv.size_published = lvm  # from here a file SR publishes its size on SR.scan / SR.update only
         try:
             speed = min(storage.srs[v.sr].copy_speed, storage.srs[dest_sr].copy_speed)
             total = max(blocks * VHD_BLOCK_SIZE / speed, 1.0)
@@ -465,6 +467,8 @@ class SimPool:
                 with self.lock:
                     self.faults.check_copy(self, dest_sr, frac, new)
                     nv.blocks = int(blocks * frac)
+                    if not lvm and storage.free(dest_sr) < 0:  # a sparse file: no check until it is full
+                        raise ApiFailure("VDI_COPY_FAILED", NO_SPACE_LOG)
                     storage.refresh(dest_sr, [new])
                     if progress_cb:
                         progress_cb(share[0] + (share[1] - share[0]) * frac)
@@ -574,17 +578,9 @@ class SimPool:
         if sr != NULL_REF:
             st.get("SR", sr)
         disks = self.disks(vm)
-        # all disks must fit before anything is made (each destination holds its full size)
-        need: dict[str, int] = {}
-        for _, b in disks:
-            v = self.storage.vhds[b["VDI"]]
-            dest = sr if sr != NULL_REF else v.sr
-            need[dest] = need.get(dest, 0) + self.storage.copy_need(
-                dest, v.virtual, self.storage.union_blocks(b["VDI"]))
-        for dest, n in need.items():
-            if n > self.storage.free(dest):
-                self.sm_log("Raising exception [44, There is insufficient space]")
-                raise insufficient_space()
+        # xapi copies disk by disk: an LVM destination refuses the disk that does not fit as it
+        # is created (SR_BACKEND_FAILURE_44), a file SR only when the sparse copy fills it
+        # (VDI_COPY_FAILED); what was made so far is removed
         made: dict[str, str] = {}     # source VBD -> new VDI
         new_vm = None
         op = self.begin_op("VM", vm, "copy", task)
@@ -822,12 +818,14 @@ class SimPool:
     def op_SR_scan(self, sr: str) -> str:
         rec = self.store.get("SR", sr)
         self.sm_log(f"sr_scan {{'sr_uuid': '{rec['uuid']}'}}")
+        self.storage.publish_sizes(sr)
         self.storage.refresh(sr)
         self.kick_gc(sr)
         return ""
 
     def op_SR_update(self, sr: str) -> str:
         self.store.get("SR", sr)
+        self.storage.publish_sizes(sr)
         self.storage.refresh(sr)
         return ""
 

@@ -19,6 +19,9 @@ def insufficient_space() -> ApiFailure:
     return ApiFailure("SR_BACKEND_FAILURE_44", "", "There is insufficient space", "")
 
 
+# What a sparse copy onto a full file SR leaves in VDI_COPY_FAILED (sparse_dd's write error)
+NO_SPACE_LOG = "sparse_dd: error writing to the destination: No space left on device"
+
 @dataclass
 class Vhd:
     sr: str                 # SR ref
@@ -33,6 +36,7 @@ class Vhd:
     growth_carry: float = 0.0
     content: int = 0        # version of the data: advances while a running VM writes, travels with copies
     content_at_attach: int = 0  # the version the disk had when it was last plugged (started)
+    size_published: bool = True  # False: the VDI record keeps its create-time size until SR.scan/update
 
     @property
     def vhd_size(self) -> int:
@@ -134,7 +138,7 @@ class Storage:
                 continue
             v = self.vhds[vdi]
             rec = store.get("VDI", vdi)
-            phys = self.vdi_bytes(vdi)
+            phys = self.vdi_bytes(vdi) if v.size_published else rec["physical_utilisation"]
             sm = dict(rec["sm_config"])
             parent_uuid = store.get("VDI", v.parent)["uuid"] if v.parent else None
             if parent_uuid:
@@ -156,6 +160,12 @@ class Storage:
                 != (used, virt, size):
             store.set("SR", sr_ref, physical_utilisation=used, virtual_allocation=virt,
                       physical_size=size)
+
+    def publish_sizes(self, sr_ref: str) -> None:
+        """SR.scan / SR.update: the storage manager writes every VDI's current size."""
+        for ref in self.store.children("VDI", "SR", sr_ref):
+            if ref in self.vhds:
+                self.vhds[ref].size_published = True
 
     # -- lifecycle -------------------------------------------------------------------------------
     def attach(self, vdi_ref: str) -> None:

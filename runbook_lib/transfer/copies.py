@@ -155,9 +155,25 @@ def _copy_failed(ctx: Context, step: Step, st: dict, args: dict, exc: Exception)
                       next_step=copy_failed_next(ctx, details, args["dest_sr"]), rolled_back=True, error=details)
 
 
-def copy_failed_next(ctx: Context, details: list[str], dest_sr: str) -> str:
+def out_of_space(ctx: Context, details: list[str], dest_sr: str) -> bool:
+    """An LVM SR refuses a disk that does not fit (SR_BACKEND_FAILURE_44, SR_FULL); a file SR
+    takes the sparse file and the copy fails in sparse_dd when the SR is full (VDI_COPY_FAILED,
+    its log naming the write error), so for that code the SR's free space decides."""
     code = details[0] if details else ""
     if code in ("SR_BACKEND_FAILURE_44", "SR_FULL"):
+        return True
+    if code != "VDI_COPY_FAILED":
+        return False
+    text = " ".join(details[1:]).lower()
+    return "no space" in text or "enospc" in text or \
+        ops.sr_free(ctx.session, [dest_sr]).get(dest_sr, 0) < NEARLY_FULL
+
+
+NEARLY_FULL = 1 << 30  # a copy that failed with less than this left on its SR ran out of space
+
+
+def copy_failed_next(ctx: Context, details: list[str], dest_sr: str) -> str:
+    if out_of_space(ctx, details, dest_sr):
         return (f"{ctx.sr_label(dest_sr)} ran out of space: free space there (or pass another "
                 f"{option(ctx.front, 'staging')}), then {rerun_same(ctx.front)}")
     return "re-run with the same incident to try the copy again; if it fails again, read the host's SMlog"
@@ -175,6 +191,7 @@ def _finish_copy(ctx: Context, step: Step, st: dict, args: dict, new_ref: str) -
         raise StepFailed(f"{step.kind}: the new copy could not be set up ({exc}); it was removed",
                          next_step=f"{rerun_same(ctx.front)} to copy again", rolled_back=True,
                          error=ops.failure_details(exc)) from None
+    ops.update_sr(ctx.session, ctx.sr_ref(args["dest_sr"]))  # a file SR publishes the copy's size only then
     ctx.sample(force=True)
     identity = ops.vm_identity(ctx.session, new_ref)
     return {args["key"]: identity["uuid"], args["vdis_key"]: [d["vdi"] for d in identity["disks"]],

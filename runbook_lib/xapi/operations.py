@@ -427,6 +427,12 @@ def scan_sr(session, sr_ref: str) -> None:
     _async(session, "SR.scan", sr_ref)
 
 
+def update_sr(session, sr_ref: str) -> None:
+    """SR.update: the storage manager writes the SR's and its VDIs' current sizes (a file SR
+    publishes a new copy's size only on a scan or an update)."""
+    _async(session, "SR.update", sr_ref)
+
+
 def call_plugin(session, host_ref: str, plugin: str, fn: str, args: dict[str, str]) -> str:
     return session.xenapi.host.call_plugin(host_ref, plugin, fn, args)
 
