@@ -311,7 +311,7 @@ def test_vdi_create(sim, x):
     assert e.value.details[0] == "SR_BACKEND_FAILURE_44"
 
 
-def test_a_blocked_start_is_refused_copied_and_lifted(x):
+def test_a_blocked_start_is_refused_not_copied_and_lifted(x):
     db = _vm(x, "db")
     nfs = x.SR.get_by_name_label("NFS backup")[0]
     x.VM.add_to_blocked_operations(db, "start", "being copied")
@@ -319,7 +319,7 @@ def test_a_blocked_start_is_refused_copied_and_lifted(x):
         x.VM.start(db, False, False)
     assert blocked.value.details == ["OPERATION_BLOCKED", db, "being copied"]
     copy = x.VM.copy(db, "db copy", nfs)
-    assert x.VM.get_blocked_operations(copy) == {"start": "being copied"}  # xapi copies the field
+    assert x.VM.get_blocked_operations(copy) == {}  # xapi makes a copy with blocked_operations empty
     x.VM.remove_from_blocked_operations(db, "start")
     x.VM.start(db, False, False)
     assert x.VM.get_power_state(db) == "Running"
@@ -397,3 +397,29 @@ def test_seed_fileserver_cannot_migrate_live_off_its_full_sr():
         assert e.value.details[0] == "SR_BACKEND_FAILURE_44"
         assert x.VDI.get_SR(leaf) == sata and x.SR.get_VDIs(nfs) == []
         session.xenapi.session.logout()
+
+
+def test_a_second_add_to_a_map_is_refused_not_overwritten(x):
+    """xapi's master refuses add_to_<map> for a key that is there (MAP_DUPLICATE_KEY), even with the
+    same value; an operator's block is never overwritten by a second add."""
+    db = _vm(x, "db")
+    x.VM.add_to_blocked_operations(db, "start", "maintenance")
+    with pytest.raises(XenAPI.Failure) as e:
+        x.VM.add_to_blocked_operations(db, "start", "runbook transfer: mine")
+    assert e.value.details == ["MAP_DUPLICATE_KEY", "VM", "blocked_operations", db, "start"]
+    assert x.VM.get_blocked_operations(db) == {"start": "maintenance"}
+
+
+def test_a_vm_copy_keeps_each_vifs_filter_and_each_cds_iso(x):
+    db = _vm(x, "db")
+    vif = x.VM.get_VIFs(db)[0]
+    rec = x.VIF.get_record(vif)
+    x.VIF.destroy(vif)
+    x.VIF.create(dict(rec, locking_mode="locked", ipv4_allowed=["192.0.2.7"], other_config={},
+                      qos_algorithm_type="", qos_algorithm_params={}))
+    copy = x.VM.copy(db, "db copy", x.SR.get_by_name_label("NFS backup")[0])
+    new = x.VIF.get_record(x.VM.get_VIFs(copy)[0])
+    assert (new["locking_mode"], new["ipv4_allowed"], new["ipv6_allowed"]) == ("locked", ["192.0.2.7"], [])
+    with pytest.raises(XenAPI.Failure) as e:
+        x.VIF.create(dict(rec, device="9", locking_mode="open", other_config={}))
+    assert e.value.details[:2] == ["INVALID_VALUE", "locking_mode"]

@@ -287,3 +287,56 @@ def test_two_vms_leave_together_and_both_come_back(tmp_path, monkeypatch):
             assert {d["sr"] for d in vm["disks"]} == {SOURCE} and vm["power_state"] == "Running"
     order = [(r["vm"][:8], r["kind"]) for r in Journal(journal_path("two")).records() if r["event"] == "done"]
     assert order.index((mail[:8], "destroy-original")) < order.index((SIM_VM[:8], "copy-back"))
+
+
+def _locked_vm_with_an_iso(scenario):
+    """fileserver with a locked VIF (allowed addresses) and the tools ISO in its CD drive."""
+    scenario["vdis"].append({"uuid": "0d1f2e3c-4b5a-4697-8877-665544332211", "sr": "XenServer Tools",
+                             "name_label": "guest-tools.iso", "virtual_size": "60M", "allocated": "60M"})
+    vm = next(v for v in scenario["vms"] if v["name_label"] == "fileserver")
+    next(b for b in vm["vbds"] if b.get("type") == "CD")["vdi"] = "0d1f2e3c-4b5a-4697-8877-665544332211"
+    vm["vifs"][0].update(locking_mode="locked", ipv4_allowed=["192.0.2.10"], ipv6_allowed=["2001:db8::10"])
+    return scenario
+
+
+def test_the_vifs_port_filter_and_the_inserted_iso_survive_the_round_trip(tmp_path, monkeypatch):
+    """xapi keeps a VIF's locking mode and allowed addresses on a copy, and a CD keeps its ISO;
+    the copy's VIFs are replaced to bring the MACs back, so the suite must carry them over."""
+    from runbook_lib.sim import load_scenario
+
+    scenario = _locked_vm_with_an_iso(load_scenario("seed-stuck-leaf-coalesce"))
+    monkeypatch.setattr("tests.transfer_pool.load_scenario", lambda name: scenario)
+    with simulated_pool(tmp_path, monkeypatch, source_free="36M") as (sim, session, calls):
+        plan = make_plan(session)
+        original = vms_holding(session, "fileserver")[0]
+        assert original["vifs"][0]["locking_mode"] == "locked" and original["cds"][0]["vdi"]
+        outcome = run_transfer(plan, session, incident="filter", dry_run=False, confirm_vm_uuid=SIM_VM,
+                               wait_timeout_s=60)
+        assert outcome.status == "done", outcome.message
+        vm = assert_vm_intact_on_one_sr(session, original)
+        assert vm["vifs"][0]["locking_mode"] == "locked"
+        assert vm["vifs"][0]["ipv4_allowed"] == ["192.0.2.10"] and vm["vifs"][0]["ipv6_allowed"] == ["2001:db8::10"]
+        assert vm["cds"] == original["cds"]
+
+
+def test_a_copy_whose_vif_lost_its_filter_is_not_trusted(tmp_path, monkeypatch):
+    from runbook_lib.sim import load_scenario
+    from runbook_lib.transfer.runner import KilledForTest
+
+    scenario = _locked_vm_with_an_iso(load_scenario("seed-stuck-leaf-coalesce"))
+    monkeypatch.setattr("tests.transfer_pool.load_scenario", lambda name: scenario)
+    with simulated_pool(tmp_path, monkeypatch, source_free="36M") as (sim, session, calls):
+        plan = make_plan(session)
+        with pytest.raises(KilledForTest):
+            run_transfer(plan, session, incident="lost-filter", dry_run=False, confirm_vm_uuid=SIM_VM,
+                         crash_after="copy-out")
+        x = session.xenapi
+        copy = x.VM.get_by_name_label("fileserver [runbook staging copy]")[0]
+        vif = x.VM.get_VIFs(copy)[0]
+        rec = x.VIF.get_record(vif)
+        x.VIF.destroy(vif)
+        x.VIF.create({"VM": copy, "network": rec["network"], "device": rec["device"], "MAC": rec["MAC"],
+                      "MTU": rec["MTU"], "other_config": {}, "qos_algorithm_type": "", "qos_algorithm_params": {}})
+        outcome = run_transfer(plan, session, incident="lost-filter", dry_run=False, confirm_vm_uuid=SIM_VM)
+        assert outcome.status == "stopped" and "locking_mode" in outcome.message
+        assert ops.ref_by_uuid(session, "VM", SIM_VM) is not None  # the original is kept

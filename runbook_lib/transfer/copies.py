@@ -201,7 +201,7 @@ def _finish_copy(ctx: Context, step: Step, st: dict, args: dict, new_ref: str) -
 def adopt(ctx: Context, new_ref: str, original: dict, step: Step, role: str) -> bool:
     """Returns whether the VIFs were replaced (VM.copy gives a copy new MACs, as xapi does)."""
     marks.mark(ctx.session, new_ref, incident=ctx.incident, original=step.vm, role=role)
-    ops.unblock_start(ctx.session, new_ref)  # xapi copies blocked_operations with the VM
+    ops.unblock_start(ctx.session, new_ref)  # xapi gives a copy none; an import may bring one along
     current = ops.vm_identity(ctx.session, new_ref)
     if not compare_vifs(original, current):
         return False

@@ -15,6 +15,7 @@ from typing import Iterable
 
 from runbook_lib.transfer.marks import is_mark
 from runbook_lib.units import gib
+from runbook_lib.xapi.operations import VIF_FILTER
 
 # Keys the pool itself rewrites when it copies or imports a VM; they do not describe the VM.
 VOLATILE_OTHER_CONFIG = frozenset({"import_task", "mac_seed", "last_shutdown_time", "last_shutdown_action",
@@ -61,7 +62,22 @@ def compare_vifs(original: dict, copy: dict) -> list[str]:
                             f"{b[device].get('mac')} on the copy")
         if a[device].get("network") != b[device].get("network"):
             problems.append(f"VIF {device}: network differs")
+        for key in VIF_FILTER:  # compared where both sides say (an .xva describes less)
+            if key in a[device] and key in b[device] and a[device][key] != b[device][key]:
+                problems.append(f"VIF {device}: {key} is {b[device][key]!r} on the copy, "
+                                f"{a[device][key]!r} on the original")
     return problems
+
+
+def compare_cds(original: dict, copy: dict) -> list[str]:
+    """CD drives and the ISO in each (a copy keeps the ISO: it is shared, not copied)."""
+    if "cds" not in original or "cds" not in copy:
+        return []
+    a = {str(c.get("userdevice")): c.get("vdi") for c in original["cds"]}
+    b = {str(c.get("userdevice")): c.get("vdi") for c in copy["cds"]}
+    if a == b:
+        return []
+    return [f"CD drives differ: original {sorted(a.items())}, copy {sorted(b.items())}"]
 
 
 def _describes(key: str) -> bool:
@@ -84,7 +100,8 @@ def verify_copy(original: dict, copy: dict, *, expect_name: str, expect_sr: str 
 
     same_vm: the "copy" is the original VM itself (live migration moved its disks).
     """
-    problems = compare_disks(original, copy, expect_sr=expect_sr) + compare_vifs(original, copy)
+    problems = compare_disks(original, copy, expect_sr=expect_sr) + compare_vifs(original, copy) + \
+        compare_cds(original, copy)
     if copy.get("name") != expect_name:
         problems.append(f"the copy is named {copy.get('name')!r}, expected {expect_name!r}")
     if not same_vm and copy.get("uuid") and copy.get("uuid") == original.get("uuid"):
@@ -105,7 +122,7 @@ def verify_round_trip(original: dict, final: dict, *, expect_sr: str | dict | No
     if "disks" in checks:
         problems += compare_disks(original, final, expect_sr=expect_sr)
     if "vifs" in checks:
-        problems += compare_vifs(original, final)
+        problems += compare_vifs(original, final) + compare_cds(original, final)
     if "other_config" in checks:
         problems += compare_other_config(original, final)
     if "power_state" in checks and final.get("power_state") != original.get("power_state"):

@@ -21,6 +21,8 @@ from typing import Any, Callable
 from runbook_lib.errors import PoolError
 
 NULL_REF = "OpaqueRef:NULL"
+# A VIF's port filter: a copy's replaced VIFs must keep it (the verify step compares it)
+VIF_FILTER = ("locking_mode", "ipv4_allowed", "ipv6_allowed")
 _REF_IN_RESULT = re.compile(r"OpaqueRef:[0-9A-Za-z-]+")
 
 
@@ -162,7 +164,9 @@ def vm_identity(session, vm_ref: str) -> dict[str, Any]:
     for vbd_ref in vm.get("VBDs") or []:
         vbd = api.VBD.get_record(vbd_ref)
         if vbd.get("type") != "Disk" or vbd.get("VDI") in (None, "", NULL_REF):
-            cds.append({"userdevice": str(vbd.get("userdevice")), "empty": bool(vbd.get("empty"))})
+            inserted = vbd.get("VDI") not in (None, "", NULL_REF) and not vbd.get("empty")
+            cds.append({"userdevice": str(vbd.get("userdevice")), "empty": bool(vbd.get("empty")),
+                        "vdi": api.VDI.get_uuid(vbd["VDI"]) if inserted else None})
             continue
         vdi = api.VDI.get_record(vbd["VDI"])
         disks.append({"userdevice": str(vbd.get("userdevice")), "virtual_size": int(vdi.get("virtual_size") or 0),
@@ -176,7 +180,8 @@ def vm_identity(session, vm_ref: str) -> dict[str, Any]:
         network = vif.get("network")
         vifs.append({"device": str(vif.get("device")), "mac": vif.get("MAC", ""),
                      "network": api.network.get_uuid(network) if network not in (None, "", NULL_REF) else None,
-                     "mtu": int(vif.get("MTU") or 1500), "other_config": dict(vif.get("other_config") or {})})
+                     "mtu": int(vif.get("MTU") or 1500), "other_config": dict(vif.get("other_config") or {}),
+                     **{k: vif[k] for k in VIF_FILTER if k in vif}})
     return {"uuid": vm["uuid"], "ref": vm_ref, "name": vm.get("name_label", ""),
             "description": vm.get("name_description", ""), "power_state": vm.get("power_state"),
             "other_config": dict(vm.get("other_config") or {}),
@@ -532,4 +537,5 @@ def replace_vifs(session, vm_ref: str, vifs: list[dict]) -> None:
         network = api.network.get_by_uuid(vif["network"]) if vif.get("network") else NULL_REF
         api.VIF.create({"VM": vm_ref, "network": network, "device": str(vif["device"]), "MAC": vif["mac"],
                         "MTU": str(vif.get("mtu") or 1500), "other_config": dict(vif.get("other_config") or {}),
-                        "qos_algorithm_type": "", "qos_algorithm_params": {}})
+                        "qos_algorithm_type": "", "qos_algorithm_params": {},
+                        **{k: vif[k] for k in VIF_FILTER if k in vif}})
