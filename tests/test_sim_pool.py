@@ -2,6 +2,7 @@
 official client."""
 
 import re
+import time
 
 import pytest
 import XenAPI
@@ -423,3 +424,18 @@ def test_a_vm_copy_keeps_each_vifs_filter_and_each_cds_iso(x):
     with pytest.raises(XenAPI.Failure) as e:
         x.VIF.create(dict(rec, device="9", locking_mode="open", other_config={}))
     assert e.value.details[:2] == ["INVALID_VALUE", "locking_mode"]
+
+
+def test_async_tasks_carry_the_wire_name_and_expire_about_an_hour_after_they_end(sim, x):
+    """xapi labels an async task with the call's wire name and destroys a finished task about 65
+    minutes later (db GC), read or not; task.create makes a pending task for an HTTP handler."""
+    sim.pool.clock.speed = 100000.0
+    task = x.Async.VM.clean_shutdown(_vm(x, "app"))
+    assert x.task.get_name_label(task) == "Async.VM.clean_shutdown"
+    assert sim.wait_until(lambda s: s.state.get("task", task)["status"] == "success")
+    time.sleep(65 * 60 / 100000.0 + 0.05)
+    with pytest.raises(XenAPI.Failure) as gone:
+        x.task.get_status(task)
+    assert gone.value.details[0] == "HANDLE_INVALID"
+    made = x.task.create("runbook import", "an import")
+    assert (x.task.get_status(made), x.task.get_name_label(made)) == ("pending", "runbook import")

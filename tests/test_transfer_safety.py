@@ -297,3 +297,34 @@ def test_the_simulator_refuses_to_start_a_vm_while_it_is_being_copied(tmp_path, 
             x.VM.start(ref, False, False)
         assert "OTHER_OPERATION_IN_PROGRESS" in str(refused.value)
         x.task.cancel(task)
+
+
+def test_a_resume_after_the_pool_forgot_the_copy_task_finds_the_copy(tmp_path, monkeypatch):
+    """The run dies once the copy's task is journaled; the re-run comes after xapi has destroyed
+    the finished task (about 65 minutes): the copy is found by its name, adopted and verified,
+    and no second copy is made."""
+    from runbook_lib.transfer.context import Context
+
+    with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
+        plan = make_plan(session)
+        original = vms_holding(session, "fileserver")[0]
+        real = Context.task_started
+
+        def die(self, step, task_ref):
+            real(self, step, task_ref)
+            if step.kind == "copy-out":
+                raise KilledForTest(task_ref)
+
+        monkeypatch.setattr(Context, "task_started", die)
+        with pytest.raises(KilledForTest) as killed:
+            execute(plan, session, "forgot")
+        monkeypatch.setattr(Context, "task_started", real)
+        task = str(killed.value)
+        assert sim.wait_until(lambda s: not s.pool.store.exists("task", task) or
+                              s.pool.store.get("task", task)["status"] != "pending", timeout=30)
+        let_it_run(sim, 0.2)  # 65 simulated minutes pass
+        sim.pool.tick()
+        session.xenapi.pool.get_all()  # any call: xapi's GC runs by itself
+        assert not sim.pool.store.exists("task", task)
+        finished(execute(plan, session, "forgot"), session, original)
+        assert [c["method"] for c in calls_made(calls)].count("Async.VM.copy") == 2

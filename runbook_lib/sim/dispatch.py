@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from runbook_lib.sim.clock import Int32
 from runbook_lib.sim.model import BACKREFS, FIELDS, LOWER, NULL_REF, ApiFailure, new_ref
 
+TASK_EXPIRY_S = 65 * 60  # xapi destroys a finished task about 65 minutes after it ended
 SETTABLE = ("name_label", "name_description", "other_config", "tags", "blocked_operations")
 MAP_FIELDS = ("other_config", "blocked_operations")  # with add_to_<f> / remove_from_<f>
 SECRET_WORDS = ("password", "secret", "passwd", "chappassword", "cifspassword")
@@ -66,6 +67,7 @@ class Dispatcher:
         self.store = pool.store
         self.sessions: dict[str, dict] = {}
         self.tasks: dict[str, Task] = {}
+        self.task_ends: dict[str, float] = {}  # task ref -> simulated time it finished (for expiry)
         self.methods: dict[str, tuple] = {}
         self.calls_file = open(calls_path, "a", encoding="utf-8") if calls_path else None
         self.calls_lock = threading.Lock()
@@ -101,6 +103,7 @@ class Dispatcher:
         add("event.get_current_id", lambda s: self.store.token(), 1)
         add("task.cancel", self.task_cancel, 2, mutating=True, asyncable=True)
         add("task.destroy", self.task_destroy, 2, mutating=True)
+        add("task.create", self.task_create, 3, mutating=True)
         add("message.get_since", self.message_since, 2)
         add("host.get_servertime", lambda s, h: self.store.get("host", h) and p.clock.date(), 2)
         add("host.get_server_localtime", lambda s, h: self.store.get("host", h) and p.clock.date(), 2)
@@ -304,19 +307,41 @@ class Dispatcher:
         return handle
 
     def _finish_task(self, task, result=None, error=None):
+        self.finish_task_ref(task.ref, result=result, error=error)
+
+    def finish_task_ref(self, ref, result=None, error=None):
+        """End a task (ours, or one a client made with task.create for an HTTP import)."""
         st = self.store
-        if not st.exists("task", task.ref):
+        if not st.exists("task", ref):
             return
         if error is not None:
             status = "cancelled" if error.code == "TASK_CANCELLED" else "failure"
-            st.set("task", task.ref, status=status, error_info=error.description,
+            st.set("task", ref, status=status, error_info=error.description,
                    finished=self.pool.clock.date(), allowed_operations=[])
         else:
             value = "" if result in (None, "") else f"<value>{result}</value>"
-            st.set("task", task.ref, status="success", progress=1.0, result=value,
+            st.set("task", ref, status="success", progress=1.0, result=value,
                    finished=self.pool.clock.date(), allowed_operations=[])
+        self.task_ends[ref] = self.pool.clock.now
         with st.changed:
             st.changed.notify_all()
+
+    def task_create(self, session, label, description):
+        """task.create: a pending task the client hands to an HTTP handler (/import?task_id=)."""
+        return self.store.add("task", dict(name_label=str(label), name_description=str(description),
+                                           status="pending", progress=0.0, created=self.pool.clock.date(),
+                                           resident_on=self.pool.master))
+
+    def expire_tasks(self):
+        """xapi's database GC: a finished task goes about 65 minutes after it ended, whether or not
+        anyone read it (xapi also drops pending ones after a day; not modelled)."""
+        now = self.pool.clock.now
+        for ref, ended in list(self.task_ends.items()):
+            if now - ended >= TASK_EXPIRY_S:
+                self.task_ends.pop(ref, None)
+                if self.store.exists("task", ref):
+                    self.store.delete("task", ref)
+                self.tasks.pop(ref, None)
 
     def task_cancel(self, session, ref):
         rec = self.store.get("task", ref)
@@ -331,11 +356,12 @@ class Dispatcher:
         self.store.get("task", ref)
         self.store.delete("task", ref)
         self.tasks.pop(ref, None)
+        self.task_ends.pop(ref, None)
         return ""
 
-    def _run(self, name, fn, session, args, asynchronous):
+    def _run(self, name, fn, session, args, asynchronous, label=None):
         """Run an operation; a generator becomes a process in simulated time."""
-        task = self._new_task(name) if asynchronous or getattr(fn, "wants_task", False) else None
+        task = self._new_task(label or name) if asynchronous or getattr(fn, "wants_task", False) else None
         try:
             result = fn(session, *args, task=task) if getattr(fn, "wants_task", False) \
                 else fn(session, *args)
@@ -442,8 +468,9 @@ class Dispatcher:
             self.pool.clock.tick()
             if needs_session:
                 self._check_session(params[0])
-            if kind == "async":
-                value = self._run(method[len("Async."):], fn, params[0], params[1:], True)
+            self.expire_tasks()
+            if kind == "async":  # the task is labelled with the wire name, as xapi does
+                value = self._run(method[len("Async."):], fn, params[0], params[1:], True, label=method)
             elif kind is True and hasattr(fn, "wants_task"):
                 value = self._run(method, fn, params[0], params[1:], False)
             else:

@@ -159,14 +159,23 @@ class Handler(BaseHTTPRequestHandler):
             self._send(404, b"not found\n", "text/plain")
             return
         q = {k: v[0] for k, v in parse_qs(url.query).items()}
+        task = q.get("task_id")  # xapi reports the imported VM in the task the client made
         try:
             from runbook_lib.sim.transport import import_vm
             ref = import_vm(self.sim, q.get("session_id", ""), q.get("sr_id", ""), body)
         except ApiFailure as exc:
+            if task:
+                with self.sim.pool.lock:
+                    self.sim.dispatcher.finish_task_ref(task, error=exc)
             self._send(500 if exc.code != "SESSION_INVALID" else 403,
                        json.dumps(exc.description).encode(), "application/json")
             return
-        self._send(200, ref.encode(), "text/plain")
+        if task:
+            with self.sim.pool.lock:
+                self.sim.dispatcher.finish_task_ref(task, result=ref)
+            self._send(200, b"", "text/plain")
+            return
+        self._send(200, ref.encode(), "text/plain")  # without a task: the ref in the body (a simulator shortcut)
 
 
 class SimHTTPServer(ThreadingHTTPServer):
