@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,13 @@ class _Lookups:
         self.size_known = dict(zip(sizing.vhd["uuid"], sizing.vhd["size_known"]))
         self.data_min = dict(zip(sizing.vhd["uuid"], (int(x) for x in sizing.vhd["data_min"])))
         self.vms = {r["uuid"]: r for r in inv.vms.to_dict("records")}
+        self.vdi_info = {r["uuid"]: r for r in inv.vdis[["uuid", "sr", "on_boot", "cbt_enabled", "snapshot_of",
+                                                          "virtual_size"]].to_dict("records")}
+        self.snapshots_of: dict[str, list[str]] = {}
+        for uuid, of in zip(inv.vdis["uuid"], inv.vdis["snapshot_of"]):
+            if isinstance(of, str):
+                self.snapshots_of.setdefault(of, []).append(uuid)
+        self.ha_enabled = bool(inv.pool.get("ha_enabled"))
         self.srs = {r["uuid"]: r for r in inv.srs.to_dict("records")}
         self.coalesces: dict[str, list[tuple[str, str, int]]] = {}
         for vdi, sr, parent, needed in sizing.coalesces[["vdi", "sr", "parent", "needed"]].itertuples(
@@ -174,6 +182,12 @@ class _Candidate:
     flat: dict[str, int]     # vdi -> flat data bytes
     migrate_need: int = 0    # source free space its live migration's snapshot takes (worst case)
     migrate_ok: bool = True  # the source has room for it, even if the leaf is fully written
+    migrate_blocker: str = ""  # why storage migration refuses a disk (on_boot=reset, CBT), else ""
+    snap_disks: list = field(default_factory=list)  # its snapshots' disks, which a migration takes along
+    ha_protected: bool = False  # on a pool with HA: it can be staged on a shared SR only
+
+    def live_ok(self, allow_migrate: bool) -> bool:
+        return allow_migrate and self.migrate_ok and not self.migrate_blocker
 
 
 def _mode(vm: dict, staging: dict | None, export_path: str | None, allow_migrate: bool) -> str:
@@ -222,7 +236,9 @@ def _move(sizing: Sizing, sr: dict, *, staging_uuids: list[str], throughput: flo
         need = max((look.migrate_snapshot(d) for d in lvm_leaves), default=0)
         cands.append(_Candidate(vm=vm_rec, disks=disks, gone=gone, frees=frees,
                                 bytes=sum(flat.values()), flat=flat, migrate_need=need,
-                                migrate_ok=need <= sr["free"]))
+                                migrate_ok=need <= sr["free"], migrate_blocker=_migrate_blocker(look, leaves),
+                                snap_disks=_snapshot_disks(look, leaves),
+                                ha_protected=look.ha_enabled and bool(vm.get("ha_protected"))))
     if not cands:
         return Remedy(kind="move-vms", sr=sr["sr"], feasible=False,
                       reason="no VM has a disk on this SR")
@@ -242,10 +258,13 @@ def _move(sizing: Sizing, sr: dict, *, staging_uuids: list[str], throughput: flo
                 "shared": bool(st["shared"]), "hosts": tuple(st["hosts"])}
         fam = sr_family(st["type"])
 
-        def need(c: _Candidate) -> int:
-            moving = c.disks if _mode(c.vm, info, export_path, allow_migrate and c.migrate_ok) != "migrate" \
-                else [d for d in c.disks if d["sr"] == sr["sr"]]
-            return sum(copy_size(fam, d["virtual_size"], c.flat[d["vdi"]]) for d in moving)
+        def need(c: _Candidate) -> float:
+            if c.ha_protected and not info["shared"]:
+                return math.inf  # HA_CONSTRAINT_VIOLATION_SR_NOT_SHARED: never staged here
+            if _mode(c.vm, info, export_path, c.live_ok(allow_migrate)) != "migrate":
+                return sum(copy_size(fam, d["virtual_size"], c.flat[d["vdi"]]) for d in c.disks)
+            moving = [d for d in c.disks if d["sr"] == sr["sr"]] + c.snap_disks  # snapshots go along
+            return sum(copy_size(fam, d["virtual_size"], d.get("flat", c.flat.get(d["vdi"], 0))) for d in moving)
         return info, {c.vm["uuid"]: need(c) for c in cands}
 
     unconstrained = _smallest_subset(cands, frees_enough)
@@ -261,7 +280,7 @@ def _move(sizing: Sizing, sr: dict, *, staging_uuids: list[str], throughput: flo
     def downtime_of(subset, info) -> float:
         total = 0.0
         for c in subset:
-            mode = _mode(c.vm, info, export_path, allow_migrate and c.migrate_ok)
+            mode = _mode(c.vm, info, export_path, c.live_ok(allow_migrate))
             if mode == "migrate":
                 total += 2 * MIGRATE_PAUSE_S
             elif c.vm["power_state"] != "Halted":
@@ -288,7 +307,10 @@ def _move(sizing: Sizing, sr: dict, *, staging_uuids: list[str], throughput: flo
                 cands, lambda s, n=needs, f=info["free"]: frees_enough(s)
                 and sum(n[c.vm["uuid"]] for c in s) <= f)
             if found is None:
-                why_not.append(f"{info['name']} ({info['free'] / GiB:.1f} GiB free, "
+                protected = [c.vm["name"] for c in unconstrained if c.ha_protected and not info["shared"]]
+                why_not.append(f"{info['name']} (HA-protected {', '.join(protected)} can be staged on a shared SR "
+                               "only)" if protected else
+                               f"{info['name']} ({info['free'] / GiB:.1f} GiB free, "
                                f"needs {sum(needs[c.vm['uuid']] for c in unconstrained) / GiB:.1f})")
                 continue
             key = score(found, info, needs)
@@ -303,7 +325,7 @@ def _move(sizing: Sizing, sr: dict, *, staging_uuids: list[str], throughput: flo
     st_need = sum(needs[c.vm["uuid"]] for c in chosen)
     vm_entries, downtime, total_bytes = [], 0.0, 0
     for c in chosen:
-        mode = _mode(c.vm, st_info, export_path, allow_migrate and c.migrate_ok)
+        mode = _mode(c.vm, st_info, export_path, c.live_ok(allow_migrate))
         moving = c.disks if mode != "migrate" else [d for d in c.disks if d["sr"] == sr["sr"]]
         nbytes = sum(c.flat[d["vdi"]] for d in moving)
         total_bytes += nbytes
@@ -322,7 +344,9 @@ def _move(sizing: Sizing, sr: dict, *, staging_uuids: list[str], throughput: flo
     why = ""
     for c in chosen:
         name = c.vm["name"] or c.vm["uuid"][:8]
-        if allow_migrate and not export_path and c.vm["power_state"] == "Running" and not c.migrate_ok:
+        if allow_migrate and not export_path and c.vm["power_state"] == "Running" and c.migrate_blocker:
+            why += f"; {name} is copied with a shutdown: {c.migrate_blocker}"
+        elif allow_migrate and not export_path and c.vm["power_state"] == "Running" and not c.migrate_ok:
             why += (f"; {name} is copied with a shutdown: live migration would first snapshot its "
                     f"disk on this SR, needing {c.migrate_need / GiB:.1f} GiB free there")
             if not all(look.size_known.get(d["vdi"], True) for d in c.disks if d["sr"] == sr["sr"]):
@@ -334,6 +358,29 @@ def _move(sizing: Sizing, sr: dict, *, staging_uuids: list[str], throughput: flo
         duration_s=2 * total_bytes / throughput, downtime_s=downtime, staging_sr=staging_sr,
         reason=(f"stage {names} on {st_info['name']} ({st_need / GiB:.1f} GiB of its "
                 f"{st_info['free'] / GiB:.1f} GiB free), SR.scan, wait for the GC, move back{why}"))
+
+
+def _migrate_blocker(look: _Lookups, leaves: set[str]) -> str:
+    """Why storage migration (migrate_send) would refuse one of these disks, or ""."""
+    for vdi in sorted(leaves):
+        info = look.vdi_info.get(vdi) or {}
+        if info.get("on_boot") == "reset":
+            return (f"its disk {vdi[:8]} resets on boot (on_boot=reset), which storage migration refuses "
+                    "(VDI_ON_BOOT_MODE_INCOMPATIBLE_WITH_OPERATION)")
+        if info.get("cbt_enabled"):
+            return (f"its disk {vdi[:8]} has changed block tracking on, which storage migration refuses "
+                    "(VDI_CBT_ENABLED)")
+    return ""
+
+
+def _snapshot_disks(look: _Lookups, leaves: set[str]) -> list[dict]:
+    """The disks of snapshots taken of these leaves: a storage migration moves them with the leaf."""
+    out = []
+    for leaf in sorted(leaves):
+        for snap in look.snapshots_of.get(leaf, []):
+            size = int((look.vdi_info.get(snap) or {}).get("virtual_size") or 0)
+            out.append({"vdi": snap, "virtual_size": size, "flat": look.flat_data(snap, size)})
+    return out
 
 
 def _smallest_subset(cands: list[_Candidate], ok) -> list[_Candidate] | None:

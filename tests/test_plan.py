@@ -353,3 +353,56 @@ def test_seed_plan_carried_out_on_the_simulator_leaves_no_shortfall(tmp_path, mo
     assert row["shortfall"] == 0 and row["verdict"] in ("healthy", "fits") and after.chosen is None
     # the space the plan said the move would give back was really there at the low point
     assert row["free"] >= before.sizing.sr(sr)["free"]
+
+
+def _migratable_seed():
+    """The seed-like pool with the leaf known to hold 1 GiB: it would migrate live to NFS."""
+    p, lvm, nfs, vm, leaf, base = _seed_like()
+    return p, lvm, nfs, vm, leaf, {p.uuid("VDI", leaf): _vhd(40, 512)}
+
+
+@pytest.mark.parametrize("field, value, code", [("on_boot", "reset", "VDI_ON_BOOT_MODE_INCOMPATIBLE_WITH_OPERATION"),
+                                                ("cbt_enabled", True, "VDI_CBT_ENABLED")])
+def test_a_disk_storage_migration_refuses_is_copied_instead(field, value, code):
+    """A second, small disk of the VM on the same SR carries the flag: migrate_send would refuse
+    the VM's migration, so the plan copies it (with a shutdown) and says why."""
+    p, lvm, nfs, vm, leaf, sizes = _migratable_seed()
+    scratch = p.vdi(lvm, 1 * GiB, 8 * MiB, name="scratch")
+    vbd = p._add("VBD", {"VM": vm, "VDI": scratch, "device": "xvdb", "userdevice": "1", "type": "Disk",
+                         "mode": "RW", "bootable": False, "currently_attached": True, "empty": False})
+    p.records["VM"][vm]["VBDs"].append(vbd)
+    p.records["VDI"][scratch]["VBDs"].append(vbd)
+    move = next(r for r in P.rank_remedies(size_pool(p.inventory(), vhd_sizes=sizes)) if r.kind == "move-vms")
+    assert move.vms[0]["mode"] == "migrate"
+    p.records["VDI"][scratch][field] = value
+    move = next(r for r in P.rank_remedies(size_pool(p.inventory(), vhd_sizes=sizes)) if r.kind == "move-vms")
+    assert move.vms[0]["mode"] == "copy" and code in move.reason and "copied with a shutdown" in move.reason
+
+
+def test_a_migration_takes_the_vms_snapshots_along_and_the_staging_sr_must_hold_them():
+    """migrate_send moves the disks of the VM's snapshots of a migrated disk to the same SR."""
+    p, lvm, nfs, vm, leaf, sizes = _migratable_seed()
+    alone = P.choose(P.rank_remedies(size_pool(p.inventory(), vhd_sizes=sizes)))
+    snap = p.vdi(lvm, 40 * GiB, 8 * GiB, snapshot_of=leaf, name="before upgrade")
+    with_snap = next(r for r in P.rank_remedies(size_pool(p.inventory(), vhd_sizes=sizes)) if r.kind == "move-vms")
+    assert with_snap.vms[0]["mode"] == "migrate"
+    # the snapshot's data is counted on the staging SR; it is not a disk the transfer moves itself
+    assert with_snap.vms[0]["staging_bytes"] > alone.vms[0]["staging_bytes"]
+    assert p.uuid("VDI", snap) not in {d["vdi"] for d in with_snap.vms[0]["disks"]}
+
+
+def test_an_ha_protected_vm_is_staged_on_a_shared_sr_only():
+    p = PoolRecords("ha")
+    p.records["pool"][next(iter(p.records["pool"]))]["ha_enabled"] = True
+    lvm = p.sr("Local SATA Storage", "lvm", 60 * GiB, 58 * GiB)
+    local = p.sr("Local big", "lvm", 2000 * GiB, 100 * GiB)
+    nfs = p.sr("NFS", "nfs", 1000 * GiB, 500 * GiB, shared=True)
+    base = p.vdi(lvm, 40 * GiB, 10762584064, managed=False)
+    leaf = p.vdi(lvm, 40 * GiB, 43041947648, parent=base)
+    vm = p.vm("big", "Running", [leaf])
+    p.records["VM"][vm]["ha_restart_priority"] = "restart"
+    sz = size_pool(p.inventory())
+    move = next(r for r in P.rank_remedies(sz, staging_sr=p.uuid("SR", local)) if r.kind == "move-vms")
+    assert not move.feasible and "HA-protected big can be staged on a shared SR only" in move.reason
+    best = next(r for r in P.rank_remedies(sz) if r.kind == "move-vms")
+    assert best.feasible and best.staging_sr["uuid"] == p.uuid("SR", nfs)

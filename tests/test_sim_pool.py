@@ -228,9 +228,42 @@ def test_pool_migrate_moves_a_running_disk(sim, x):
     with pytest.raises(XenAPI.Failure) as e:      # the source leaf is gone; the copy is new
         x.VDI.get_by_uuid(uuid)
     assert e.value.details[0] == "UUID_INVALID"
+    # migrate_send semantics: a halted VM's disk moves too (no mirror needed)
+    db_disk = x.VBD.get_VDI(x.VM.get_VBDs(_vm(x, "db"))[0])
+    moved = x.VDI.pool_migrate(db_disk, nfs, {})
+    assert x.VDI.get_SR(moved) == nfs and x.VBD.get_VDI(x.VM.get_VBDs(_vm(x, "db"))[0]) == moved
+
+
+def test_pool_migrate_refuses_as_migrate_send_does(sim, x):
+    """A VDI no VM uses, a reset-on-boot disk, changed block tracking, and an HA-protected VM
+    whose disk would land on an SR that is not shared."""
+    lvm = x.SR.get_by_name_label("Local storage")[0]
+    nfs = x.SR.get_by_name_label("NFS backup")[0]
+    loose = x.VDI.create({"SR": lvm, "virtual_size": str(GiB), "type": "user", "name_label": "loose",
+                          "sharable": False, "read_only": False, "other_config": {}})
     with pytest.raises(XenAPI.Failure) as e:
-        x.VDI.pool_migrate(x.VBD.get_VDI(x.VM.get_VBDs(_vm(x, "db"))[0]), nfs, {})
-    assert e.value.details[0] == "VM_BAD_POWER_STATE"
+        x.VDI.pool_migrate(loose, nfs, {})
+    assert e.value.details == ["VDI_NEEDS_VM_FOR_MIGRATE", loose]
+    app = _vm(x, "app")
+    disk = x.VBD.get_VDI(x.VM.get_VBDs(app)[0])
+    for field, value, code in (("on_boot", "reset", "VDI_ON_BOOT_MODE_INCOMPATIBLE_WITH_OPERATION"),
+                               ("cbt_enabled", True, "VDI_CBT_ENABLED")):
+        with sim.pool.lock:
+            old = sim.pool.store.get("VDI", disk)[field]
+            sim.pool.store.set("VDI", disk, **{field: value})
+        with pytest.raises(XenAPI.Failure) as e:
+            x.VDI.pool_migrate(disk, nfs, {})
+        assert e.value.details == [code, disk]
+        with sim.pool.lock:
+            sim.pool.store.set("VDI", disk, **{field: old})
+    pool = x.pool.get_all()[0]
+    with sim.pool.lock:
+        sim.pool.store.set("pool", pool, ha_enabled=True)
+        sim.pool.store.set("VM", app, ha_restart_priority="restart")
+        sim.pool.store.set("SR", nfs, shared=False)
+    with pytest.raises(XenAPI.Failure) as e:
+        x.VDI.pool_migrate(disk, nfs, {})
+    assert e.value.details == ["HA_CONSTRAINT_VIOLATION_SR_NOT_SHARED", nfs]
 
 
 def test_scan_and_plugin_errors(x):
@@ -430,6 +463,7 @@ def test_async_tasks_carry_the_wire_name_and_expire_about_an_hour_after_they_end
     """xapi labels an async task with the call's wire name and destroys a finished task about 65
     minutes later (db GC), read or not; task.create makes a pending task for an HTTP handler."""
     sim.pool.clock.speed = 100000.0
+    sim.dispatcher.task_min_wall_s = 0.0  # no wall-clock grace: the simulated hour is what counts
     task = x.Async.VM.clean_shutdown(_vm(x, "app"))
     assert x.task.get_name_label(task) == "Async.VM.clean_shutdown"
     assert sim.wait_until(lambda s: s.state.get("task", task)["status"] == "success")

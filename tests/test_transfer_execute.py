@@ -340,3 +340,84 @@ def test_a_copy_whose_vif_lost_its_filter_is_not_trusted(tmp_path, monkeypatch):
         outcome = run_transfer(plan, session, incident="lost-filter", dry_run=False, confirm_vm_uuid=SIM_VM)
         assert outcome.status == "stopped" and "locking_mode" in outcome.message
         assert ops.ref_by_uuid(session, "VM", SIM_VM) is not None  # the original is kept
+
+
+def _seed_with(monkeypatch, change):
+    from runbook_lib.sim import load_scenario
+
+    scenario = load_scenario("seed-stuck-leaf-coalesce")
+    change(scenario)
+    monkeypatch.setattr("tests.transfer_pool.load_scenario", lambda name: scenario)
+
+
+def _fileserver(scenario) -> dict:
+    return next(v for v in scenario["vms"] if v["name_label"] == "fileserver")
+
+
+def test_an_ha_protected_vm_is_not_staged_on_an_sr_that_is_not_shared(tmp_path, monkeypatch):
+    """xapi refuses to put an HA-protected VM's disks on an SR that is not shared
+    (HA_CONSTRAINT_VIOLATION_SR_NOT_SHARED); the dry run says so before anything is copied."""
+    def ha(scenario):
+        scenario["pool"]["ha_enabled"] = True
+        _fileserver(scenario)["ha_restart_priority"] = "restart"
+        next(s for s in scenario["srs"] if s["name_label"] == "NFS staging")["shared"] = False
+
+    _seed_with(monkeypatch, ha)
+    with simulated_pool(tmp_path, monkeypatch, source_free="36M") as (sim, session, calls):
+        from runbook_lib.plan import assess
+        from runbook_lib.xapi import fetch_inventory
+
+        move = next(r for r in assess(fetch_inventory(session)).remedies if r.kind == "move-vms")
+        assert not move.feasible and "HA-protected fileserver can be staged on a shared SR only" in move.reason
+    _seed_with(monkeypatch, lambda s: (s["pool"].update(ha_enabled=True),
+                                       _fileserver(s).update(ha_restart_priority="restart")))
+    with simulated_pool(tmp_path, monkeypatch, source_free="36M") as (sim, session, calls):
+        plan = make_plan(session)  # shared NFS staging: fine
+        assert plan["staging_sr"]["name"] == "NFS staging"
+        staging_ref = ops.ref_by_uuid(session, "SR", STAGING)
+        with sim.pool.lock:
+            sim.pool.store.set("SR", staging_ref, shared=False)
+        outcome = run_transfer(plan, session, incident="ha", dry_run=False, confirm_vm_uuid=SIM_VM)
+        assert outcome.status == "refused" and "HA_CONSTRAINT_VIOLATION_SR_NOT_SHARED" in outcome.message
+        assert changing_calls(calls) == []
+
+
+def test_a_reset_on_boot_disk_is_refused_for_migration_before_anything_moves(tmp_path, monkeypatch):
+    with simulated_pool(tmp_path, monkeypatch, source_free="30G") as (sim, session, calls):
+        plan = make_plan(session, migrate=True)
+        plan["vms"][0]["mode"] = "migrate"
+        data = next(d["vdi"] for d in plan["vms"][0]["disks"] if d["userdevice"] == "1")
+        data_ref = ops.ref_by_uuid(session, "VDI", data)
+        with sim.pool.lock:
+            sim.pool.store.set("VDI", data_ref, on_boot="reset")
+        outcome = run_transfer(plan, session, incident="reset", dry_run=False, confirm_vm_uuid=SIM_VM)
+        assert outcome.status == "refused" and "VDI_ON_BOOT_MODE_INCOMPATIBLE_WITH_OPERATION" in outcome.message
+        assert changing_calls(calls) == []
+
+
+def test_a_migration_takes_the_disks_snapshots_along_and_back(tmp_path, monkeypatch):
+    """migrate_send moves the snapshots of a moved disk with it: the old chain leaves the SR
+    whole, the GC frees it, and the snapshot comes back with the disk."""
+    snap_uuid = "5e5e5e5e-0000-4000-8000-00000000abcd"
+
+    def snapshot(scenario):
+        scenario["vdis"].append({"uuid": snap_uuid, "sr": "Local SATA Storage", "name_label": "data before upgrade",
+                                 "parent": "3f0b7c2e-8d41-4a6b-9e27-5c1d0f9a8b34", "virtual_size": "2020G",
+                                 "allocated": "10M", "is_a_snapshot": True,
+                                 "snapshot_of": "67558d6a-2f3e-4c8b-a1d9-7e5f3b2c9d10"})
+
+    with simulated_pool(tmp_path, monkeypatch, source_free="30G") as (sim, session, calls):
+        plan = make_plan(session, migrate=True)  # made before the snapshot (with it, nothing is stuck)
+        plan["vms"][0]["mode"] = "migrate"
+    _seed_with(monkeypatch, snapshot)
+    with simulated_pool(tmp_path, monkeypatch, source_free="30G") as (sim, session, calls):
+        original = vms_holding(session, "fileserver")[0]
+        outcome = run_transfer(plan, session, incident="snapmig", dry_run=False, confirm_vm_uuid=SIM_VM,
+                               wait_timeout_s=60)
+        assert outcome.status == "done", outcome.message
+        vm = assert_vm_intact_on_one_sr(session, original)
+        assert {d["sr"] for d in vm["disks"]} == {SOURCE} and depth_of_data_disk(session, vm) == 1
+        snaps = [r for r in session.xenapi.VDI.get_all_records().values()
+                 if r["is_a_snapshot"] and r["name_label"] == "data before upgrade"]
+        assert len(snaps) == 1 and session.xenapi.SR.get_uuid(snaps[0]["SR"]) == SOURCE
+        assert "vhd-parent" not in snaps[0]["sm_config"]  # a flat copy: the old chain is gone

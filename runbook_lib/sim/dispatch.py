@@ -17,6 +17,7 @@ from runbook_lib.sim.clock import Int32
 from runbook_lib.sim.model import BACKREFS, FIELDS, LOWER, NULL_REF, ApiFailure, new_ref
 
 TASK_EXPIRY_S = 65 * 60  # xapi destroys a finished task about 65 minutes after it ended
+TASK_MIN_WALL_S = 5.0    # ... and the simulator keeps it at least this long in wall time
 SETTABLE = ("name_label", "name_description", "other_config", "tags", "blocked_operations")
 MAP_FIELDS = ("other_config", "blocked_operations")  # with add_to_<f> / remove_from_<f>
 SECRET_WORDS = ("password", "secret", "passwd", "chappassword", "cifspassword")
@@ -67,7 +68,9 @@ class Dispatcher:
         self.store = pool.store
         self.sessions: dict[str, dict] = {}
         self.tasks: dict[str, Task] = {}
-        self.task_ends: dict[str, float] = {}  # task ref -> simulated time it finished (for expiry)
+        self.task_ends: dict[str, tuple[float, float]] = {}  # task -> (simulated, wall) time it ended
+        # a fast clock would expire tasks before a client reads them: each stays this long in wall time too
+        self.task_min_wall_s = TASK_MIN_WALL_S
         self.methods: dict[str, tuple] = {}
         self.calls_file = open(calls_path, "a", encoding="utf-8") if calls_path else None
         self.calls_lock = threading.Lock()
@@ -322,7 +325,7 @@ class Dispatcher:
             value = "" if result in (None, "") else f"<value>{result}</value>"
             st.set("task", ref, status="success", progress=1.0, result=value,
                    finished=self.pool.clock.date(), allowed_operations=[])
-        self.task_ends[ref] = self.pool.clock.now
+        self.task_ends[ref] = (self.pool.clock.now, time.monotonic())
         with st.changed:
             st.changed.notify_all()
 
@@ -335,9 +338,9 @@ class Dispatcher:
     def expire_tasks(self):
         """xapi's database GC: a finished task goes about 65 minutes after it ended, whether or not
         anyone read it (xapi also drops pending ones after a day; not modelled)."""
-        now = self.pool.clock.now
-        for ref, ended in list(self.task_ends.items()):
-            if now - ended >= TASK_EXPIRY_S:
+        now, wall = self.pool.clock.now, time.monotonic()
+        for ref, (ended, ended_wall) in list(self.task_ends.items()):
+            if now - ended >= TASK_EXPIRY_S and wall - ended_wall >= self.task_min_wall_s:
                 self.task_ends.pop(ref, None)
                 if self.store.exists("task", ref):
                     self.store.delete("task", ref)

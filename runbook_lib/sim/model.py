@@ -20,7 +20,7 @@ NEVER = XDate("19700101T00:00:00Z")  # xapi's "never" date
 # Defaults for every field a record carries; records made by the simulator start from these.
 FIELDS: dict[str, dict] = {
     "pool": dict(uuid="", name_label="", name_description="", master=NULL_REF,
-                 default_SR=NULL_REF, other_config={}),
+                 default_SR=NULL_REF, other_config={}, ha_enabled=False),
     "host": dict(uuid="", name_label="", name_description="", address="", hostname="",
                  enabled=True, API_version_major=2, API_version_minor=21,
                  software_version={"product_version": "8.2.1", "product_brand": "XenServer"},
@@ -36,7 +36,7 @@ FIELDS: dict[str, dict] = {
                 managed=True, missing=False, is_a_snapshot=False, snapshot_of=NULL_REF,
                 snapshot_time=NEVER, other_config={}, sm_config={},
                 xenstore_data={}, location="", allowed_operations=[], current_operations={},
-                on_boot="persist", allow_caching=False, tags=[]),
+                on_boot="persist", allow_caching=False, tags=[], cbt_enabled=False),
     "VM": dict(uuid="", name_label="", name_description="", power_state="Halted",
                is_a_template=False, is_control_domain=False, is_a_snapshot=False,
                snapshot_of=NULL_REF, snapshot_time=NEVER,
@@ -44,7 +44,7 @@ FIELDS: dict[str, dict] = {
                memory_dynamic_max=1073741824, VCPUs_max=1, VCPUs_at_startup=1,
                other_config={}, allowed_operations=[], current_operations={}, tags=[],
                blocked_operations={}, HVM_boot_policy="BIOS order", PV_bootloader="",
-               metrics=NULL_REF),
+               metrics=NULL_REF, ha_restart_priority=""),
     "VM_metrics": dict(uuid="", start_time=NEVER, install_time=NEVER, last_updated=NEVER,
                        memory_actual=0, VCPUs_number=1, state=[], other_config={}),
     "VBD": dict(uuid="", VM=NULL_REF, VDI=NULL_REF, device="", userdevice="0", bootable=False,

@@ -72,7 +72,8 @@ class SimPool:
         pool = s.get("pool") or {}
         host_refs = self._build_hosts(s)
         st.add("pool", dict(uuid=pool.get("uuid", ""), name_label=pool.get("name_label", ""),
-                            master=self.master, other_config=dict(pool.get("other_config", {}))))
+                            master=self.master, other_config=dict(pool.get("other_config", {})),
+                            ha_enabled=bool(pool.get("ha_enabled", False))))
         self._build_networks(s)
         sr_refs = self._build_srs(s, host_refs)
         self.sr_by_key = sr_refs
@@ -214,6 +215,7 @@ class SimPool:
             NEVER,
             other_config=dict(v.get("other_config", {})),
             sm_config=dict(v.get("sm_config", {})),
+            on_boot=v.get("on_boot", "persist"), cbt_enabled=bool(v.get("cbt_enabled", False)),
             location=v["uuid"]))
         self.storage.vhds[ref] = Vhd(sr=sr, virtual=virtual, blocks=blocks, overlap=overlap,
                                      parent=vdi_refs.get(v.get("parent")) if v.get("parent") else None,
@@ -236,7 +238,8 @@ class SimPool:
             resident_on=host, other_config=dict(vm.get("other_config", {})),
             memory_static_max=sc.size(vm.get("memory", "2G")),
             memory_dynamic_max=sc.size(vm.get("memory", "2G")),
-            VCPUs_max=int(vm.get("vcpus", 2)), VCPUs_at_startup=int(vm.get("vcpus", 2))))
+            VCPUs_max=int(vm.get("vcpus", 2)), VCPUs_at_startup=int(vm.get("vcpus", 2)),
+            ha_restart_priority=str(vm.get("ha_restart_priority", ""))))
         for i, b in enumerate(vm.get("vbds") or []):
             vdi = vdi_refs.get(b.get("vdi"), NULL_REF) if b.get("vdi") else NULL_REF
             if b.get("vdi") and vdi == NULL_REF:
@@ -502,42 +505,78 @@ class SimPool:
                 self.end_op("VDI", vdi, op)
 
     def op_VDI_pool_migrate(self, vdi: str, sr: str, options: dict, task=None):
-        """Storage motion of a running VM's disk: a flat copy on sr replaces the VDI."""
+        """Storage motion as xapi does it (VM.migrate_send with live=true): a flat copy on sr
+        replaces the VDI in its VM's VBDs, whether the VM runs or not, and the disks of the VM's
+        snapshots taken of this VDI go to the same SR."""
         st = self.store
         rec = st.get("VDI", vdi)
         st.get("SR", sr)
-        vbds = [b for b in st.children("VBD", "VDI", vdi) if st.get("VBD", b)["currently_attached"]]
+        vbds = st.children("VBD", "VDI", vdi)
         if not vbds:
-            vms = st.children("VBD", "VDI", vdi)
-            vm = st.get("VBD", vms[0])["VM"] if vms else NULL_REF
-            raise ApiFailure("VM_BAD_POWER_STATE", vm, "running",
-                             st.get("VM", vm)["power_state"].lower() if vm != NULL_REF else "halted")
-        if rec["SR"] == sr:
-            raise ApiFailure("VDI_LOCATION_EXISTS", sr, rec["location"])
-        # storage motion snapshots the disk on the source first: on LVM that needs room there
+            raise ApiFailure("VDI_NEEDS_VM_FOR_MIGRATE", vdi)
+        self._assert_can_migrate(vdi, rec, sr, st.get("VBD", vbds[0])["VM"])
+        if rec["SR"] == sr:  # intra-pool, same SR: nothing to mirror
+            return vdi
+        attached = [b for b in vbds if st.get("VBD", b)["currently_attached"]]
+        # storage motion of a running disk snapshots it on the source first: on LVM that needs room there
         v = self.storage.vhds[vdi]
-        if self.storage.srs[v.sr].is_lvm and not v.raw and \
+        if attached and self.storage.srs[v.sr].is_lvm and not v.raw and \
                 migrate_snapshot_need(v.vhd_size) > self.storage.free(v.sr):
             self.sm_log("Raising exception [44, There is insufficient space]")
             raise insufficient_space()
+        snaps = [r for r in st.all_refs("VDI") if st.get("VDI", r)["snapshot_of"] == vdi]
         op = self.begin_op("VDI", vdi, "mirror", task)
+        made: dict[str, str] = {}
         try:
-            new = yield from self.flat_copy(vdi, sr,
-                                            progress_cb=task.set_progress if task else None,
-                                            name_label=rec["name_label"],
-                                            name_description=rec["name_description"])
+            new = yield from self.flat_copy(vdi, sr, progress_cb=task.set_progress if task else None,
+                                            name_label=rec["name_label"], name_description=rec["name_description"])
+            made[vdi] = new
+            for snap in snaps:
+                srec = st.get("VDI", snap)
+                made[snap] = yield from self.flat_copy(snap, sr, name_label=srec["name_label"],
+                                                       is_a_snapshot=True, snapshot_of=new,
+                                                       snapshot_time=srec["snapshot_time"])
+        except BaseException:
+            with self.lock:
+                for ref in made.values():
+                    if st.exists("VDI", ref):
+                        self.remove_vdi(ref)
+            raise
         finally:
             with self.lock:
                 self.end_op("VDI", vdi, op)
         with self.lock:
-            self.storage.attach(new)
-            for b in vbds:
-                self.storage.detach(vdi)
-                st.set("VBD", b, VDI=new)
-            old_sr = rec["SR"]
-            self.op_VDI_destroy(vdi)
-            self.kick_gc(old_sr)
+            self._switch_to_copies(made, attached)
         return new
+
+    def _assert_can_migrate(self, vdi: str, rec: dict, sr: str, vm: str) -> None:
+        """migrate_send's refusals: a reset-on-boot disk, changed block tracking, and an HA-protected
+        VM whose disk would land on an SR that is not shared."""
+        if rec["on_boot"] == "reset":
+            raise ApiFailure("VDI_ON_BOOT_MODE_INCOMPATIBLE_WITH_OPERATION", vdi)
+        if rec["cbt_enabled"]:
+            raise ApiFailure("VDI_CBT_ENABLED", vdi)
+        self._assert_ha_agile(vm, sr)
+
+    def _assert_ha_agile(self, vm: str, sr: str) -> None:
+        pool = self.store.get("pool", self.store.all_refs("pool")[0])
+        if pool["ha_enabled"] and self.vm(vm)["ha_restart_priority"] == "restart" \
+                and not self.store.get("SR", sr)["shared"]:
+            raise ApiFailure("HA_CONSTRAINT_VIOLATION_SR_NOT_SHARED", sr)
+
+    def _switch_to_copies(self, made: dict[str, str], attached: list[str]) -> None:
+        """Each VBD on a moved VDI (the VM's, its snapshots') now points at the copy; the old go."""
+        st = self.store
+        old_sr = st.get("VDI", next(iter(made)))["SR"]
+        for old, new in made.items():
+            for b in st.children("VBD", "VDI", old):
+                if b in attached:
+                    self.storage.attach(new)
+                    self.storage.detach(old)
+                st.set("VBD", b, VDI=new)
+        for old in reversed(list(made)):
+            self.op_VDI_destroy(old)
+        self.kick_gc(old_sr)
 
     # -- VMs ---------------------------------------------------------------------------------------
     def _copy_vm_record(self, vm: str, new_name: str, snapshot: bool) -> str:
@@ -577,6 +616,7 @@ class SimPool:
             raise self._bad_power(vm, "halted", src["power_state"])
         if sr != NULL_REF:
             st.get("SR", sr)
+            self._assert_ha_agile(vm, sr)  # an HA-protected VM's disks stay on shared SRs
         disks = self.disks(vm)
         # xapi copies disk by disk: an LVM destination refuses the disk that does not fit as it
         # is created (SR_BACKEND_FAILURE_44), a file SR only when the sparse copy fills it

@@ -44,17 +44,26 @@ def record_original(ctx: Context, step: Step, st: dict) -> dict:
     on_sr = {rec["uuid"]: rec for rec in records.values() if rec.get("SR") == source_ref}
     chains = {d["vdi"]: ops.chain_of(d["vdi"], on_sr) for d in identity["disks"] if d["sr"] == ctx.source}
     ours = set().union(*chains.values()) if chains else set()
-    # snapshots the plan deletes go with the VM; any other VDI keeps its ancestors alive
+    # snapshots the plan deletes go with the VM, and a storage migration takes the snapshots of
+    # each disk it moves along; any other VDI keeps its ancestors alive
     doomed_snapshot_vdis = set(_planned_snapshot_vdis(ctx, identity))
+    moved_along = _snapshots_of(records, set(chains)) & set(on_sr) if ctx.mode(step.vm) == "migrate" else set()
+    leaving = doomed_snapshot_vdis | moved_along
     shared = set()
     for uuid in on_sr:
-        if uuid in ours or uuid in doomed_snapshot_vdis:
+        if uuid in ours or uuid in leaving:
             continue
         shared |= set(ops.chain_of(uuid, on_sr))
-    old_chain = sorted((ours | doomed_snapshot_vdis) - shared)
+    old_chain = sorted((ours | leaving) - shared)
     sr_type = ops.sr_record(ctx.session, source_ref).get("type", "")
     return {"original": identity, "chains": chains, "old_chain": old_chain, "source_type": sr_type,
             "doomed_snapshot_vdis": sorted(doomed_snapshot_vdis)}
+
+
+def _snapshots_of(records: dict[str, dict], leaves: set[str]) -> set[str]:
+    """Uuids of the VDIs snapshotted from these leaves (VDI.snapshot_of), over records by ref."""
+    uuid_of = {ref: rec["uuid"] for ref, rec in records.items()}
+    return {rec["uuid"] for rec in records.values() if uuid_of.get(rec.get("snapshot_of")) in leaves}
 
 
 def _planned_snapshot_vdis(ctx: Context, identity: dict) -> list[str]:

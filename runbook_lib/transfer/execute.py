@@ -158,6 +158,7 @@ def _vm_problems(session, plan: dict, vm: dict, journal: Journal) -> list[str]:
     if vm["mode"] == "copy" and elsewhere:
         problems.append(f"VM {vm.get('name')} also has disks on other SRs ({', '.join(elsewhere)});"
                         " a copy round trip would bring them all back to this SR: use mode migrate or export")
+    problems += _xapi_refusals(session, plan, vm, rec)
     if vm["mode"] in ("copy", "export"):
         unplanned = [u for u in (ops.vm_uuid(session, s) for s in rec.get("snapshots") or [])
                      if u not in (plan.get("snapshots") or [])]
@@ -165,6 +166,31 @@ def _vm_problems(session, plan: dict, vm: dict, journal: Journal) -> list[str]:
             problems.append(f"VM {vm.get('name')} has snapshot(s) {', '.join(unplanned)} that the plan does not "
                             "delete; a copy does not take them and they keep the old chain on the SR. Delete "
                             "them first or make a plan that names them")
+    return problems
+
+
+def _xapi_refusals(session, plan: dict, vm: dict, rec: dict) -> list[str]:
+    """What the pool would refuse later, said now: storage migration of a reset-on-boot or CBT
+    disk, and an HA-protected VM's disks on an SR that is not shared."""
+    problems = []
+    name = vm.get("name") or vm["uuid"][:8]
+    if vm["mode"] == "migrate":
+        for d in vm.get("disks") or []:
+            ref = ops.ref_by_uuid(session, "VDI", d.get("vdi") or "")
+            vdi = ops.vdi_record(session, ref) if ref else {}
+            if vdi.get("on_boot") == "reset":
+                problems.append(f"disk {d.get('userdevice')} of VM {name} resets on boot (on_boot=reset); storage "
+                                f"migration refuses it (VDI_ON_BOOT_MODE_INCOMPATIBLE_WITH_OPERATION): {NEW_PLAN}")
+            if vdi.get("cbt_enabled"):
+                problems.append(f"disk {d.get('userdevice')} of VM {name} has changed block tracking on; storage "
+                                f"migration refuses it (VDI_CBT_ENABLED): {NEW_PLAN}")
+    staging = (plan.get("staging_sr") or {}).get("uuid")
+    if vm["mode"] in ("copy", "migrate") and staging and rec.get("ha_restart_priority") == "restart" \
+            and ops.ha_enabled(session):
+        ref = ops.ref_by_uuid(session, "SR", staging)
+        if ref and not ops.sr_record(session, ref).get("shared"):
+            problems.append(f"VM {name} is protected by HA and the staging SR is not shared; the pool refuses "
+                            f"that (HA_CONSTRAINT_VIOLATION_SR_NOT_SHARED): choose a shared staging SR or {NEW_PLAN}")
     return problems
 
 

@@ -22,12 +22,14 @@ vdis    uuid, ref, name, sr, sr_type, type, virtual_size, physical_utilisation,
         read_only, is_a_snapshot, snapshot_of (VDI uuid or None), snapshot_time (UTC
         Timestamp or NaT), snapshot_age_days (at capture time, NaN if not a snapshot),
         leaf_coalesce (other_config 'leaf-coalesce', or None), on_boot ("persist" | "reset":
-        the GC never leaf-coalesces a reset-on-boot disk), attached (a VBD is
+        the GC never leaf-coalesces a reset-on-boot disk), cbt_enabled (changed block tracking:
+        storage migration refuses the disk), attached (a VBD is
         currently attached), vms (tuple of VM uuids that have a VBD on it)
 vms     uuid, ref, name, power_state, is_a_template, is_control_domain, is_a_snapshot,
         snapshot_of (VM uuid or None), snapshot_time, resident_on (host uuid or None),
         disks (count of Disk VBDs with a VDI), vdis (tuple of VDI uuids), srs (tuple of SR
-        uuids), disk_virtual_size, disk_physical_utilisation, snapshots (tuple of VM uuids)
+        uuids), disk_virtual_size, disk_physical_utilisation, snapshots (tuple of VM uuids),
+        ha_protected (ha_restart_priority "restart": on a pool with HA its disks stay on shared SRs)
 vbds    uuid, ref, vm, vdi (uuid or None), device, userdevice, type, mode, bootable,
         currently_attached, empty
 vifs    uuid, ref, vm, device, mac, network (ref)
@@ -53,17 +55,18 @@ NULL_REF = "OpaqueRef:NULL"
 
 # class -> fields kept. Anything not listed (device_config, most other_config) is dropped.
 FIELDS: dict[str, tuple[str, ...]] = {
-    "pool": ("uuid", "name_label", "master", "default_SR"),
+    "pool": ("uuid", "name_label", "master", "default_SR", "ha_enabled"),
     "host": ("uuid", "name_label", "address", "enabled", "PBDs", "resident_VMs"),
     "SR": ("uuid", "name_label", "type", "content_type", "shared", "physical_size",
            "physical_utilisation", "virtual_allocation", "VDIs", "PBDs", "sm_config", "other_config"),
     "PBD": ("uuid", "host", "SR", "currently_attached"),
     "VDI": ("uuid", "name_label", "SR", "type", "virtual_size", "physical_utilisation",
             "is_a_snapshot", "snapshot_of", "snapshot_time", "snapshots", "VBDs", "managed",
-            "missing", "read_only", "sm_config", "other_config", "allowed_operations", "on_boot"),
+            "missing", "read_only", "sm_config", "other_config", "allowed_operations", "on_boot",
+            "cbt_enabled"),
     "VM": ("uuid", "name_label", "power_state", "is_a_template", "is_control_domain",
            "is_a_snapshot", "snapshot_of", "snapshot_time", "snapshots", "VBDs", "VIFs",
-           "resident_on"),
+           "resident_on", "ha_restart_priority"),
     "VBD": ("uuid", "VM", "VDI", "device", "userdevice", "type", "mode", "bootable",
             "currently_attached", "empty"),
     "VIF": ("uuid", "VM", "device", "MAC", "network"),
@@ -73,7 +76,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
 CLASSES = tuple(FIELDS)
 INT_FIELDS = {"physical_size", "physical_utilisation", "virtual_allocation", "virtual_size", "MTU"}
 BOOL_FIELDS = {"shared", "enabled", "currently_attached", "is_a_snapshot", "managed", "missing",
-               "read_only", "is_a_template", "is_control_domain", "bootable", "empty"}
+               "read_only", "is_a_template", "is_control_domain", "bootable", "empty", "cbt_enabled",
+               "ha_enabled"}
 MAP_FIELDS = {"sm_config", "other_config"}
 LIST_FIELDS = {"PBDs", "VDIs", "VBDs", "VIFs", "snapshots", "resident_VMs", "allowed_operations"}
 DATE_FIELDS = {"snapshot_time"}
@@ -248,7 +252,7 @@ class Inventory:
     def pool(self) -> dict[str, Any]:
         rec = _sole(self.records["pool"].values()) or {}
         return {"uuid": rec.get("uuid"), "name": rec.get("name_label"),
-                "master": self._uuid("host", rec.get("master"))}
+                "master": self._uuid("host", rec.get("master")), "ha_enabled": bool(rec.get("ha_enabled", False))}
 
     @cached_property
     def captured_at(self) -> pd.Timestamp:
@@ -357,13 +361,13 @@ class Inventory:
                 "snapshot_of": self._uuid("VDI", r.get("snapshot_of")),
                 "snapshot_time": snap_time, "snapshot_age_days": age,
                 "leaf_coalesce": (r.get("other_config") or {}).get("leaf-coalesce") or None,
-                "on_boot": r.get("on_boot") or None,
+                "on_boot": r.get("on_boot") or None, "cbt_enabled": bool(r.get("cbt_enabled", False)),
                 "attached": uuid in attached, "vms": tuple(sorted(set(vms_of.get(uuid, [])))),
             })
         cols = ["uuid", "ref", "name", "sr", "sr_type", "type", "virtual_size",
                 "physical_utilisation", "vhd_parent", "vdi_type", "vhd_blocks", "managed", "hidden",
                 "missing", "read_only", "is_a_snapshot", "snapshot_of", "snapshot_time", "snapshot_age_days",
-                "leaf_coalesce", "on_boot", "attached", "vms"]
+                "leaf_coalesce", "on_boot", "cbt_enabled", "attached", "vms"]
         frame = pd.DataFrame(rows, columns=cols)
         frame["snapshot_time"] = pd.to_datetime(frame["snapshot_time"], utc=True)
         return frame
@@ -400,10 +404,11 @@ class Inventory:
                 "disks": len(vdis), "vdis": tuple(vdis), "srs": tuple(srs),
                 "disk_virtual_size": vsize, "disk_physical_utilisation": psize,
                 "snapshots": tuple(u for u in (self._uuid("VM", s) for s in r.get("snapshots", [])) if u),
+                "ha_protected": r.get("ha_restart_priority") == "restart",
             })
         cols = ["uuid", "ref", "name", "power_state", "is_a_template", "is_control_domain",
                 "is_a_snapshot", "snapshot_of", "snapshot_time", "resident_on", "disks", "vdis",
-                "srs", "disk_virtual_size", "disk_physical_utilisation", "snapshots"]
+                "srs", "disk_virtual_size", "disk_physical_utilisation", "snapshots", "ha_protected"]
         frame = pd.DataFrame(rows, columns=cols)
         frame["snapshot_time"] = pd.to_datetime(frame["snapshot_time"], utc=True)
         return frame

@@ -133,6 +133,11 @@ def vms_with_other_config(session, key: str, value: str) -> list[str]:
             and not rec.get("is_a_snapshot") and not rec.get("is_a_template")]
 
 
+def ha_enabled(session) -> bool:
+    pools = session.xenapi.pool.get_all_records()
+    return bool(next(iter(pools.values()), {}).get("ha_enabled"))
+
+
 def pool_uuid(session) -> str:
     pools = session.xenapi.pool.get_all_records()
     return next(iter(pools.values()))["uuid"] if pools else ""
