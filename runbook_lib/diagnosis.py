@@ -71,6 +71,13 @@ class DiagnosisResult:
         return _frame(self.data["vdis"], ["vdi", "sr", "verdict", "sources", "pending", "xo_length", "attempts",
                                           "failures", "findings", "known_defect", "next_step"])
 
+    def smlog_findings(self) -> dict[str, Any] | None:
+        """The log's own findings (`runbook.smlog.diagnosis/1`) with sm's version and its known
+        defects, as `runbook smlog diagnose --json` prints them; None without a log."""
+        if self.smlog is None:
+            return None
+        return apply_known_defects(self.smlog.to_json(), self.sm)
+
     @property
     def known_defects(self) -> pd.DataFrame:
         return _frame(self.data["known_defects"], ["id", "applies", "title", "fixed_in", "srs", "vdis", "sources"])
