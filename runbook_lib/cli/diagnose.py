@@ -56,19 +56,32 @@ def _echo_text(data: dict, sources: str) -> None:
     for d in data["known_defects"]:
         where = ", ".join(d["srs"] + d["vdis"]) or "not seen here"
         click.echo(f"defect:    {d['id']} ({d['applies']}; fixed in {d['fixed_in']}): {where}")
-    if data["srs"]:
-        click.echo("")
-        click.echo(f"{'SR':<38} {'verdict':<15} {'to coalesce':>11} {'GC':>5}  from        name")
-        for s in data["srs"]:
-            gc = f"{s['gc_progress']:.0%}" if s.get("gc_progress") is not None else ("run" if s.get("gc_running")
-                                                                                        else "-")
-            count = s.get("to_coalesce")
-            click.echo(f"{s['sr']:<38} {s['verdict']:<15} {count if count is not None else '-':>11} {gc:>5}  "
-                       f"{'+'.join(s['sources']):<11} {s.get('name') or ''}")
-    if data["vdis"]:
-        click.echo("")
-        click.echo(f"{'VDI':<38} {'verdict':<15} {'pending':<9} from        findings")
-        for v in data["vdis"]:
-            found = ", ".join(v.get("findings") or []) or "-"
-            click.echo(f"{v['vdi']:<38} {v['verdict']:<15} {v.get('pending') or '-':<9} "
-                       f"{'+'.join(v['sources']):<11} {found}")
+    sr_rows = [(s["sr"], s["verdict"], _count(s), _gc(s), "+".join(s["sources"]), s.get("name") or "")
+               for s in data["srs"]]
+    _table(("SR", "verdict", "to coalesce", "GC", "from", "name"), (38, 15, -11, -5, 11, 0), sr_rows)
+    vdi_rows = [(v["vdi"], v["verdict"], v.get("pending") or "-", "+".join(v["sources"]),
+                 ", ".join(v.get("findings") or []) or "-") for v in data["vdis"]]
+    _table(("VDI", "verdict", "pending", "from", "findings"), (38, 15, 9, 11, 0), vdi_rows)
+
+
+def _count(row: dict) -> str:
+    return "-" if row.get("to_coalesce") is None else str(row["to_coalesce"])
+
+
+def _gc(row: dict) -> str:
+    if row.get("gc_progress") is not None:
+        return f"{row['gc_progress']:.0%}"
+    return "run" if row.get("gc_running") else "-"
+
+
+def _table(header: tuple, widths: tuple, rows: list[tuple]) -> None:
+    """Aligned columns after a blank line (a negative width aligns right; 0: as long as it is)."""
+    if not rows:
+        return
+
+    def line(cells) -> str:
+        return " ".join(f"{c:>{-w}}" if w < 0 else f"{c:<{w}}" if w else str(c) for c, w in zip(cells, widths))
+
+    click.echo("")
+    for cells in (header, *rows):
+        click.echo(line(cells).rstrip())

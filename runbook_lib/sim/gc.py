@@ -441,28 +441,28 @@ class GcManager:
         with pool.lock:
             cand = self.find_coalesce(g, failed, log, nospace)
         if cand:
-            with pool.lock:
-                self._task_start(g)
-            if "gc-stuck" in pool.faults:
-                yield from self._stuck(g, cand, log)
-            ok = yield from self._coalesce(g, cand, log)
+            ok = yield from self._take(g, cand, log, self._coalesce(g, cand, log))
             if not ok:
                 failed.add(cand)
             return "coalesce"
         with pool.lock:
             leaf = self.find_leaf(g, failed, log, nospace)
         if leaf:
-            with pool.lock:
-                self._task_start(g)
-            if "gc-stuck" in pool.faults:
-                yield from self._stuck(g, leaf, log)
-            yield from self._leaf_step(g, leaf, log, failed)
+            yield from self._take(g, leaf, log, self._leaf_step(g, leaf, log, failed))
             log(f"Starting asynch srUpdate for SR {pool.store.get('SR', g.ref)['uuid']}")
             yield 1.0
             return "coalesce"
         if "gc-stuck" in pool.faults:
             yield from self._stuck(g, None, log)
         return None
+
+    def _take(self, g: SrGc, ref: str, log, step):
+        """Start the task, then run one coalesce step (the gc-stuck fault holds it forever)."""
+        with self.pool.lock:
+            self._task_start(g)
+        if "gc-stuck" in self.pool.faults:
+            yield from self._stuck(g, ref, log)
+        return (yield from step)
 
     # -- the GC's XenAPI objects: its task, its no-space message and keys -------------------------
     def _switch(self, sr_ref: str, key: str) -> str | None:

@@ -53,19 +53,17 @@ class _Parser:
         return self.i < len(self.toks) and self.toks[self.i] == ("sym", value)
 
     def either(self) -> Predicate:
-        left = self.both()
-        while self.peek("or"):
-            self.take("sym", "or")
-            right, first = self.both(), left
-            left = lambda r, a=first, b=right: a(r) or b(r)  # noqa: E731
-        return left
+        return self._joined("or", self.both, lambda a, b: lambda r: a(r) or b(r))
 
     def both(self) -> Predicate:
-        left = self.single()
-        while self.peek("and"):
-            self.take("sym", "and")
-            right, first = self.single(), left
-            left = lambda r, a=first, b=right: a(r) and b(r)  # noqa: E731
+        return self._joined("and", self.single, lambda a, b: lambda r: a(r) and b(r))
+
+    def _joined(self, word: str, part: Callable[[], Predicate], join) -> Predicate:
+        """part (word part)*, left to right."""
+        left = part()
+        while self.peek(word):
+            self.take("sym", word)
+            left = join(left, part())
         return left
 
     def single(self) -> Predicate:
