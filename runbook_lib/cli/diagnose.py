@@ -10,6 +10,7 @@ import click
 from runbook_lib.cli.pool_options import pool_options
 
 log = logging.getLogger(__name__)
+MAX_VDI_ROWS = 30  # the text shows the worst ones; --json has every row
 
 
 @click.command("diagnose")
@@ -60,8 +61,10 @@ def _echo_text(data: dict, sources: str) -> None:
                for s in data["srs"]]
     _table(("SR", "verdict", "to coalesce", "GC", "from", "name"), (38, 15, -11, -5, 11, 0), sr_rows)
     vdi_rows = [(v["vdi"], v["verdict"], v.get("pending") or "-", "+".join(v["sources"]),
-                 ", ".join(v.get("findings") or []) or "-") for v in data["vdis"]]
+                 ", ".join(v.get("findings") or []) or "-") for v in data["vdis"][:MAX_VDI_ROWS]]
     _table(("VDI", "verdict", "pending", "from", "findings"), (38, 15, 9, 11, 0), vdi_rows)
+    if len(data["vdis"]) > MAX_VDI_ROWS:
+        click.echo(f"... and {len(data['vdis']) - MAX_VDI_ROWS} more VDI(s), less bad (--json lists them all)")
 
 
 def _count(row: dict) -> str:
