@@ -63,3 +63,23 @@ def test_smlog_diagnose_takes_the_version_too(data_dir):
     assert data["schema"] == "runbook.smlog.diagnosis/1" and data["sm_version"]["version"] == "3.2.5"
     # the seed is an LVM SR: the FileSR defect is not its cause, the advice stays
     assert not any(v.get("known_defect") for v in data["vdis"]) and "02_size_space" in data["next_step"]
+
+
+def test_a_status_report_gives_the_log_and_sm_version(tmp_path, data_dir):
+    import io
+    import tarfile
+
+    report = tmp_path / "bug-report-20261110.tar.gz"
+    log = (data_dir / "smlog" / "seed_excerpt.log").read_bytes()
+    with tarfile.open(report, "w:gz") as tf:
+        for name, data in (("bug-report-20261110/rpm-qa.out", b"sm-3.2.11-1.xs8.x86_64\nxapi-core-1-1.x86_64\n"),
+                           ("bug-report-20261110/var/log/SMlog", log)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    for command in (["diagnose"], ["smlog", "diagnose"]):
+        res = CliRunner().invoke(main, [*command, str(report), "--year", "2019", "--json"])
+        assert res.exit_code == 0, res.output
+        data = json.loads(res.output)
+        assert data["verdict"] == "stuck-timeout"
+        assert data["sm_version"]["version"] == "3.2.11" and data["sm_version"]["source"].startswith("status report")
