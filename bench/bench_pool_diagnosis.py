@@ -8,9 +8,7 @@ count per SR) and the merge with the known defects applied.
 
 from __future__ import annotations
 
-import tempfile
 import time
-from pathlib import Path
 
 TARGET_S = 2.0
 
@@ -18,26 +16,19 @@ TARGET_S = 2.0
 def main(argv: list[str] | None = None) -> int:
     from runbook_lib.diagnosis import combine
     from runbook_lib.pool_diagnosis import diagnose_pool
-    from runbook_lib.sim import Simulator
     from runbook_lib.xapi.connect import connect
     from runbook_lib.xapi.health import fetch_health
     from runbook_lib.xapi.inventory import fetch_inventory
 
-    with tempfile.TemporaryDirectory() as tmp:
-        sim = Simulator("large-pool").start()
-        try:
-            pw = Path(tmp) / "pw"
-            pw.write_text(sim.password)
-            t0 = time.perf_counter()
-            with connect(sim.url, user=sim.user, password_env=None, password_file=pw) as session:
-                inv = fetch_inventory(session, source_url=sim.url)
-                health = fetch_health(session, inv)
-            t1 = time.perf_counter()
-        finally:
-            sim.stop()
+    url = "sim:large-pool"   # the simulator in-process, stopped when the session ends
+    with connect(url) as session:
+        t0 = time.perf_counter()
+        inv = fetch_inventory(session, source_url=url)
+        health = fetch_health(session, inv)
+        t1 = time.perf_counter()
     t2 = time.perf_counter()
     found = diagnose_pool(inv.srs, inv.vdis, health.messages, health.tasks, captured=inv.captured_at)
-    data = combine(None, found, None, pool_source=sim.url)
+    data = combine(None, found, None, pool_source=url)
     t3 = time.perf_counter()
     total = (t1 - t0) + (t3 - t2)
     waiting = sum(r["to_coalesce"] for r in found.sr_rows)
