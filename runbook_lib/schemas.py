@@ -10,3 +10,6 @@ PLAN_SCHEMA = "runbook.plan/1"  # plan.make_plan: the plan.json notebook 03 exec
 DIAGNOSIS_SCHEMA = "runbook.smlog.diagnosis/1"  # smlog.diagnose: the verdicts of notebook 01
 HYGIENE_SCHEMA = "runbook.hygiene/1"  # audit.hygiene: old snapshots and deep chains (notebook 05)
 RUN_SCHEMA = "runbook.run/1"  # audit.index: one line of the run index (docs/audit-trail.md)
+POOL_DIAGNOSIS_SCHEMA = "runbook.pool.diagnosis/1"  # pool_diagnosis: what the pool shows of its GC, over XenAPI
+COMBINED_DIAGNOSIS_SCHEMA = "runbook.diagnosis/1"  # diagnosis: SMlog and pool merged (runbook diagnose, notebook 01)
+KNOWN_DEFECTS_SCHEMA = "runbook.known-defects/1"  # known_defects: the table in data/known_defects.yaml

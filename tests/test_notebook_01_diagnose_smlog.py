@@ -44,3 +44,34 @@ def test_notebook_01_under_runbook_run_keeps_its_findings_with_the_run(tmp_path)
     assert json.loads(findings_path.read_text())["verdict"] == "stuck-timeout"
     (line,) = read_index(outputs)
     assert any(o["path"].endswith(".smlog_findings.json") for o in line["outputs"]), line["outputs"]
+
+
+def test_notebook_01_reads_the_pool_alone_and_with_the_log(tmp_path, monkeypatch):
+    """url alone: the pool's findings; url and a log: merged, with sm's version turning the
+    file SR's timeouts into 'update sm'."""
+    from runbook_lib.sim import Simulator
+
+    monkeypatch.setenv("RUNBOOK_OUTPUTS", str(tmp_path / "outputs"))
+    log = tmp_path / "SMlog"
+    with Simulator("nfs-old-sm", smlog=log, speed=1) as sim:
+        sim.run_gc("NFS VM store")
+        sim.run_gc("NFS VM store")
+    out = tmp_path / "01-pool.ipynb"
+    papermill.execute_notebook(str(NOTEBOOK), str(out), kernel_name="python3", progress_bar=False,
+                               cwd=str(NOTEBOOK.parent), parameters={"url": "sim:nfs-old-sm"})
+    records = read_records(out)
+    assert records["verdict"]["verdict"] == "coalescing" and records["srs"][0]["sources"] == ["pool"]
+    assert records["findings_path"].endswith(".diagnosis.json")
+    assert json.loads(Path(records["diagnosis_path"]).read_text())["schema"] == "runbook.diagnosis/1"
+    out = tmp_path / "01-both.ipynb"
+    papermill.execute_notebook(str(NOTEBOOK), str(out), kernel_name="python3", progress_bar=False,
+                               cwd=str(NOTEBOOK.parent),
+                               parameters={"url": "sim:nfs-old-sm", "smlog_paths": [str(log)],
+                                           "sm_version": "3.2.3-1.7.xcpng8.3"})
+    records = read_records(out)
+    assert records["verdict"]["verdict"] == "stuck-timeout"
+    assert records["verdict"]["next_step"].startswith("update sm on the SR master")
+    assert records["known_defects"][0]["id"] == "filesr-live-coalesce-units"
+    smlog_findings = json.loads(Path(records["findings_path"]).read_text())
+    assert smlog_findings["schema"] == "runbook.smlog.diagnosis/1"
+    assert smlog_findings["sm_version"]["version"] == "3.2.3"

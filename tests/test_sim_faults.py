@@ -32,7 +32,7 @@ def test_parse_and_reject():
         with pytest.raises(UsageError):
             parse_fault(bad)
     assert set(FAULTS) == {"copy-fails-at", "staging-full", "session-expiry", "restart",
-                           "gc-stuck", "vm-wont-stop", "host-is-slave", "lose-reply"}
+                           "gc-stuck", "vm-wont-stop", "host-is-slave", "lose-reply", "unpause-fails"}
 
 
 def test_a_lost_reply_is_sent_again_by_the_stock_client_and_once_by_ours(tmp_path, monkeypatch):

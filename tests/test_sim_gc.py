@@ -129,11 +129,17 @@ def test_no_space_to_leaf_coalesce_sets_offline(tmp_path):
         sim.run_gc("full")
         leaf = _vdi(sim, "bbbbbbbb")
         assert sim.state.get("VDI", leaf)["other_config"].get("leaf-coalesce") == "offline"
-        assert sim.state.tables["message"]
-        msg = next(iter(sim.state.tables["message"].values()))
-        assert msg["name"] == "SM_GC_NO_SPACE" and msg["priority"] == 3
+        (msg_ref, msg), = sim.state.tables["message"].items()
+        assert msg["name"] == "SM_GC_NO_SPACE" and msg["priority"] == 3 and msg["cls"] == "SR"
+        assert msg["obj_uuid"] == "11111111-2222-4333-8444-555555555555"
+        assert msg["body"] == ("Unable to perform data coalesce due to a lack of space in SR "
+                               "11111111-2222-4333-8444-555555555555")
         sr = sim.state.get("SR", sim.sr_ref("full"))
-        assert sr["sm_config"]["gc_no_space"] == msg["uuid"]
+        # sm keeps the message's reference (message.create's result) in the SR and each starved VDI
+        assert sr["sm_config"]["gc_no_space"] == msg_ref
+        assert sim.state.get("VDI", leaf)["sm_config"]["gc_no_space"] == msg_ref
+        # a full SR gives the GC no work it can do: no "Garbage Collection" task
+        assert not sim.state.tables["task"]
         # shut the VM down: its leaf deflates, the offline leaf-coalesce fits and runs
         vm = next(r for r, rec in sim.state.tables["VM"].items() if rec["name_label"] == "vm")
         with sim.pool.lock:
@@ -141,6 +147,8 @@ def test_no_space_to_leaf_coalesce_sets_offline(tmp_path):
         sim.run_gc("full")
         assert sim.storage.vhds[leaf].parent is None
         assert "gc_no_space" not in sim.state.get("SR", sim.sr_ref("full"))["sm_config"]
+        assert "gc_no_space" not in sim.state.get("VDI", leaf)["sm_config"]
+        assert not sim.state.tables["message"]  # destroyed once everything fits
     text = log.read_text()
     assert re.search(r"No space to leaf-coalesce bbbbbbbb\[VHD\]\(10\.000G/2\.\d+G/2\.000G/"
                      r"10\.0\d\dG\|ao\) \(free space: \d+\)", text)
@@ -245,3 +253,161 @@ def test_leaf_growing_faster_than_it_coalesces(tmp_path, style):
     else:
         assert "Snapshot-coalesce did not help, abandoning attempts" in text
         assert "Set leaf-coalesce = offline for bbbbbbbb" in text
+
+
+# ---- the GC's XenAPI objects and switches (sm's cleanup.py; docs/simulator.md) -----------------
+
+def _scenario(**extra):
+    """A small NFS pool: a hidden base with one running leaf, room to spare."""
+    data = {
+        "name": "small", "smlog": {"style": "modern"},
+        "srs": [{"uuid": "11111111-2222-4333-8444-555555555555", "name_label": "nfs", "type": "nfs",
+                 "physical_size": "1T", "coalesce_speed": "90M"}],
+        "vdis": [{"uuid": "aaaaaaaa-0000-4000-8000-000000000001", "sr": "nfs", "hidden": True,
+                  "virtual_size": "100G", "allocated": "40G"},
+                 {"uuid": "bbbbbbbb-0000-4000-8000-000000000002", "sr": "nfs", "name_label": "data",
+                  "parent": "aaaaaaaa-0000-4000-8000-000000000001", "virtual_size": "100G",
+                  "allocated": "6G", "overlap": "1G", "growth": "0"}],
+        "vms": [{"uuid": "cccccccc-0000-4000-8000-000000000003", "name_label": "vm", "power_state": "Running",
+                 "vbds": [{"vdi": "bbbbbbbb-0000-4000-8000-000000000002"}]}],
+    }
+    for key, value in extra.items():
+        if key == "vdi_fields":
+            data["vdis"][1].update(value)
+        elif key == "sr_fields":
+            data["srs"][0].update(value)
+        else:
+            data[key] = value
+    return data
+
+
+def _gc_tasks(sim):
+    return [t for t in sim.state.tables["task"].values() if t["name_label"] == "Garbage Collection"]
+
+
+def test_the_gc_task_is_pending_while_the_gc_works_and_applies_to_its_sr(tmp_path):
+    with Simulator(_scenario(), speed=1) as sim:
+        sr = sim.sr_ref("nfs")
+        sim.kick_gc(sr)
+        sim.advance(5)   # into the first snapshot-coalesce of the 6 GiB leaf
+        (task,) = _gc_tasks(sim)
+        assert task["status"] == "pending" and task["other_config"] == {"applies_to": sr}
+        assert task["name_description"] == "Garbage collection for SR 11111111-2222-4333-8444-555555555555"
+        assert 0.0 <= task["progress"] < 1.0
+        sim.run_gc(sr)
+        finished = [t for t in _gc_tasks(sim) if t["status"] == "success"]
+        assert finished and all(t["progress"] == 1.0 for t in finished)
+        sim.advance(66 * 60)   # xapi destroys a finished task about an hour later
+        assert not [t for t in _gc_tasks(sim) if t["status"] != "pending"]
+
+
+def test_no_gc_task_on_a_release_before_the_task_existed():
+    with Simulator(_scenario(sm={"version": "2.30.8"}), speed=1) as sim:
+        sim.run_gc("nfs")
+        assert sim.storage.vhds[_vdi(sim, "bbbbbbbb")].parent is None   # the GC did its work
+        assert not _gc_tasks(sim)
+
+
+def test_switches_stop_the_gc_as_sm_does(tmp_path):
+    log = tmp_path / "SMlog"
+    with Simulator(_scenario(sr_fields={"other_config": {"gc": "false"}}), smlog=log, speed=1) as sim:
+        sim.run_gc("nfs")
+        assert sim.storage.vhds[_vdi(sim, "bbbbbbbb")].parent is not None
+    assert "GC is disabled for this SR, abort" in log.read_text()
+    cases = (({"sr_fields": {"other_config": {"leaf-coalesce": "false"}}}, "Leaf-coalesce disabled for this SR"),
+             ({"vdi_fields": {"other_config": {"leaf-coalesce": "false"}}}, "Leaf-coalesce disabled for bbbbbbbb"),
+             ({"sr_fields": {"other_config": {"coalesce": "false"}}}, "Coalesce disabled for this SR"))
+    for extra, line in cases:
+        log = tmp_path / f"SMlog-{len(line)}"
+        with Simulator(_scenario(**extra), smlog=log, speed=1) as sim:
+            sim.run_gc("nfs")
+            assert sim.storage.vhds[_vdi(sim, "bbbbbbbb")].parent is not None, line
+        assert line in log.read_text()
+
+
+def test_reset_on_boot_and_caching_leaves_are_skipped(tmp_path):
+    log = tmp_path / "SMlog"
+    with Simulator(_scenario(), smlog=log, speed=1) as sim:
+        leaf = _vdi(sim, "bbbbbbbb")
+        sim.state.set("VDI", leaf, on_boot="reset")
+        sim.run_gc("nfs")
+        assert sim.storage.vhds[leaf].parent is not None
+        sim.state.set("VDI", leaf, on_boot="persist", allow_caching=True)
+        sim.run_gc("nfs")
+        assert sim.storage.vhds[leaf].parent is not None
+    text = log.read_text()
+    assert "Skipping reset-on-boot bbbbbbbb" in text and "Skipping allow_caching=true bbbbbbbb" in text
+
+
+def test_file_sr_leaf_times_out_on_sm_with_the_size_bug_and_not_after_the_fix(tmp_path):
+    """sm 3.0.11-3.2.11 reads a file VHD's allocated size in blocks: every leaf looks small
+    enough for a live leaf-coalesce, and a 6 GiB one times out (fixed in 3.2.12)."""
+    outcomes = {}
+    for version in ("3.2.11-1.xs8", "3.2.12-1.xs8", "3.2.3-1.7.xcpng8.3", "3.2.3-1.8.xcpng8.3", "3.0.10"):
+        log = tmp_path / f"SMlog-{version}"
+        with Simulator(_scenario(sm={"version": version}), smlog=log, speed=1) as sim:
+            sim.run_gc("nfs")
+            outcomes[version] = (sim.storage.vhds[_vdi(sim, "bbbbbbbb")].parent is None,
+                                 "EXCEPTION <class 'util.SMException'>, Timed out" in log.read_text())
+    assert outcomes == {"3.2.11-1.xs8": (False, True), "3.2.12-1.xs8": (True, False),
+                        "3.2.3-1.7.xcpng8.3": (False, True), "3.2.3-1.8.xcpng8.3": (True, False),
+                        "3.0.10": (True, False)}
+
+
+def test_the_live_leaf_coalesce_pauses_the_vdi_and_unpause_failure_is_reported(tmp_path):
+    scenario = _scenario(vdi_fields={"allocated": "8M", "overlap": "0"})   # small: live at once
+    with Simulator(scenario, speed=1) as sim:
+        sim.run_gc("nfs")
+        leaf = _vdi(sim, "bbbbbbbb")
+        assert sim.storage.vhds[leaf].parent is None and "paused" not in sim.state.get("VDI", leaf)["sm_config"]
+        assert not sim.state.tables["message"]
+    log = tmp_path / "SMlog"
+    with Simulator(scenario, smlog=log, speed=1, faults=["unpause-fails"]) as sim:
+        sim.run_gc("nfs")
+        leaf = _vdi(sim, "bbbbbbbb")
+        assert sim.state.get("VDI", leaf)["sm_config"]["paused"] == "true"
+        (msg,) = sim.state.tables["message"].values()
+        assert (msg["name"], msg["priority"], msg["cls"], msg["obj_uuid"]) == (
+            "failed to unpause tapdisk", 4, "SR", "11111111-2222-4333-8444-555555555555")
+        assert msg["body"] == ("Failed to unpause tapdisk for VDI bbbbbbbb-0000-4000-8000-000000000002, "
+                               "VMs using this tapdisk have lost access to the corresponding disk(s)")
+    assert "EXCEPTION <class 'util.SMException'>, Failed to unpause VDI bbbbbbbb" in log.read_text()
+
+
+def _full_lvm(version):
+    return {
+        "name": "full", "smlog": {"style": "modern"}, "sm": {"version": version},
+        "srs": [{"uuid": "11111111-2222-4333-8444-555555555555", "name_label": "full", "type": "lvm",
+                 "free": "100M"}],
+        "vdis": [{"uuid": "aaaaaaaa-0000-4000-8000-000000000001", "sr": "full", "hidden": True,
+                  "virtual_size": "10G", "allocated": "5G"},
+                 {"uuid": "bbbbbbbb-0000-4000-8000-000000000002", "sr": "full",
+                  "parent": "aaaaaaaa-0000-4000-8000-000000000001", "virtual_size": "10G", "allocated": "2G"}],
+        "vms": [{"uuid": "cccccccc-0000-4000-8000-000000000003", "name_label": "vm",
+                 "power_state": "Running", "vbds": [{"vdi": "bbbbbbbb-0000-4000-8000-000000000002"}]}],
+    }
+
+
+@pytest.mark.parametrize("version, key_left", [("3.2.11-1.xs8", True), ("4.1.7-1.xs9", True),
+                                               ("3.2.12-17.xs8", False), ("4.1.8-1.xs9", False)])
+def test_the_sr_no_space_key_outlives_the_shortage_on_releases_before_the_fix(tmp_path, version, key_left):
+    log = tmp_path / "SMlog"
+    with Simulator(_full_lvm(version), smlog=log, speed=1) as sim:
+        sim.run_gc("full")
+        (msg_ref,) = sim.state.tables["message"]
+        vm = next(r for r, rec in sim.state.tables["VM"].items() if rec["name_label"] == "vm")
+        with sim.pool.lock:
+            sim.pool._halt(vm)
+        sim.run_gc("full")
+        assert not sim.state.tables["message"]                      # the message goes either way
+        sm_config = sim.state.get("SR", sim.sr_ref("full"))["sm_config"]
+        assert (sm_config.get("gc_no_space") == msg_ref) is key_left
+        sim.run_gc("full")   # the next run destroys the named message again, and fails on it
+    assert ("gc: EXCEPTION <class 'XenAPI.Failure'>, ['HANDLE_INVALID', 'message'" in log.read_text()) is key_left
+
+
+def test_no_no_space_message_before_sm_3_2_11():
+    with Simulator(_full_lvm("3.2.10-1.xs8"), speed=1) as sim:
+        sim.run_gc("full")
+        assert not sim.state.tables["message"]
+        assert "gc_no_space" not in sim.state.get("SR", sim.sr_ref("full"))["sm_config"]

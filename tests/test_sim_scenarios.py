@@ -9,7 +9,7 @@ from runbook_lib.sim.scenarios import list_scenarios, load_scenario, rate, size
 
 
 def test_shipped_scenarios():
-    assert list_scenarios() == ["healthy", "large-pool", "nfs-only", "seed-stuck-leaf-coalesce"]
+    assert list_scenarios() == ["healthy", "large-pool", "nfs-old-sm", "nfs-only", "seed-stuck-leaf-coalesce"]
     for name in list_scenarios():
         data = load_scenario(name)
         assert data["name"] == name and data["description"]

@@ -80,6 +80,29 @@ def test_frames_have_the_documented_columns_and_values():
     assert inv.hosts.iloc[0]["is_master"]
 
 
+def test_the_gc_keys_switches_and_product_become_columns():
+    p, o = _pool()
+    p.records["SR"][o["lvm"]]["other_config"] = {"gc": "false", "auto-scan": "true", "folder": "x"}
+    p.records["SR"][o["lvm"]]["sm_config"] = {"gc_no_space": "OpaqueRef:m1"}
+    p.records["VDI"][o["leaf"]]["sm_config"].update(paused="true", relinking="True", gc_no_space="OpaqueRef:m1",
+                                                    other="dropped")
+    p.records["VDI"][o["leaf"]]["allow_caching"] = True
+    p.records["host"][p.host]["software_version"] = {"product_brand": "XCP-ng", "product_version": "8.3.0",
+                                                     "hostname": "not kept"}
+    inv = p.inventory()
+    lvm = inv.srs.set_index("uuid").loc[p.uuid("SR", o["lvm"])]
+    assert (lvm["gc"], lvm["coalesce"], lvm["leaf_coalesce"], lvm["auto_scan"]) == ("false", None, None, "true")
+    assert lvm["gc_no_space"] == "OpaqueRef:m1"
+    assert set(lvm["vdi_order"]) == {p.uuid("VDI", o[k]) for k in ("base", "leaf", "snap")}
+    leaf = inv.vdis.set_index("uuid").loc[p.uuid("VDI", o["leaf"])]
+    assert (leaf["paused"], leaf["relinking"], leaf["activating"], leaf["gc_no_space"]) == (
+        "true", "True", None, "OpaqueRef:m1")
+    assert leaf["allow_caching"] and not inv.vdis.set_index("uuid").loc[p.uuid("VDI", o["base"]), "allow_caching"]
+    host = inv.hosts.iloc[0]
+    assert (host["product_brand"], host["product_version"], host["build_number"]) == ("XCP-ng", "8.3.0", None)
+    assert "hostname" not in inv.records["host"][p.host]["software_version"]
+
+
 def test_save_load_round_trip_is_identical(tmp_path):
     p, _ = _pool()
     inv = p.inventory()

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "history": ("history", "history", "list the recorded runs (outputs/index.jsonl)"),
     "verify": ("verify", "verify", "check the run index hash chain, every output's hash, and scan for secrets"),
     "smlog": ("smlog", "smlog", "Read and diagnose SMlog files."),
+    "diagnose": ("diagnose", "diagnose", "is the GC coalescing, and why not: from the pool, SMlog files, or both"),
     "size": ("size", "size", "space each pending coalesce needs, and the ranked remedies"),
     "inventory": ("inventory", "inventory", "save a pool's inventory to a file (offline sizing)"),
     "transfer": ("transfer", "transfer", "carry out a plan.json: dry run, or --execute --confirm VM_UUID"),

@@ -22,7 +22,10 @@ def smlog():
 @click.option("--sr", "sr", default=None, metavar="UUID", help="Only this SR (full UUID or a prefix).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print exactly one JSON object (schema runbook.smlog.diagnosis/1).")
-def diagnose_cmd(paths, year, sr, as_json):
+@click.option("--sm-version", metavar="VERSION",
+              help="the storage manager's version (`rpm -q sm` on the host), for its known defects; "
+                   "else read from a status report among PATHS")
+def diagnose_cmd(paths, year, sr, as_json, sm_version):
     """Say per SR and per VDI whether the GC coalesces, with evidence and the next step.
 
     PATH may be SMlog, SMlog.1, SMlog.2.gz, ..., a directory, or a .tar/.tar.gz/.tar.bz2/.zip
@@ -32,6 +35,10 @@ def diagnose_cmd(paths, year, sr, as_json):
     from runbook_lib.smlog import diagnose, read_smlog
 
     year = year or None  # 0, as in notebook 01, means "from the files' dates"; read_smlog checks the rest
+    if sm_version:  # a bad value is refused before a long read
+        from runbook_lib.sm_version import parse_sm_version
+
+        parse_sm_version(sm_version)
     read = read_smlog(list(paths), year=year)
     for entry in read.skipped:  # stderr: --json stays one object on stdout
         click.echo(f"warning:   skipped {entry}", err=True)
@@ -39,10 +46,19 @@ def diagnose_cmd(paths, year, sr, as_json):
              read.first, read.last)
     found = diagnose(read, sr=sr)
     log.info("verdict %s over %d SR(s) and %d VDI(s)", found.verdict, len(found.sr_rows), len(found.vdi_rows))
+    data = _with_known_defects(found.to_json(), sm_version, list(paths))
     if as_json:
-        click.echo(json.dumps(found.to_json(), sort_keys=False))
+        click.echo(json.dumps(data, sort_keys=False))
         return
-    _echo_text(found.to_json())
+    _echo_text(data)
+
+
+def _with_known_defects(data: dict, sm_version: str | None, paths: list[str]) -> dict:
+    """The known-defects hook (runbook_lib.findings_merge): sm's version, the defects it explains."""
+    from runbook_lib.diagnosis import read_sm_version
+    from runbook_lib.findings_merge import apply_known_defects
+
+    return apply_known_defects(data, read_sm_version(sm_version, paths))
 
 
 def _echo_text(data: dict) -> None:

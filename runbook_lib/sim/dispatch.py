@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 
 from runbook_lib.sim.clock import Int32
 from runbook_lib.sim.model import BACKREFS, FIELDS, LOWER, NULL_REF, ApiFailure, new_ref
+from runbook_lib.sim.where import predicate
 
 TASK_EXPIRY_S = 65 * 60  # xapi destroys a finished task about 65 minutes after it ended
 TASK_MIN_WALL_S = 5.0    # ... and the simulator keeps it at least this long in wall time
@@ -138,7 +139,8 @@ class Dispatcher:
         call.wants_task = wants_task
         return call
 
-    def _generic(self, cls):
+    def _class_reads(self, cls):
+        """get_all, get_all_records(_where), get_record, get_by_uuid, get_by_name_label."""
         st = self.store
         add = self._add
 
@@ -154,12 +156,24 @@ class Dispatcher:
         def get_by_uuid(s, uuid):
             return st.ref_by_uuid(cls, uuid)
 
+        def get_all_records_where(s, expr):
+            test = predicate(expr)
+            records = {r: st.record(cls, r) for r in st.all_refs(cls)}
+            return {r: rec for r, rec in records.items() if test(rec)}
+
         add(f"{cls}.get_all", get_all, 1)
         add(f"{cls}.get_all_records", get_all_records, 1)
+        add(f"{cls}.get_all_records_where", get_all_records_where, 2)
         add(f"{cls}.get_record", get_record, 2)
         add(f"{cls}.get_by_uuid", get_by_uuid, 2)
         if "name_label" in FIELDS[cls]:
             add(f"{cls}.get_by_name_label", lambda s, label: st.find(cls, name_label=label), 2)
+
+    def _generic(self, cls):
+        st = self.store
+        add = self._add
+        self._class_reads(cls)
+
         # factories bind the field name now, so each method keeps its own field
         def field_getter(f):
             return lambda s, ref: st.record(cls, ref)[f]

@@ -28,6 +28,9 @@ FAULTS: dict[str, tuple[str, str]] = {
     "lose-reply": ("METHOD[@N]", "the Nth call of METHOD (default the first, e.g. VIF.create@2 "
                    "or Async.VM.copy) is carried out, then the connection is closed without an "
                    "answer, as when a reply is lost on the network"),
+    "unpause-fails": ("VDI name or uuid (optional)", "the first live leaf-coalesce (of that VDI) cannot "
+                      "unpause the tapdisk afterwards: the VDI keeps sm-config paused=true and the GC "
+                      "posts the message 'failed to unpause tapdisk' (priority 4)"),
     "host-is-slave": ("master address (optional)", "the server answers as a pool member "
                       "that is not the master: login gives HOST_IS_SLAVE [master address] "
                       "(the value, e.g. 127.0.0.1:PORT of another simulator, else the "
@@ -76,6 +79,7 @@ class Faults:
         self.restart_done = False
         self.reply_counts: dict[str, int] = {}
         self.replies_lost: list[str] = []
+        self.unpause_failed = False
 
     def __contains__(self, name: str) -> bool:
         return name in self.active
@@ -135,6 +139,16 @@ class Faults:
             pool.sm_log("Raising exception [44, There is insufficient space]")
             from runbook_lib.sim.storage import insufficient_space
             raise insufficient_space()
+
+    def unpause_fails(self, vdi_rec: dict) -> bool:
+        """True once: for the first unpause (of the named VDI) while the fault is active."""
+        if "unpause-fails" not in self.active or self.unpause_failed:
+            return False
+        target = self.active["unpause-fails"]
+        if target is not None and target not in (vdi_rec["name_label"], vdi_rec["uuid"]):
+            return False
+        self.unpause_failed = True
+        return True
 
     def vm_wont_stop(self, vm_rec: dict) -> bool:
         if "vm-wont-stop" not in self.active:

@@ -34,6 +34,8 @@ LIVE_TIMEOUT = LIVE_COALESCE_TIMEOUT_S
 LIVE_MAX_SIZE = LIVE_COALESCE_MAX_SIZE
 SPEED_LOG_LEN = 10
 STAR_LINE = "*~" * 20 + "*"
+GC_TASK_NAME = "Garbage Collection"
+TASK_EXPIRY_S = 65 * 60  # xapi destroys a finished task about this long after (db_gc_util.ml)
 
 # (file, line, function, code) of the live leaf-coalesce path, as the two log styles print it
 _TRACE = {
@@ -82,6 +84,9 @@ class SrGc:
         self.runs = 0
         self.last_trees: dict | None = None
         self.active: set[str] = set()   # VDIs whose LV is active because the GC works on them
+        self.task: str | None = None    # this run's "Garbage Collection" task
+        self.coalescable = 0            # candidates the last search found (the task's progress)
+        self.done = 0                   # coalesces done in this run
 
 
 class GcManager:
@@ -91,6 +96,7 @@ class GcManager:
         self.interval = float(cfg.get("interval_s", 0) or 0)
         log_cfg = pool.scenario.get("smlog") or {}
         self.style = str(log_cfg.get("style", "modern"))
+        self.release = pool.sm_release
         self._pids = itertools.count(int(log_cfg.get("pid", 10357)), 7)
         self.srs = {ref: SrGc(ref) for ref, state in pool.storage.srs.items()
                     if state.type in LVM_TYPES | FILE_TYPES}
@@ -135,6 +141,7 @@ class GcManager:
     def _crashed(self, g, exc):
         """A bug in a GC step: log it as the GC would and keep the simulator running."""
         g.running = False
+        self._task_end(g, "failure")
         sr = self.pool.store.get("SR", g.ref)["uuid"] if self.pool.store.exists("SR", g.ref) else g.ref
         logger.error("simulator: the GC of SR %s failed: %s: %s", sr, type(exc).__name__, exc,
                   exc_info=(type(exc), exc, exc.__traceback__))
@@ -206,12 +213,13 @@ class GcManager:
             log("\n".join(lines))
         g.last_trees = trees
 
-    def log_exception(self, log, tag: str, message: str, trace: list | None = None) -> None:
-        kind = "util.SMException" if self.style == "legacy" else "<class 'util.SMException'>"
+    def log_exception(self, log, tag: str, message: str, trace: list | None = None,
+                      kind: str = "util.SMException") -> None:
+        kind = kind if self.style == "legacy" else f"<class '{kind}'>"
         lines = [STAR_LINE, "         ***********************",
                  "         *  E X C E P T I O N  *", "         ***********************",
                  f"{tag}: EXCEPTION {kind}, {message}"]
-        for line, func, code in trace or _TRACE[self.style]:
+        for line, func, code in _TRACE[self.style] if trace is None else trace:
             lines.append(f'  File "/opt/xensource/sm/cleanup.py", line {line}, in {func}')
             lines.append(f"    {code}")
         lines += ["", STAR_LINE]
@@ -251,7 +259,10 @@ class GcManager:
 
     def can_live(self, leaf: str) -> bool:
         v = self.pool.storage.vhds[leaf]
-        return can_live_coalesce(v.allocated, self.speed(v.sr), force=self._leaf_config(leaf) == "force")
+        allocated = v.allocated
+        if self.release.file_sizes_in_blocks and not self.pool.storage.srs[v.sr].is_lvm:
+            allocated = v.blocks  # the allocated size read in 2 MiB blocks, compared as bytes
+        return can_live_coalesce(allocated, self.speed(v.sr), force=self._leaf_config(leaf) == "force")
 
     def duration(self, sr_ref: str, data_bytes: int, virtual: int) -> float:
         st = self.pool.storage.srs[sr_ref]
@@ -295,6 +306,9 @@ class GcManager:
                       key=lambda r: st.get("VDI", r)["uuid"])
 
     def find_coalesce(self, g, failed, log, nospace) -> str | None:
+        if self._switch(g.ref, "coalesce") == "false":
+            log("Coalesce disabled for this SR")
+            return None
         refs, kids = self._sr_vhds(g)
         st, s = self.pool.store, self.pool.storage
         root_of = {}
@@ -307,39 +321,63 @@ class GcManager:
                  and s.vhds[r].parent and len(kids.get(s.vhds[r].parent, [])) == 1
                  and r not in failed]
         cands.sort(key=lambda r: (-self._height(root_of[r], kids), st.get("VDI", r)["uuid"]))
+        self._task_coalescable(g, len(cands))
         free = s.free(g.ref)
         for r in cands:
             need = self.coalesce_need(r)
             if need <= free:
                 log(f"Coalesce candidate: {self.vdi_str(r, g)} (tree height "
                     f"{self._height(root_of[r], kids)})")
+                self._clear_vdi_no_space(r, log)
                 return r
             log(f"No space to coalesce {self.vdi_str(r, g)} (free space: {free})")
             nospace.append(r)
             failed.add(r)
         return None
 
-    def find_leaf(self, g, failed, log, nospace) -> str | None:
+    def _leaf_candidates(self, g, failed, log) -> list[str]:
         refs, kids = self._sr_vhds(g)
         st, s = self.pool.store, self.pool.storage
-        free = s.free(g.ref)
+        out = []
         for r in sorted(refs, key=lambda r: st.get("VDI", r)["uuid"]):
             v = s.vhds[r]
             if r in failed or not st.get("VDI", r)["managed"] or kids.get(r) or not v.parent:
                 continue
             if st.get("VDI", v.parent)["managed"] or len(kids.get(v.parent, [])) != 1:
                 continue
+            rec = st.get("VDI", r)
+            if rec["on_boot"] == "reset":
+                log(f"Skipping reset-on-boot {self.vdi_str(r, g)}")
+                continue
+            if rec["allow_caching"]:
+                log(f"Skipping allow_caching=true {self.vdi_str(r, g)}")
+                continue
             conf = self._leaf_config(r)
             if conf == "false" or conf == "offline" and v.attached:
                 log(f"Leaf-coalesce disabled for {self.vdi_str(r, g)}")
                 failed.add(r)
                 continue
+            out.append(r)
+        return out
+
+    def find_leaf(self, g, failed, log, nospace) -> str | None:
+        for key, value, line in (("coalesce", "false", "Coalesce disabled for this SR"),
+                                 ("leaf-coalesce", "false", "Leaf-coalesce disabled for this SR")):
+            if self._switch(g.ref, key) == value:
+                log(line)
+                return None
+        s = self.pool.storage
+        free = s.free(g.ref)
+        candidates = self._leaf_candidates(g, failed, log)
+        self._task_coalescable(g, len(candidates))
+        for r in candidates:
             snap_need, live_need = self.leaf_needs(r)
             need = snap_need
             if need > free and self.can_live(r):
                 need = live_need
             if need <= free:
                 log(f"Leaf-coalesce candidate: {self.vdi_str(r, g)}")
+                self._clear_vdi_no_space(r, log)
                 return r
             log(f"No space to leaf-coalesce {self.vdi_str(r, g)} (free space: {free})")
             nospace.append(r)
@@ -353,61 +391,159 @@ class GcManager:
     def _run(self, g: SrGc):
         pool = self.pool
         pid = next(self._pids)
-        clock = pool.clock
         sr_uuid = pool.store.get("SR", g.ref)["uuid"]
 
         def log(message):
             if pool.smlog is not None:
-                pool.smlog.gc(message, clock.now, pid)
+                pool.smlog.gc(message, pool.clock.now, pid)
 
         g.runs += 1
+        g.done = g.coalescable = 0
         log(f"=== SR {sr_uuid}: gc ===")
+        if self._switch(g.ref, "gc") == "false":
+            log("GC is disabled for this SR, abort")
+            return None
         yield 1.0
         failed: set[str] = set()
         nospace: list[str] = []
         while True:
-            with pool.lock:
-                self.log_state(g, log)
-                trash = self.garbage(g)
-            if trash:
-                with pool.lock:
-                    log(f"Found {len(trash)} VDIs for deletion:\n" +
-                        "\n".join(f"  {self.vdi_str(r, g)}" for r in trash))
-                    for r in trash:
-                        log(f"Deleting unlinked VDI {self.vdi_str(r, g)}")
-                        pool.remove_vdi(r)
-                yield 2.0
-                continue
-            with pool.lock:
-                cand = self.find_coalesce(g, failed, log, nospace)
-            if cand:
-                if "gc-stuck" in pool.faults:
-                    yield from self._stuck(g, cand, log)
-                ok = yield from self._coalesce(g, cand, log)
-                if not ok:
-                    failed.add(cand)
-                continue
-            with pool.lock:
-                leaf = self.find_leaf(g, failed, log, nospace)
-            if leaf:
-                if "gc-stuck" in pool.faults:
-                    yield from self._stuck(g, leaf, log)
-                yield from self._leaf_step(g, leaf, log, failed)
-                log(f"Starting asynch srUpdate for SR {sr_uuid}")
-                yield 1.0
-                continue
-            if "gc-stuck" in pool.faults:
-                yield from self._stuck(g, None, log)
-            break
-        if nospace and self.style == "modern":
-            self._no_space_message(g, sr_uuid)
-        elif not nospace:
-            with pool.lock:
-                self._clear_no_space(g)
+            did = yield from self._pass(g, log, failed, nospace)
+            if did is None:
+                break
+            if did == "coalesce":
+                g.done += 1
+                self._task_update(g)
+        with pool.lock:
+            self._check_no_space(g, sr_uuid, nospace, log)
+            self._task_end(g, "success")
         log("GC process exiting, no work left")
         with pool.lock:
             pool.storage.refresh(g.ref)
         return None
+
+    def _pass(self, g: SrGc, log, failed: set[str], nospace: list[str]):
+        """One round of the GC's loop: garbage, else one coalesce, else one leaf-coalesce.
+        Returns "garbage" | "coalesce", or None when there was nothing it could do."""
+        pool = self.pool
+        with pool.lock:
+            self.log_state(g, log)
+            trash = self.garbage(g)
+        if trash:
+            with pool.lock:
+                self._task_start(g)
+                log(f"Found {len(trash)} VDIs for deletion:\n" +
+                    "\n".join(f"  {self.vdi_str(r, g)}" for r in trash))
+                for r in trash:
+                    log(f"Deleting unlinked VDI {self.vdi_str(r, g)}")
+                    pool.remove_vdi(r)
+            yield 2.0
+            return "garbage"
+        with pool.lock:
+            cand = self.find_coalesce(g, failed, log, nospace)
+        if cand:
+            ok = yield from self._take(g, cand, log, self._coalesce(g, cand, log))
+            if not ok:
+                failed.add(cand)
+            return "coalesce"
+        with pool.lock:
+            leaf = self.find_leaf(g, failed, log, nospace)
+        if leaf:
+            yield from self._take(g, leaf, log, self._leaf_step(g, leaf, log, failed))
+            log(f"Starting asynch srUpdate for SR {pool.store.get('SR', g.ref)['uuid']}")
+            yield 1.0
+            return "coalesce"
+        if "gc-stuck" in pool.faults:
+            yield from self._stuck(g, None, log)
+        return None
+
+    def _take(self, g: SrGc, ref: str, log, step):
+        """Start the task, then run one coalesce step (the gc-stuck fault holds it forever)."""
+        with self.pool.lock:
+            self._task_start(g)
+        if "gc-stuck" in self.pool.faults:
+            yield from self._stuck(g, ref, log)
+        return (yield from step)
+
+    # -- the GC's XenAPI objects: its task, its no-space message and keys -------------------------
+    def _switch(self, sr_ref: str, key: str) -> str | None:
+        return self.pool.store.get("SR", sr_ref)["other_config"].get(key)
+
+    def _task_start(self, g: SrGc) -> None:
+        """The GC creates its task once it has work (sm 2.36 on, cleanup.py `create_task`)."""
+        st = self.pool.store
+        if g.task is not None or not self.release.gc_task:
+            return
+        uuid = st.get("SR", g.ref)["uuid"]
+        g.task = st.add("task", dict(name_label=GC_TASK_NAME, name_description=f"Garbage collection for SR {uuid}",
+                                     status="pending", progress=0.0, created=self.pool.clock.date(),
+                                     resident_on=self.pool.master, other_config={"applies_to": g.ref}))
+        self._task_update(g)
+
+    def _task_update(self, g: SrGc) -> None:
+        """progress = coalesces done / (done + candidates still found), as cleanup.py `update_task`."""
+        st = self.pool.store
+        total = g.done + g.coalescable
+        if g.task is not None and st.exists("task", g.task) and total > 0:
+            st.set("task", g.task, progress=round(g.done / total, 4))
+
+    def _task_coalescable(self, g: SrGc, count: int) -> None:
+        g.coalescable = count
+        self._task_update(g)
+
+    def _task_end(self, g: SrGc, status: str) -> None:
+        """The GC sets its task's status when it exits; xapi destroys a finished task later."""
+        st, ref = self.pool.store, g.task
+        g.task = None
+        if ref is None or not st.exists("task", ref):
+            return
+        st.set("task", ref, status=status, finished=self.pool.clock.date(), allowed_operations=[])
+
+        def expire():
+            if st.exists("task", ref):
+                st.delete("task", ref)
+        self.pool.clock.after(TASK_EXPIRY_S, expire)
+
+    def _check_no_space(self, g: SrGc, sr_uuid: str, nospace: list[str], log) -> None:
+        """At the end of a run (cleanup.py `check_no_space_candidates`, sm 3.2.11 on): a message
+        and the SR and VDI keys while candidates lack space; the message goes once all fits."""
+        if not self.release.no_space_message:
+            return
+        st = self.pool.store
+        sm = st.get("SR", g.ref)["sm_config"]
+        msg = sm.get("gc_no_space")
+        if nospace:
+            if msg is None or not st.exists("message", msg):
+                self.pool.sm_log(f"Could not coalesce due to a lack of space in SR {sr_uuid}")
+                msg = st.add("message", dict(
+                    name="SM_GC_NO_SPACE", priority=3, cls="SR", obj_uuid=sr_uuid, timestamp=self.pool.clock.date(),
+                    body=f"Unable to perform data coalesce due to a lack of space in SR {sr_uuid}"))
+                st.set("SR", g.ref, sm_config={**sm, "gc_no_space": msg})
+            for ref in nospace:
+                if st.exists("VDI", ref):
+                    self._set_sm_config(ref, "gc_no_space", msg)
+                    log(f"Set gc_no_space = {msg} for {self.vdi_str(ref)}")
+            return
+        if msg is None:
+            return
+        if not self.release.leaves_no_space_key:
+            st.set("SR", g.ref, sm_config={k: v for k, v in sm.items() if k != "gc_no_space"})
+        if st.exists("message", msg):
+            st.delete("message", msg)
+        else:  # message.destroy of a message that is gone fails at the end of the run
+            self.log_exception(log, "gc", f"['HANDLE_INVALID', 'message', '{msg}']", [], kind="XenAPI.Failure")
+
+    def _clear_vdi_no_space(self, ref: str, log) -> None:
+        """A candidate that fits loses its gc_no_space key (cleanup.py `clear_no_space_msg`)."""
+        if self.pool.store.get("VDI", ref)["sm_config"].get("gc_no_space") is not None:
+            self._set_sm_config(ref, "gc_no_space", None)
+            log(f"Removed gc_no_space from {self.vdi_str(ref)}")
+
+    def _set_sm_config(self, ref: str, key: str, value: str | None) -> None:
+        st = self.pool.store
+        sm = {k: v for k, v in st.get("VDI", ref)["sm_config"].items() if k != key}
+        if value is not None:
+            sm[key] = value
+        st.set("VDI", ref, sm_config=sm)
 
     def _leaf_step(self, g: SrGc, leaf: str, log, failed: set[str]):
         """One leaf-coalesce; a failure is logged as the GC logs it and the leaf is skipped after."""
@@ -427,27 +563,6 @@ class GcManager:
             log(f"  Running VHD coalesce on {self.vdi_str(ref, g)}")
         while True:
             yield 3600.0
-
-    def _no_space_message(self, g, sr_uuid):
-        pool = self.pool
-        st = pool.store
-        rec = st.get("SR", g.ref)
-        pool.sm_log(f"Could not coalesce due to a lack of space in SR {sr_uuid}")
-        if rec["sm_config"].get("gc_no_space"):
-            return
-        msg = st.add("message", dict(name="SM_GC_NO_SPACE", priority=3, cls="SR", obj_uuid=sr_uuid,
-                                     timestamp=pool.clock.date(),
-                                     body="There was not enough space in the SR to coalesce; "
-                                          "free up space or the VDI chain will keep growing."))
-        st.set("SR", g.ref, sm_config={**rec["sm_config"],
-                                       "gc_no_space": st.get("message", msg)["uuid"]})
-
-    def _clear_no_space(self, g):
-        """Space problem gone: the SR's gc_no_space key goes, as the storage manager clears it."""
-        st = self.pool.store
-        sm = dict(st.get("SR", g.ref)["sm_config"])
-        if sm.pop("gc_no_space", None) is not None:
-            st.set("SR", g.ref, sm_config=sm)
 
     def _coalesce(self, g, child: str, log):
         """Non-leaf coalesce of child into its parent; the child becomes garbage."""
@@ -543,6 +658,7 @@ class GcManager:
             g.active.add(parent)
             if forced:
                 log("Leaf-coalesce forced, will not use timeout")
+            self._set_sm_config(leaf, "paused", "true")  # the tapdisk is paused for the merge
             log(f"  Running VHD coalesce on {self.vdi_str(leaf, g)}")
         timeout = v.attached and not forced and seconds > LIVE_TIMEOUT
         yield LIVE_TIMEOUT if timeout else max(seconds, 1.0)
@@ -551,6 +667,7 @@ class GcManager:
             g.active.discard(parent)
             if timeout:
                 self.log_state(g, log)
+                self._unpause(g, leaf)
                 raise GcFailure("Timed out")
             union = self.union_blocks(leaf)
             p = s.vhds[parent]
@@ -567,6 +684,24 @@ class GcManager:
             s.refresh(g.ref)
             self.log_state(g, log)
             log("*** finished leaf-coalesce successfully")
+            self._unpause(g, leaf)
+
+    def _unpause(self, g: SrGc, leaf: str) -> None:
+        """After a live leaf-coalesce the tapdisk is unpaused and the key goes; with the
+        unpause-fails fault (once) it stays, the GC posts "failed to unpause tapdisk" (priority 4)
+        and raises, as cleanup.py `VDI.unpause` does."""
+        st = self.pool.store
+        if not st.exists("VDI", leaf):
+            return
+        if not self.pool.faults.unpause_fails(st.get("VDI", leaf)):
+            self._set_sm_config(leaf, "paused", None)
+            return
+        uuid = st.get("VDI", leaf)["uuid"]
+        st.add("message", dict(name="failed to unpause tapdisk", priority=4, cls="SR",
+                               obj_uuid=st.get("SR", g.ref)["uuid"], timestamp=self.pool.clock.date(),
+                               body=f"Failed to unpause tapdisk for VDI {uuid}, VMs using this tapdisk have "
+                                    "lost access to the corresponding disk(s)"))
+        raise GcFailure(f"Failed to unpause VDI {self.vdi_str(leaf, g)}")
 
     def offline_leaf_coalesce(self, vm: str):
         """host.call_plugin coalesce-leaf: suspend the VM, force the leaf-coalesce, resume."""

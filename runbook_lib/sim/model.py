@@ -62,6 +62,10 @@ FIELDS: dict[str, dict] = {
                  allowed_operations=["cancel"], current_operations={}),
     "message": dict(uuid="", name="", priority=3, cls="SR", obj_uuid="",
                     timestamp=NEVER, body=""),
+    # one per storage driver; `version` is the driver's DRIVER_INFO driver_version ("1.0" in every sm)
+    "SM": dict(uuid="", name_label="", name_description="", type="", vendor="", copyright="",
+               version="1.0", required_api_version="1.0", capabilities=[], features={},
+               configuration={}, driver_filename="", required_cluster_stack=[], other_config={}),
 }
 
 # (class, set field) <- (child class, ref field): the set is every child whose field points here

@@ -16,6 +16,7 @@ from runbook_lib.sim import scenarios as sc
 from runbook_lib.sim.clock import Clock, parse_date
 from runbook_lib.sim.faults import Faults
 from runbook_lib.sim.model import NEVER, NULL_REF, ApiFailure, Store, new_ref, vif_filter
+from runbook_lib.sim.sm_release import PRODUCT_BY_STYLE, SmRelease, sm_records
 from runbook_lib.sim.storage import NO_SPACE_LOG, SrState, Storage, Vhd, insufficient_space
 from runbook_lib.sizing import VHD_BLOCK_SIZE, VHD_MAX_CHAIN, migrate_snapshot_need
 
@@ -70,7 +71,11 @@ class SimPool:
         st = self.store
         st.events_on = False
         pool = s.get("pool") or {}
+        self.style = str((s.get("smlog") or {}).get("style", "modern"))
+        self.sm_release = SmRelease.from_scenario(s, self.style)
         host_refs = self._build_hosts(s)
+        for record in sm_records():
+            st.add("SM", record)
         st.add("pool", dict(uuid=pool.get("uuid", ""), name_label=pool.get("name_label", ""),
                             master=self.master, other_config=dict(pool.get("other_config", {})),
                             ha_enabled=bool(pool.get("ha_enabled", False))))
@@ -93,10 +98,12 @@ class SimPool:
         hosts = s.get("hosts") or [{"name_label": "xs01", "address": "192.0.2.10"}]
         host_refs = {}
         for i, h in enumerate(hosts):
+            software = {**PRODUCT_BY_STYLE.get(self.style, {}), **dict(h.get("software_version") or {})}
             ref = st.add("host", dict(uuid=h.get("uuid", ""), name_label=h.get("name_label", f"host{i}"),
                                       address=h.get("address", f"192.0.2.{10 + i}"),
                                       hostname=h.get("name_label", f"host{i}"),
-                                      enabled=bool(h.get("enabled", True))))
+                                      enabled=bool(h.get("enabled", True)),
+                                      software_version={k: str(v) for k, v in software.items()}))
             host_refs[h.get("name_label", f"host{i}")] = ref
             host_refs[st.get("host", ref)["uuid"]] = ref
             if h.get("master") or (i == 0 and not any(x.get("master") for x in hosts)):
@@ -215,7 +222,8 @@ class SimPool:
             NEVER,
             other_config=dict(v.get("other_config", {})),
             sm_config=dict(v.get("sm_config", {})),
-            on_boot=v.get("on_boot", "persist"), cbt_enabled=bool(v.get("cbt_enabled", False)),
+            on_boot=str(v.get("on_boot", "persist")), allow_caching=bool(v.get("allow_caching", False)),
+            cbt_enabled=bool(v.get("cbt_enabled", False)),
             location=v["uuid"]))
         self.storage.vhds[ref] = Vhd(sr=sr, virtual=virtual, blocks=blocks, overlap=overlap,
                                      parent=vdi_refs.get(v.get("parent")) if v.get("parent") else None,

@@ -7,12 +7,15 @@ postmortems give the same answer offline as on the pool.
 
 DataFrame columns (one row per object; `ref` is the XenAPI reference, links use uuids):
 
-hosts   uuid, ref, name, address, enabled, is_master
+hosts   uuid, ref, name, address, enabled, is_master, product_brand, product_version,
+        build_number (host.software_version: the product release, not the storage manager's)
 srs     uuid, ref, name, type, content_type, shared, size (physical_size),
         used (physical_utilisation), free (size - used, never below 0),
         virtual_allocation, vdis (count), hosts (tuple of host uuids with an attached PBD),
-        gc_no_space (message id from sm_config, or None), leaf_coalesce_off (other_config
-        coalesce=false or leaf-coalesce=false: the GC does no leaf-coalesce there)
+        gc_no_space (sm_config: the GC's SM_GC_NO_SPACE message ref, or None), leaf_coalesce_off
+        (other_config coalesce=false or leaf-coalesce=false: the GC does no leaf-coalesce there),
+        gc, coalesce, leaf_coalesce, auto_scan (the other_config switches as set, else None),
+        vdi_order (tuple of the SR's VDI uuids in its `VDIs` field's order)
 pbds    uuid, ref, host, sr, currently_attached                (device_config is never kept)
 vdis    uuid, ref, name, sr, sr_type, type, virtual_size, physical_utilisation,
         vhd_parent (uuid or None), vdi_type (sm_config vdi_type, e.g. "vhd"/"aio", or None),
@@ -24,7 +27,10 @@ vdis    uuid, ref, name, sr, sr_type, type, virtual_size, physical_utilisation,
         leaf_coalesce (other_config 'leaf-coalesce', or None), on_boot ("persist" | "reset":
         the GC never leaf-coalesces a reset-on-boot disk), cbt_enabled (changed block tracking:
         storage migration refuses the disk), attached (a VBD is
-        currently attached), vms (tuple of VM uuids that have a VBD on it)
+        currently attached), vms (tuple of VM uuids that have a VBD on it),
+        gc_no_space, paused, relinking, activating (those sm_config keys as set, else None: the
+        GC found no room for it; a pause, relink or attach in progress or left behind),
+        allow_caching (IntelliCache: the GC skips its leaf-coalesce)
 vms     uuid, ref, name, power_state, is_a_template, is_control_domain, is_a_snapshot,
         snapshot_of (VM uuid or None), snapshot_time, resident_on (host uuid or None),
         disks (count of Disk VBDs with a VDI), vdis (tuple of VDI uuids), srs (tuple of SR
@@ -56,14 +62,14 @@ NULL_REF = "OpaqueRef:NULL"
 # class -> fields kept. Anything not listed (device_config, most other_config) is dropped.
 FIELDS: dict[str, tuple[str, ...]] = {
     "pool": ("uuid", "name_label", "master", "default_SR", "ha_enabled"),
-    "host": ("uuid", "name_label", "address", "enabled", "PBDs", "resident_VMs"),
+    "host": ("uuid", "name_label", "address", "enabled", "PBDs", "resident_VMs", "software_version"),
     "SR": ("uuid", "name_label", "type", "content_type", "shared", "physical_size",
            "physical_utilisation", "virtual_allocation", "VDIs", "PBDs", "sm_config", "other_config"),
     "PBD": ("uuid", "host", "SR", "currently_attached"),
     "VDI": ("uuid", "name_label", "SR", "type", "virtual_size", "physical_utilisation",
             "is_a_snapshot", "snapshot_of", "snapshot_time", "snapshots", "VBDs", "managed",
             "missing", "read_only", "sm_config", "other_config", "allowed_operations", "on_boot",
-            "cbt_enabled"),
+            "cbt_enabled", "allow_caching"),
     "VM": ("uuid", "name_label", "power_state", "is_a_template", "is_control_domain",
            "is_a_snapshot", "snapshot_of", "snapshot_time", "snapshots", "VBDs", "VIFs",
            "resident_on", "ha_restart_priority"),
@@ -76,17 +82,20 @@ FIELDS: dict[str, tuple[str, ...]] = {
 CLASSES = tuple(FIELDS)
 INT_FIELDS = {"physical_size", "physical_utilisation", "virtual_allocation", "virtual_size", "MTU"}
 BOOL_FIELDS = {"shared", "enabled", "currently_attached", "is_a_snapshot", "managed", "missing",
-               "read_only", "is_a_template", "is_control_domain", "bootable", "empty", "cbt_enabled",
-               "ha_enabled"}
-MAP_FIELDS = {"sm_config", "other_config"}
+               "read_only", "is_a_template", "is_control_domain", "bootable", "empty", "allow_caching",
+               "cbt_enabled", "ha_enabled"}
+MAP_FIELDS = {"sm_config", "other_config", "software_version"}
 LIST_FIELDS = {"PBDs", "VDIs", "VBDs", "VIFs", "snapshots", "resident_VMs", "allowed_operations"}
 DATE_FIELDS = {"snapshot_time"}
 # only these keys of a map survive; other keys may carry site data nobody asked us to copy
 MAP_KEYS = {
     ("VDI", "other_config"): {"leaf-coalesce"},
-    ("VDI", "sm_config"): {"vhd-parent", "vdi_type", "vhd-blocks", "paused", "host_OpaqueRef"},
+    ("VDI", "sm_config"): {"vhd-parent", "vdi_type", "vhd-blocks", "paused", "host_OpaqueRef", "relinking",
+                           "activating", "gc_no_space"},
     ("SR", "sm_config"): {"gc_no_space", "allocation", "use_vhd", "devserial"},
-    ("SR", "other_config"): {"coalesce", "leaf-coalesce"},  # the GC's per-SR switches
+    ("SR", "other_config"): {"coalesce", "leaf-coalesce", "gc", "auto-scan"},  # the GC's per-SR switches
+    ("host", "software_version"): {"product_brand", "product_version", "product_version_text", "platform_name",
+                                   "platform_version", "build_number", "xapi", "xen"},
 }
 
 
@@ -172,6 +181,15 @@ def _leaf_coalesce_off(other_config: dict[str, Any]) -> bool:
     leaf-coalesce=false ('no' in older releases)."""
     return (other_config.get("coalesce") == "false"
             or other_config.get("leaf-coalesce") in ("false", "no"))
+
+
+SWITCH_COLUMNS = ("gc", "coalesce", "leaf_coalesce", "auto_scan")
+VDI_GC_KEYS = ("gc_no_space", "paused", "relinking", "activating")
+
+
+def _switches(other_config: dict[str, Any]) -> dict[str, str | None]:
+    """The SR's GC switches as set in other_config (None where unset)."""
+    return {column: other_config.get(column.replace("_", "-")) or None for column in SWITCH_COLUMNS}
 
 
 def _sole(values) -> Any:
@@ -268,9 +286,12 @@ class Inventory:
         master = self.pool["master"]
         rows = [{"uuid": r.get("uuid"), "ref": ref, "name": r.get("name_label"),
                  "address": r.get("address"), "enabled": bool(r.get("enabled", True)),
-                 "is_master": r.get("uuid") == master}
+                 "is_master": r.get("uuid") == master,
+                 **{k: (r.get("software_version") or {}).get(k) or None
+                    for k in ("product_brand", "product_version", "build_number")}}
                 for ref, r in self.records["host"].items()]
-        return pd.DataFrame(rows, columns=["uuid", "ref", "name", "address", "enabled", "is_master"])
+        return pd.DataFrame(rows, columns=["uuid", "ref", "name", "address", "enabled", "is_master",
+                                           "product_brand", "product_version", "build_number"])
 
     @cached_property
     def pbds(self) -> pd.DataFrame:
@@ -300,9 +321,12 @@ class Inventory:
                 "hosts": tuple(sorted(attached.get(r.get("uuid"), []))),
                 "gc_no_space": (r.get("sm_config") or {}).get("gc_no_space") or None,
                 "leaf_coalesce_off": _leaf_coalesce_off(r.get("other_config") or {}),
+                **_switches(r.get("other_config") or {}),
+                "vdi_order": tuple(u for u in (self._uuid("VDI", v) for v in r.get("VDIs", [])) if u),
             })
         cols = ["uuid", "ref", "name", "type", "content_type", "shared", "size", "used", "free",
-                "virtual_allocation", "vdis", "hosts", "gc_no_space", "leaf_coalesce_off"]
+                "virtual_allocation", "vdis", "hosts", "gc_no_space", "leaf_coalesce_off", *SWITCH_COLUMNS,
+                "vdi_order"]
         return pd.DataFrame(rows, columns=cols)
 
     @cached_property
@@ -363,11 +387,13 @@ class Inventory:
                 "leaf_coalesce": (r.get("other_config") or {}).get("leaf-coalesce") or None,
                 "on_boot": r.get("on_boot") or None, "cbt_enabled": bool(r.get("cbt_enabled", False)),
                 "attached": uuid in attached, "vms": tuple(sorted(set(vms_of.get(uuid, [])))),
+                **{key: sm.get(key) or None for key in VDI_GC_KEYS},
+                "allow_caching": bool(r.get("allow_caching", False)),
             })
         cols = ["uuid", "ref", "name", "sr", "sr_type", "type", "virtual_size",
                 "physical_utilisation", "vhd_parent", "vdi_type", "vhd_blocks", "managed", "hidden",
                 "missing", "read_only", "is_a_snapshot", "snapshot_of", "snapshot_time", "snapshot_age_days",
-                "leaf_coalesce", "on_boot", "cbt_enabled", "attached", "vms"]
+                "leaf_coalesce", "on_boot", "cbt_enabled", "attached", "vms", *VDI_GC_KEYS, "allow_caching"]
         frame = pd.DataFrame(rows, columns=cols)
         frame["snapshot_time"] = pd.to_datetime(frame["snapshot_time"], utc=True)
         return frame

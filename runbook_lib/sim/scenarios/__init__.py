@@ -56,7 +56,7 @@ def load_scenario(name_or_path: str | Path | dict) -> dict:
 
 
 _LISTS = ("hosts", "networks", "srs", "vdis", "vms")   # lists of mappings
-_MAPPINGS = ("pool", "credentials", "clock", "smlog", "gc")
+_MAPPINGS = ("pool", "credentials", "clock", "smlog", "gc", "sm")
 _REQUIRED = {"srs": ("uuid",), "vdis": ("uuid", "sr")}
 _NOT_A_SCENARIO = "a scenario lists srs:, vdis: and vms:; see docs/simulator.md"
 
