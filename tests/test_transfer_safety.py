@@ -329,3 +329,43 @@ def test_a_resume_after_the_pool_forgot_the_copy_task_finds_the_copy(tmp_path, m
         sim.dispatcher.task_min_wall_s = 5.0
         finished(execute(plan, session, "forgot"), session, original)
         assert [c["method"] for c in calls_made(calls)].count("Async.VM.copy") == 2
+
+
+def test_a_lost_journal_before_the_original_went_copies_again_and_removes_its_own_old_copy(tmp_path, monkeypatch):
+    """The journal is gone while the original still exists (halted by the runbook, its start
+    blocked) and a copy of this incident waits on staging: the re-run accepts the halted VM as its
+    own doing, removes that untrusted copy (it would hold the space) and copies again."""
+    with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
+        plan = make_plan(session)
+        original = vms_holding(session, "fileserver")[0]
+        with pytest.raises(KilledForTest):
+            execute(plan, session, "early", crash_after="copy-out")
+        journal_path("early").unlink()
+        vm = finished(execute(plan, session, "early"), session, original)
+        assert [c["method"] for c in calls_made(calls)].count("Async.VM.copy") == 3  # out, out again, back
+        assert lost_data(sim, data_vdi(original), vm) == []
+
+
+def test_a_copy_back_whose_vifs_cannot_be_set_up_is_removed_and_the_vm_stays_on_staging(tmp_path, monkeypatch):
+    """F8: the copy back exists but giving it the original's VIFs is refused: that copy is removed
+    (not left half set up), the VM is safe on the staging SR, and the re-run finishes."""
+    from runbook_lib.errors import PoolError
+
+    with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
+        plan = make_plan(session)
+        original = vms_holding(session, "fileserver")[0]
+        real = ops.replace_vifs
+
+        def refuse_on_the_way_back(session_, ref, vifs):
+            if session_.xenapi.VM.get_name_label(ref).endswith("[runbook copy back]"):
+                raise PoolError("VIF.create failed: INTERNAL_ERROR")
+            return real(session_, ref, vifs)
+
+        monkeypatch.setattr(ops, "replace_vifs", refuse_on_the_way_back)
+        outcome = execute(plan, session, "vifback")
+        monkeypatch.setattr(ops, "replace_vifs", real)
+        assert outcome.status == "stopped" and "could not be set up" in outcome.message
+        assert session.xenapi.VM.get_by_name_label("fileserver [runbook copy back]") == []
+        holder = assert_vm_intact_on_one_sr(session, original)
+        assert {d["sr"] for d in holder["disks"]} == {STAGING}
+        finished(execute(plan, session, "vifback"), session, original)
