@@ -339,3 +339,30 @@ def test_each_sr_names_the_release_of_the_host_that_logged_it(data_dir):
 def test_verdict_vocabulary_worst_first():
     assert VERDICTS == ("stuck-error", "stuck-no-space", "stuck-timeout", "stuck-write-rate", "coalescing", "healthy",
                         "unknown")
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from tests.test_smlog_events import _PIECES  # noqa: E402
+
+_FAILING_COALESCE = ["Coalescing *77aa12cd[VHD](50.000G///3.004G|n) -> *0d9e8f7a[VHD](50.000G///20.125G|n)",
+                     "==> Coalesce apparently already done: skipping",
+                     "coalesce: EXCEPTION <class 'util.CommandException'>, No such file or directory",
+                     "Coalesce failed, skipping"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([1, 2, 3]), st.one_of(st.sampled_from(_PIECES), st.text(max_size=40))),
+                max_size=30))
+def test_a_coalesce_that_fails_last_is_stuck_whatever_came_before(tmp_path_factory, lines):
+    """Any GC lines, then a coalesce whose relink fails in process 9: the log is stuck-error, and
+    every verdict stays in the vocabulary."""
+    path = tmp_path_factory.mktemp("log") / "SMlog"
+    body = [f"Dec 6 02:27:{i % 60:02d} xen SMGC: [{pid}] {msg}" for i, (pid, msg) in enumerate(lines)]
+    body += [f"Dec 6 03:00:00 xen SMGC: [9] {msg}" for msg in _FAILING_COALESCE]
+    path.write_text("\n".join(body) + "\n", encoding="utf-8", errors="surrogatepass")
+    j = diagnose(read_smlog([path], year=2026)).to_json()
+    assert j["verdict"] == "stuck-error"
+    assert next(v for v in j["vdis"] if v["vdi"] == "77aa12cd")["verdict"] == "stuck-error"
+    assert {v["verdict"] for v in j["vdis"]} | {s["verdict"] for s in j["srs"]} <= set(VERDICTS)

@@ -165,7 +165,14 @@ from hypothesis import strategies as st  # noqa: E402
 _PIECES = ["*~*~*~*~*~*~*", "***********************", "* E X C E P T I O N *", "gc: EXCEPTION util.SMException, x",
            'File "a.py", line 1, in f', "Leaf-coalescing 11aa22bb[VHD](1G//1G|ao) -> *33cc44dd[VHD](1G//1G|n)",
            "SR 7c1e ('x') (2 VDIs in 1 VHD trees): ", "        *33cc44dd[VHD](1G//1G|n)", "", "Coalesce failed, skipping",
-           "=== SR 7c1e5d2a-0b3f-4a6e-9d8c-1f2e3a4b5c6d: gc ===", "Found 1 VDIs for deletion:", "  11aa22bb(1G/1G/1G)"]
+           "=== SR 7c1e5d2a-0b3f-4a6e-9d8c-1f2e3a4b5c6d: gc ===", "Found 1 VDIs for deletion:", "  11aa22bb(1G/1G/1G)",
+           "  Running VHD coalesce on *33cc44dd[VHD](1G/1G/1G/1G|n)", "Coalesced size = 1.000G", "Aborted coalesce",
+           "Iteration: 1 -- Initial size 5 --> Final size 6", "No progress made for 3 iterations",
+           "leaf-coalesce: EXCEPTION <class 'sm.core.util.SMException'>, VDI 11aa22bb-0000-4000-8000-000000000000 could not be coalesced",
+           "* * * * * SR 7c1e5d2a-0b3f-4a6e-9d8c-1f2e3a4b5c6d: ERROR", "  Relinking 11aa22bb(1G/1G) from *33cc44dd(1G/1G) to *55ee66ff(1G/1G)",
+           "==> Coalesce apparently already done: skipping", "Not coalesceable, chain activated more than once",
+           "SR 7c1e ('x') (2 VDIs in 1 COW trees): ", "        *33cc44dd[qcow2](1G/1G/1G/1G|n)", "GC: recieved SIGTERM",
+           "_doCoalesceLeaf: EXCEPTION <class 'util.CommandException'>, Signalled 15", "Commit status 'running' (1/2)"]
 
 
 @settings(max_examples=150, deadline=None)
