@@ -268,6 +268,13 @@ def test_a_failing_gc_process_makes_its_sr_stuck(data_dir):
     assert "stops with an error" in sr["next_step"] and j["verdict"] == "stuck-error"
 
 
+def test_an_error_line_alone_is_enough(tmp_path):
+    (tmp_path / "SMlog").write_text(
+        "Nov 20 14:00:03 xs8a SMGC: [2010] * * * * * SR 71727374-7576-4778-8900-aabbccddeeff: ERROR\n")
+    j = diagnose(read_smlog([tmp_path / "SMlog"], year=2026)).to_json()
+    assert j["verdict"] == "stuck-error" and j["srs"][0]["failures"] == 1
+
+
 def test_a_later_gc_process_with_no_work_clears_an_sr_level_failure(data_dir, tmp_path):
     text = (data_dir / "smlog" / "gc_error.log").read_text()
     same = text + "Nov 20 14:00:04 xs8a SMGC: [2010] No work, exiting\n"

@@ -497,7 +497,8 @@ class _Walk:
                 self.sr_space[rec.sr] = "ok"
             self._clear_sr_fail(rec)
         elif rec.kind in _FAIL and _gc_failure(rec):
-            if rec.kind == "gc_error" and _same_episode((rec.pid, self.vdi_failed.get(rec.pid)), rec.pid, rec.time):
+            if (rec.kind == "gc_error" and rec.pid in self.vdi_failed
+                    and _same_episode((rec.pid, self.vdi_failed[rec.pid]), rec.pid, rec.time)):
                 return  # the GC's closing line for a failure already counted on its VDI
             self._sr_failure(rec)
 
