@@ -475,7 +475,9 @@ def _consume(scan: ChunkScan, line_base: int, builder: EventBuilder, tracker: Ye
         stamp = parsed.time
         if stamp is not None:
             if stamp.__class__ is SyslogTime:  # the year offset is known only here, in file order
-                stamp = SyslogTime(see(stamp.month), *stamp[1:])
+                offset = see(stamp.month)
+                if offset != stamp.year_offset:  # the scan left 0: most lines keep their tuple
+                    stamp = SyslogTime(offset, *stamp[1:])
             if times[0] is None:
                 times[0] = stamp
             times[1] = stamp
