@@ -32,8 +32,8 @@ Finding kinds (`FINDINGS`: kind -> the verdict it implies; "note" when it implie
   invalid VHD parent").
 
 Verdicts are the SMlog diagnosis's plus `stuck-disabled` (a switch stops the GC from doing
-work that waits). Worst first: stuck-error, stuck-no-space, stuck-timeout, stuck-disabled,
-coalescing, healthy, unknown.
+work that waits). Worst first: stuck-error, stuck-no-space, stuck-timeout, stuck-write-rate and
+stuck-disabled, coalescing, healthy, unknown.
 
 Row columns: SRs `sr, name, type, verdict, to_coalesce (XO's count), xo_warning, gc_running,
 gc_progress, switches, findings, evidence, next_step`; VDIs `vdi, sr, name, verdict, pending
@@ -51,12 +51,15 @@ import pandas as pd
 from runbook_lib.chains import build_chains
 from runbook_lib.schemas import POOL_DIAGNOSIS_SCHEMA
 from runbook_lib.sizing import FILE_TYPES, LVM_TYPES
+from runbook_lib.smlog.diagnose import SEVERITY as LOG_SEVERITY
 from runbook_lib.smlog.diagnose import next_step as log_next_step
 from runbook_lib.xo_count import xo_chains
 
 SCHEMA = POOL_DIAGNOSIS_SCHEMA
-SEVERITY = {"stuck-error": 6, "stuck-no-space": 5, "stuck-timeout": 4, "stuck-disabled": 3,
-            "coalescing": 2, "healthy": 1, "unknown": 0}
+# the SMlog verdicts' ranks, and the pool's own: a switch that stops the GC ranks with a write rate
+# the GC cannot keep up with (work waits, nothing is damaged)
+SEVERITY = dict(sorted({**LOG_SEVERITY, "stuck-disabled": LOG_SEVERITY["stuck-write-rate"]}.items(),
+                       key=lambda kv: -kv[1]))
 VERDICTS = tuple(SEVERITY)
 # SR types the storage manager's GC works on (cleanup.py normalizeType, xcp-ng/sm included)
 GC_SR_TYPES = frozenset(LVM_TYPES | FILE_TYPES | {"moosefs", "largeblock", "ocfsoiscsi", "ocfsohba", "linstor"})

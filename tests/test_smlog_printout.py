@@ -51,3 +51,42 @@ def test_parse_size(text, expected):
 def test_prose_in_parentheses_is_not_a_printout():
     assert parse_printout("checked deadbeef(twice)") is None
     assert parse_printout("no printout here") is None
+
+
+@pytest.mark.parametrize("text,fmt,style", [
+    ("67558d6a[VHD](2020.000G//2023.953G|ao)", "vhd", "lvm-3"),            # sm before 3.0.11
+    ("*85ff84a8[VHD](65.000G///33.836G|n)", "vhd", "lvm-4"),
+    ("85ff84a8(65.000G/33.836G)", "vhd", "file-2"),                         # sm before 3.0.11
+    ("85ff84a8(65.000G/33.836G/30.000G)", "vhd", "file-3"),
+    ("*0a1b2c3d[qcow2](2500.000G/600.000G/598.000G/602.125G|n)", "qcow2", "lvm-cow"),  # XCP-ng 8.3 QCOW2
+    ("8c9d0e1f[vhd](2500.000G/1.000G/0.900G/3.125G|n)", "vhd", "lvm-cow"),
+    ("*a1a2a3a4(3000.000G/812.000G/810.000G)[qcow2]", "qcow2", "file-cow"),
+    ("c1c2c3c4(100.000G/12.000G/11.900G)[vhd]", "vhd", "file-cow"),
+    ("4e5f6a7b[RAW](2.000G//2.004G|n)", "raw", "lvm-3"),
+    ("4e5f6a7b(2.000G)[RAW]", "raw", "file"),
+])
+def test_format_and_style_of_every_release(text, fmt, style):
+    p = parse_printout(f"Coalescing {text} -> x")
+    assert (p.format, p.style, p.text) == (fmt, style, text)
+
+
+def test_qcow2_sizes_are_read_like_any_other():
+    lvm = parse_printout("4e5f6a7b[qcow2](2500.000G/30.000G/29.500G/32.125G|ao)")
+    assert (lvm.virtual_size, lvm.size, lvm.allocated, lvm.lv_size) == (
+        2500 * GIB, 30 * GIB, round(29.5 * GIB), round(32.125 * GIB))
+    file = parse_printout("b1b2b3b4(3000.000G/40.500G/40.000G)[qcow2]")
+    assert (file.virtual_size, file.size, file.allocated, file.lv_size, file.vdi_type) == (
+        3000 * GIB, round(40.5 * GIB), 40 * GIB, None, "qcow2")
+
+
+def test_unknown_sizes_glued_to_their_neighbour():
+    # the GC writes `?` right after the previous size when it does not know one
+    p = parse_printout("Set vhd-parent = x for dce4b0fc(2.000G/170.336M?)")
+    assert (p.virtual_size, p.size, p.allocated) == (2 * GIB, round(170.336 * 2**20), None)
+    p = parse_printout("dce4b0fc(2.000G?/1.000G)")
+    assert (p.virtual_size, p.size, p.allocated) == (2 * GIB, None, GIB)
+
+
+def test_a_type_suffix_on_prose_is_not_a_printout():
+    assert parse_printout("checked deadbeef(twice)[RAW]") is None
+    assert parse_printout("checked deadbeef(twice)[x]") is None

@@ -249,3 +249,15 @@ def test_a_file_of_size_zero_is_read_no_further_than_the_cap(monkeypatch):
     assert f["truncated"] is True and f["bytes"] <= 64 and f["note"].startswith("size 0 on disk but still going")
     monkeypatch.setattr(read_mod, "ZERO_SIZE_CAP", 1 << 20)
     assert read_smlog(["/proc/self/status"], year=2026).files[0]["truncated"] is False
+
+
+def test_markers_and_new_columns(data_dir):
+    r = read_smlog([data_dir / "smlog" / "qcow2_file.log"], year=2026)
+    rows = {m["marker"]: m for m in r.markers}
+    assert rows["cow-trees"] == {"host": "xcp83q", "marker": "cow-trees", "family": "qcow2", "since": "XCP-ng QCOW2",
+                                 "count": 1, "first": f"{data_dir / 'smlog' / 'qcow2_file.log'}:3"}
+    assert rows["kick-smgc"]["family"] == "sm3-4" and r.markers[0]["family"] == "sm3-4"  # oldest family first
+    rec = r.records
+    assert {"format", "coalesced_size"} <= set(rec.columns)
+    assert set(rec["format"].dropna()) == {"vhd", "qcow2"}
+    assert rec.loc[rec["kind"] == "coalesce_done", "coalesced_size"].tolist() == [round(13.5 * GIB)]

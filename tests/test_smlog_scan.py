@@ -109,3 +109,36 @@ def test_dead_workers_fall_back_to_scanning_here(tmp_path, data_dir, monkeypatch
         _PARENT.clear()
     assert (survived.lines, survived.unparsed) == (serial.lines, serial.unparsed)
     assert survived.records.equals(serial.records)
+
+
+@pytest.mark.parametrize("message", [
+    "Kicking GC", "Kicking SMGC@aaaaaaaa-1111-4222-8333-444455556666...",
+    "Stopping SMGC@aaaaaaaa-1111-4222-8333-444455556666...",
+    "Failed to stop gc service `SMGC@aaaaaaaa-1111-4222-8333-444455556666`: `x`",
+    "GC: recieved SIGTERM", "Calculated moving average as 30064771072.0",
+    "Could not coalesce due to a lack of space in SR aaaaaaaa-1111-4222-8333-444455556666",
+    "Coalesce failed on SR aaaaaaaa-1111-4222-8333-444455556666: No space left on device (Run out of space.)",
+    "Coalesce failed on 67558d6a-1f2e-4c3b-9a8d-2b7c6e5f4a31, attempting repair on parent x",
+    "Failed to lock /var/lock/sm/.nil/lvm on first attempt, blocked by PID 4711",
+    "Remote coalesce for /var/run/sr-mount/x/y.qcow2", "Offline coalesce for /dev/VG_XenStorage-x/QCOW2-y",
+    "Not coalesceable, chain activated more than once", "EXCEPTION while coalescing: COW image x corrupted",
+    "gc_running already exist for x. Ignoring...", "Got status running for tapdisk 23817 (m: 3)",
+    "Tapdisk 31337 (m: 2) coalesce status undefined for /x", "Commit status 'running' (1024/40960)",
+    "***** generic exception: vdi_clone: EXCEPTION <class 'xs_errors.SROSError'>, x",
+])
+def test_the_gc_lines_written_with_ident_sm_pass_the_prefilter(message):
+    line = f"Nov  1 00:00:05 xs01 SM: [15] {message}\n".encode()
+    scan = scan_chunk(BULK * 3 + line + BULK)
+    assert flagged_indexes(scan) == [3]
+    assert scan.picks[1][1].message == message
+
+
+@pytest.mark.parametrize("message", [
+    "lock: released /var/lock/sm/x/sr", "  pread SUCCESS", "['/sbin/lvs', '--noheadings']",
+    "vdi_attach {'sr_uuid': 'x'}", "Refcount for lvm-x:y (0, 0) + (1, 0) => (1, 0)", "LVMCache: refreshing",
+    "Xicking the tyres",  # the shared branch does not check the first character: the scan does
+    "Coalesce failed", "Got it", "Tap-ctl list",
+])
+def test_bulk_sm_lines_stay_unparsed(message):
+    line = f"Nov  1 00:00:05 xs01 SM: [15] {message}\n".encode()
+    assert flagged_indexes(scan_chunk(BULK * 3 + line + BULK)) == []

@@ -27,3 +27,20 @@ def test_chains_text():
 def test_chains_text_without_tree(data_dir):
     d = diagnose(read_smlog([data_dir / "smlog" / "seed_excerpt.log"], year=2026))
     assert "no VHD tree printout" in show.chains_text(d)
+
+
+def test_verdict_markdown_names_the_release_and_its_lines(data_dir):
+    seed = show.verdict_markdown(diagnose(read_smlog([data_dir / "smlog" / "seed_excerpt.log"], year=2026)))
+    assert "**Storage manager:** sm ≤ 3.0.10" in seed and "`printout-lvm-3` (sm before 3.0.11, seed_excerpt.log:2)" in seed
+    bare = show.verdict_markdown(diagnose(read_smlog([data_dir / "smlog" / "relink_excerpt.log"], year=2026)))
+    assert "**Storage manager:** unknown: no line of this log tells the release" in bare
+    rate = show.verdict_markdown(diagnose(read_smlog([data_dir / "smlog" / "tracker_abort.log"], year=2026)))
+    assert rate.startswith("### Verdict: STUCK: the VM writes faster than the GC can merge its leaf")
+
+
+def test_vdi_table_shows_qcow2_sizes_and_says_not_sized(data_dir):
+    t = show.vdi_table(diagnose(read_smlog([data_dir / "smlog" / "qcow2_file.log"], year=2026)))
+    rows = {v[:8]: r for v, r in zip(t["vdi"], t.to_dict("records"))}
+    assert rows["b1b2b3b4"]["format"] == "qcow2" and rows["b1b2b3b4"]["virtual_size"] == "3,000.0 GiB"
+    assert rows["b1b2b3b4"]["sizing"] == "not sized (QCOW2)" and rows["d1d2d3d4"]["sizing"] == ""
+    assert rows["d1d2d3d4"]["coalesced_size"] == "13.5 GiB" and "sizing_note" not in t.columns

@@ -36,3 +36,14 @@ def test_link_ids_unique_prefix_only():
 def test_render_tree_indents_children():
     text = render_tree(chain_table(TREE))
     assert text.splitlines()[1].startswith("     67558d6a") and "2020.0G" in text
+
+
+def test_cow_tree_keeps_each_format():
+    t = chain_table("\n".join([
+        "        *0a1b2c3d[qcow2](2500.000G/600.000G/598.000G/602.125G|n)",
+        "            4e5f6a7b[qcow2](2500.000G/30.000G/29.500G/32.125G|ao)",
+        "        c1c2c3c4(100.000G/12.000G/11.900G)[vhd]",
+    ]))
+    assert list(t["format"]) == ["qcow2", "qcow2", "vhd"] and list(t["depth"]) == [0, 1, 0]
+    text = render_tree(t)
+    assert text.splitlines()[1].endswith("qcow2") and not text.splitlines()[2].endswith("vhd")

@@ -6,7 +6,8 @@
 
 Modules: `read` (opening and streaming), `scan` (the byte-level pass, run in worker
 processes for big files), `parse` (one line), `events` (kinds, folding), `printout` (VDI
-sizes), `tree` (chains), `diagnose` (verdicts), `show` and `plots` (what notebook 01 shows).
+sizes), `tree` (chains), `families` (the sm release the lines show), `diagnose` (verdicts,
+docs/smlog-verdicts.md), `show` and `plots` (what notebook 01 shows).
 """
 
 from __future__ import annotations

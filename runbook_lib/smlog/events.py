@@ -5,35 +5,48 @@
 | kind | message (ident SMGC unless noted) |
 |---|---|
 | `gc_start` | `=== SR <uuid>: gc ===` (also `gc_force`) |
-| `gc_abort` | `=== SR <uuid>: abort ===`, `Aborted coalesce` |
-| `gc_kick` | SM: `Kicking SMGC@<sr>...`, `Kicking GC` |
+| `gc_abort` | `=== SR <uuid>: abort ===` |
+| `gc_kick` | SM: `Kicking SMGC@<sr>...` (sm 3.2.2 and later), `Kicking GC` |
+| `gc_stop` | SM: `Stopping SMGC@<sr>...`, `Failed to stop gc service ...`, `GC: recieved SIGTERM`; `Term requested`, `Aborted` (the GC was told to stop) |
+| `gc_error` | `* * * * * SR <uuid>: ERROR` (the GC process itself failed; follows `gc: EXCEPTION ...`) |
 | `gc_already_running` | `Another GC instance already active, exiting`, `Unable to acquire GC running lock.` (benign) |
 | `gc_quiet_period` | `GC active, about to go quiet`, `GC active, quiet period ended` |
 | `gc_exit` | `GC process exiting, no work left`, `No work, exiting`, `In cleanup` |
-| `sr_tree` | `SR <sr8> ('<name>') (<n> VDIs in <m> VHD trees): ...`; the indented tree lines that follow are folded into its `tree` field |
+| `sr_tree` | `SR <sr8> ('<name>') (<n> VDIs in <m> VHD trees): ...` (`COW trees` with QCOW2); the indented tree lines that follow are folded into its `tree` field |
 | `garbage_found` | `Found <n> VDIs for deletion:`; the printouts that follow are folded into its `tree` field |
 | `vdi_delete` | `Deleting unlinked VDI ...`; SM: `vdi_delete {...}` |
 | `coalesce_candidate` | `... is coalescable`, `Coalesce candidate: ...`, `Leaf-coalesce candidate: ...` |
-| `coalesce_start` | `Coalescing X -> Y` |
-| `coalesce_done` | `Coalesced size = ...`, `==> Coalesce apparently already done: skipping` |
-| `coalesce_failed` | `Coalesce failed, skipping` / `Coalesce failed on X` |
+| `coalesce_start` | `Coalescing X -> Y`, `Coalescing parent T` (a snapshot-coalesce round) |
+| `coalesce_running` | `  Running VHD coalesce on X`, `  Running COW coalesce on X`; SM: `Remote coalesce for <path>`, `Offline coalesce for <path>` (QCOW2) |
+| `coalesce_progress` | tap-ctl `Commit status '<s>' (<n>/<m>)`, SM: `Got status <s> for tapdisk ...`, `Tapdisk <pid> (m: <minor>) coalesce status undefined ...` (QCOW2 coalesce through tapdisk) |
+| `coalesce_done` | `Coalesced size = ...` (its `coalesced_size`), `==> Coalesce apparently already done: skipping` |
+| `coalesce_failed` | `Coalesce failed, skipping` / `Coalesce failed on X`; SM: `Coalesce failed on <vdi>, attempting repair on parent ...`, `Coalesce failed on SR <sr>: <error> (...)`, `EXCEPTION while coalescing: ...` (QCOW2) |
+| `chain_multi_host` | SM: `Not coalesceable, chain activated more than once` (QCOW2: the chain is attached on two hosts) |
+| `coalesce_tracker` | the snapshot-coalesce tracker: `Iteration: N -- Initial size A --> Final size B`, `No progress, attempt: N`, `Coalesce summary`, `Performed N iterations`, `Starting size was N`, `Final size was N`, `Minimum size achieved was N` (`acheived` before sm 3.2.6), SM: `Calculated moving average as X` (sm 4.1.8 and later), and its reasons `Max iterations (N) exceeded`, `No progress made for N iterations`, `Unexpected bump in size, compared to minimum achieved` |
+| `coalesce_aborted` | `Aborted coalesce`: the tracker gave up (the leaf is written faster than snapshot-coalesce merges it) |
 | `leaf_coalesce_start` | `Leaf-coalescing X -> Y` |
 | `leaf_coalesce_done` | `*** FINISH LEAF-COALESCE`, `*** finished leaf-coalesce successfully` |
 | `leaf_coalesce_failed` | `Leaf-coalesce failed[ on X], skipping` |
 | `leaf_coalesce_config` | `Set leaf-coalesce = ...`, `Removed leaf-coalesce from X`, `Leaf-coalesce disabled for X` |
-| `no_progress` | `VDI <uuid> could not be coalesced` (the leaf changes faster than it is merged) |
+| `no_progress` | `VDI <uuid> could not be coalesced`, alone or as the message of an exception block (then folded like `exception`) |
+| `interrupted_leaf_missing` | `_finishInterruptedCoalesceLeaf, vdi <uuid> not found, aborting` (sm 4.1.5 and later) |
 | `timeout` | an exception block whose message is `Timed out` (folded like `exception`) |
-| `insufficient_space` | `No space to [leaf-]coalesce X (free space: N)`; SM: `Could not coalesce due to a lack of space in SR <uuid>`, `Raising exception [44, There is insufficient space]` |
+| `insufficient_space` | `No space to [leaf-]coalesce X (free space: N)`; SM: `Could not coalesce due to a lack of space in SR <uuid>` (sm 3.2.11 and later), `Raising exception [44, There is insufficient space]` |
 | `relink` | `Relinking X from Y to Z` |
-| `exception` | an exception block: banner + `<context>: EXCEPTION <type>, <message>` + traceback, one record; SM: `Raising exception [<code>, <text>]` |
-| `ignored_exception` | SM: `Ignoring exception for LV check: ...` (cbtlog noise, benign) |
-| `lock_contention` | SM: `lock: tried lock ..., acquired: False` (benign unless it never resolves) |
+| `exception` | an exception block: banner + `<context>: EXCEPTION <type>, <message>` + traceback, one record; SM: `Raising exception [<code>, <text>]`. `<type>` is `util.X`, `sm.core.util.X` (sm 4.1) or `<class '...'>` around either |
+| `ignored_exception` | SM: `Ignoring exception for LV check: ...` (cbtlog noise), `gc_running already exist for ... Ignoring...` (QCOW2); benign |
+| `lock_contention` | SM: `lock: tried lock ..., acquired: False`, `Failed to lock <path> on first attempt, blocked by PID N` (benign unless it never resolves) |
 | `sr_scan` | SM: `sr_scan {...}`; `Starting asynch srUpdate for SR <uuid>` |
 | `other` | a GC line (or a picked `SM:` line) that is no event; counted, not kept. The bulk `SM:` traffic is never parsed, so it is not in this count |
 
 Every record carries the SR and VDI it is about: taken from the message when it names them,
-otherwise from what the same pid last named (a GC process works on one SR at a time, and the
-exception block and `Leaf-coalesce failed, skipping` do not repeat the VDI).
+otherwise from what the same pid is working on (a GC process works on one SR at a time, and the
+exception block and `Leaf-coalesce failed, skipping` do not repeat the VDI): the VDI of its
+last `Coalescing`/`Leaf-coalescing`/`Running ... coalesce` line until it moves on (the tracker
+lines go to the leaf being leaf-coalesced), else the VDI it last named.
+
+`EventBuilder.markers` counts the lines that tell the storage manager's release (`families.py`)
+per host, with the first place each was seen.
 """
 
 from __future__ import annotations
@@ -43,14 +56,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from runbook_lib.smlog.families import MARKER_KINDS, release_markers
 from runbook_lib.smlog.parse import ParsedLine
-from runbook_lib.smlog.printout import PRINTOUT_RE, find_printouts
+from runbook_lib.smlog.printout import PRINTOUT_RE, find_printouts, parse_printout, parse_size
 
 KINDS = (
-    "gc_start", "gc_abort", "gc_kick", "gc_already_running", "gc_quiet_period", "gc_exit", "sr_tree",
-    "garbage_found", "vdi_delete", "coalesce_candidate", "coalesce_start", "coalesce_done",
-    "coalesce_failed", "leaf_coalesce_start", "leaf_coalesce_done", "leaf_coalesce_failed",
-    "leaf_coalesce_config", "no_progress", "timeout", "insufficient_space", "relink", "exception",
+    "gc_start", "gc_abort", "gc_kick", "gc_stop", "gc_error", "gc_already_running", "gc_quiet_period", "gc_exit",
+    "sr_tree", "garbage_found", "vdi_delete", "coalesce_candidate", "coalesce_start", "coalesce_running",
+    "coalesce_progress", "coalesce_done", "coalesce_failed", "chain_multi_host", "coalesce_tracker",
+    "coalesce_aborted", "leaf_coalesce_start", "leaf_coalesce_done", "leaf_coalesce_failed", "leaf_coalesce_config",
+    "no_progress", "interrupted_leaf_missing", "timeout", "insufficient_space", "relink", "exception",
     "ignored_exception", "lock_contention", "sr_scan", "other",
 )
 MAX_MESSAGE = 2000
@@ -60,12 +75,16 @@ UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 UUID_RE = re.compile(UUID)
 _GC_RUN_RE = re.compile(r"^=== SR (?P<sr>\S+): (?P<what>\w+) ===")
 SR_TREE_RE = re.compile(
-    r"^SR (?P<sr>[0-9a-f-]+) \('(?P<name>.*)'\) \((?P<vdis>\d+) VDIs in (?P<trees>\d+) VHD trees\):? ?(?P<rest>.*)$"
+    r"^SR (?P<sr>[0-9a-f-]+) \('(?P<name>.*)'\) \((?P<vdis>\d+) VDIs in (?P<trees>\d+) (?:VHD|COW) trees\):? ?"
+    r"(?P<rest>.*)$"
 )
 _SR_IN_MSG_RE = re.compile(
-    rf"(?:SMGC@|'sr_uuid': '|/var/lock/sm/|/VG_XenStorage-|/sr-mount/|(?:for|in) SR )(?P<sr>{UUID})"
+    rf"(?:SMGC@|'sr_uuid': '|/var/lock/sm/|/VG_XenStorage-|/sr-mount/|(?:for|in|on) SR |\* SR )(?P<sr>{UUID})"
 )
-_VDI_IN_MSG_RE = re.compile(rf"(?:'vdi_uuid': '|VDI |VHD |/VHD-|/LV-)(?P<vdi>{UUID})")
+_VDI_IN_MSG_RE = re.compile(
+    rf"(?:'vdi_uuid': '|VDI |VHD |vdi |failed on |/VHD-|/LV-|/QCOW2-|/sr-mount/{UUID}/)(?P<vdi>{UUID})"
+)
+_COALESCED_RE = re.compile(r"Coalesced size = (?P<size>\S+)")
 _EXC_RE = re.compile(r"^(?P<ctx>.*?):?\s*EXCEPTION (?P<type>.+?), (?P<msg>.*)$")
 _EXC_CLASS_RE = re.compile(r"^<(?:class|type) '(?P<name>[^']+)'>$")
 _RAISING_RE = re.compile(r"Raising exception \[(?P<code>\d+), (?P<text>.*?)\]?$")
@@ -90,10 +109,12 @@ def classify(message: str, process: str | None = None) -> str:
     if c == "*":
         if "FINISH LEAF-COALESCE" in m or "finished leaf-coalesce successfully" in m:
             return "leaf_coalesce_done"
+        if m.startswith("* * * * * SR ") and m.endswith("ERROR"):
+            return "gc_error"
         if "EXCEPTION " in m:
             return "exception"
         return "other"
-    if c == "S" and m.startswith("SR ") and "VHD trees)" in m and SR_TREE_RE.match(m):
+    if c == "S" and m.startswith("SR ") and " trees)" in m and SR_TREE_RE.match(m):
         return "sr_tree"
     kind = _classify_by_prefix(m, c)
     if kind is not None:
@@ -102,10 +123,12 @@ def classify(message: str, process: str | None = None) -> str:
         return "insufficient_space"
     if m.endswith("is coalescable"):
         return "coalesce_candidate"
-    if "could not be coalesced" in m:
-        return "no_progress"
     if "EXCEPTION " in m and _EXC_RE.match(m):
-        return "exception"
+        return "exception"  # `VDI <uuid> could not be coalesced` inside one is sorted out when folded
+    if "could not be coalesced" in m and UUID_RE.search(m):  # not the `raise` line of a traceback
+        return "no_progress"
+    if "Commit status '" in m:
+        return "coalesce_progress"
     return "other"
 
 
@@ -130,6 +153,10 @@ def _classify_by_prefix(m: str, c: str) -> str | None:
                 return "lock_contention" if "acquired: False" in m else "other"
             if kind == "?raise":
                 return "insufficient_space" if "insufficient space" in m else "exception"
+            if kind == "?stop":
+                return "gc_stop" if m == "Aborted" or not m.startswith("Aborted") else "other"
+            if kind == "?tapdisk":
+                return "coalesce_progress" if "coalesce status" in m else "other"
             return kind
     return None
 
@@ -139,7 +166,19 @@ _PREFIXES = [
     (("Leaf-coalescing ",), "leaf_coalesce_start"),
     (("Coalescing ",), "coalesce_start"),
     (("Leaf-coalesce failed",), "leaf_coalesce_failed"),
-    (("Coalesce failed",), "coalesce_failed"),
+    (("Coalesce failed", "EXCEPTION while coalescing"), "coalesce_failed"),
+    (("Running VHD coalesce", "Running COW coalesce", "Remote coalesce for", "Offline coalesce for"),
+     "coalesce_running"),
+    (("Not coalesceable, chain activated",), "chain_multi_host"),
+    (("Aborted coalesce",), "coalesce_aborted"),
+    (("Iteration: ", "No progress, attempt", "No progress made for", "Max iterations (", "Unexpected bump in size",
+      "Coalesce summary", "Performed ", "Starting size was", "Final size was", "Minimum size a",
+      "Calculated moving average"), "coalesce_tracker"),
+    (("_finishInterruptedCoalesceLeaf, vdi",), "interrupted_leaf_missing"),
+    (("Stopping SMGC@", "Failed to stop gc service", "GC: recieved SIGTERM", "GC: received SIGTERM",
+      "Term requested", "Aborted"), "?stop"),
+    (("Got status ",), "coalesce_progress"),
+    (("Tapdisk ",), "?tapdisk"),
     (("No space to coalesce", "No space to leaf-coalesce"), "insufficient_space"),
     (("Coalesced size", "Coalesce apparently already done"), "coalesce_done"),
     (("Leaf-coalesce candidate", "Coalesce candidate"), "coalesce_candidate"),
@@ -151,9 +190,9 @@ _PREFIXES = [
     (("Another GC instance already active", "Unable to acquire GC running lock"), "gc_already_running"),
     (("GC active, ",), "gc_quiet_period"),
     (("GC process exiting", "No work, exiting", "In cleanup"), "gc_exit"),
-    (("Aborted coalesce",), "gc_abort"),
-    (("Ignoring exception for LV check",), "ignored_exception"),
+    (("Ignoring exception for LV check", "gc_running already exist"), "ignored_exception"),
     (("lock: ",), "?lock"),
+    (("Failed to lock ",), "lock_contention"),
     (("sr_scan", "Starting asynch srUpdate"), "sr_scan"),
     (("Raising exception",), "?raise"),
 ]
@@ -188,10 +227,23 @@ def _sr_of(message: str, kind: str) -> str | None:
 @dataclass
 class _PidState:
     sr: str | None = None
-    vdi: str | None = None
+    vdi: str | None = None  # the VDI the process last named
+    op: str | None = None  # the VDI it is coalescing (its last start or running line)
+    op_done: bool = False  # that coalesce logged its done line (a relink may follow)
+    leaf: str | None = None  # the leaf it is leaf-coalescing (the tracker's lines are about it)
     block: dict[str, Any] | None = None  # the record being folded
     mode: str = ""  # banner | tb | tb_loose | tree
     last_was_file: bool = False
+
+
+# Kinds that take the VDI the process works on when the message names none.
+_CONTEXT_KINDS = frozenset({
+    "leaf_coalesce_failed", "coalesce_failed", "insufficient_space", "no_progress", "leaf_coalesce_done",
+    "coalesce_done", "exception", "timeout", "coalesce_running", "coalesce_progress", "chain_multi_host",
+})
+_TRACKER_KINDS = frozenset({"coalesce_tracker", "coalesce_aborted"})
+_RUN_KINDS = frozenset({"gc_start", "sr_tree", "garbage_found", "gc_exit"})
+_START_KINDS = frozenset({"coalesce_start", "leaf_coalesce_start", "coalesce_running"})
 
 
 @dataclass
@@ -205,7 +257,10 @@ class EventBuilder:
     sink: Callable[[dict[str, Any]], None]
     counts: dict[str, int] = field(default_factory=dict)
     uuids: set[str] = field(default_factory=set)
+    # (host, marker) -> [count, file, line of the first]: the lines that tell the release (families.py)
+    markers: dict[tuple, list] = field(default_factory=dict)
     _pids: dict[Any, _PidState] = field(default_factory=dict)
+    _harvested: set[str] = field(default_factory=set)  # messages whose uuids are in `uuids`
     _lineno: int = 0
 
     def feed(self, line: ParsedLine, time: Any, file: str, lineno: int) -> None:
@@ -226,7 +281,10 @@ class EventBuilder:
                 return
             self.counts["other"] = self.counts.get("other", 0) + 1
             return
-        if "-" in msg:
+        if msg.count("-") >= 4 and msg not in self._harvested:  # a uuid has four hyphens
+            if len(self._harvested) > 8192:
+                self._harvested.clear()
+            self._harvested.add(msg)  # GC runs repeat the same lines: read each one once
             self.uuids.update(UUID_RE.findall(msg))
         rec = self._new(line, time, file, lineno, kind, state)
         if kind in ("exception",) and "EXCEPTION " in stripped:
@@ -260,6 +318,16 @@ class EventBuilder:
     def _emit(self, rec: dict) -> None:
         kind = rec["kind"]
         self.counts[kind] = self.counts.get(kind, 0) + 1
+        names = release_markers(rec) if kind in MARKER_KINDS or "printout_style" in rec else None
+        if names:
+            markers = self.markers
+            for name in names:
+                key = (rec["host"], name)
+                seen = markers.get(key)
+                if seen is None:
+                    markers[key] = [1, rec["file"], rec["line"]]
+                else:
+                    seen[0] += 1
         self.sink(rec)
 
     def _set_exception(self, rec: dict, stripped: str) -> None:
@@ -268,6 +336,10 @@ class EventBuilder:
             rec["exc_type"], rec["exc_message"], rec["exc_context"] = parsed
             if parsed[1].startswith("Timed out"):
                 rec["kind"] = "timeout"
+            elif "could not be coalesced" in parsed[1]:
+                rec["kind"] = "no_progress"  # the tracker gave up: folded, and still an exception
+        if stripped.count("-") >= 4:
+            self.uuids.update(UUID_RE.findall(stripped))  # a full uuid here names a VDI printed short elsewhere
         rec["message"] = stripped[:MAX_MESSAGE]
         rec["line"] = self._lineno  # evidence points at the EXCEPTION line, not the banner
         rec["traceback"] = []
@@ -286,15 +358,30 @@ class EventBuilder:
             sr = _sr_of(stripped, kind)
         if sr:
             rec["sr"] = state.sr = sr
-        if kind in ("gc_start", "sr_tree", "garbage_found", "gc_exit"):
+        if kind in _RUN_KINDS:
             if kind == "gc_start":
-                state.vdi = None
+                state.vdi = state.op = state.leaf = None
             return
+        self._vdi_fields(rec, stripped, kind)
+        if rec.get("vdi"):
+            if kind not in ("vdi_delete", "relink"):
+                state.vdi = rec["vdi"]
+        elif kind in _TRACKER_KINDS:
+            rec["vdi"] = state.leaf or state.op or state.vdi
+        elif kind in _CONTEXT_KINDS and not stripped.startswith(("Raising", "Could not")):
+            gc_wide = rec.get("exc_context") == "gc" and state.op_done  # the GC failed after its coalesce
+            rec["vdi"] = None if gc_wide else (state.op or state.vdi)
+        self._track_work(rec, kind, state)
+
+    @staticmethod
+    def _vdi_fields(rec: dict, stripped: str, kind: str) -> None:
+        """The VDI the message names (a printout with its sizes, or a uuid) and the kind's numbers."""
         printouts = find_printouts(stripped) if "(" in stripped else []
         if printouts:
             p = printouts[0]
             rec.update(vdi=p.uuid8, hidden=p.hidden, vdi_type=p.vdi_type, virtual_size=p.virtual_size, size=p.size,
-                       allocated=p.allocated, lv_size=p.lv_size, flags=p.flags)
+                       allocated=p.allocated, lv_size=p.lv_size, flags=p.flags, format=p.format,
+                       printout_style=p.style)
             if len(printouts) > 1:
                 rec["target_vdi"] = printouts[1].uuid8
         else:
@@ -305,12 +392,25 @@ class EventBuilder:
             m = _FREE_RE.search(stripped)
             if m:
                 rec["free_space"] = int(m.group("free"))
-        if rec.get("vdi"):
-            if kind not in ("vdi_delete", "relink"):
-                state.vdi = rec["vdi"]
-        elif kind in ("leaf_coalesce_failed", "coalesce_failed", "insufficient_space", "no_progress",
-                      "leaf_coalesce_done", "coalesce_done", "exception", "timeout"):
-            rec["vdi"] = state.vdi if not stripped.startswith(("Raising", "Could not")) else None
+        elif kind == "coalesce_done":
+            m = _COALESCED_RE.search(stripped)
+            if m:
+                rec["coalesced_size"] = parse_size(m.group("size"))
+
+    @staticmethod
+    def _track_work(rec: dict, kind: str, state: _PidState) -> None:
+        """Keep what the process is coalescing: its later lines that name no VDI are about it."""
+        vdi = rec.get("vdi")
+        if kind in _START_KINDS and vdi:
+            state.op, state.op_done = vdi, False
+            if kind == "leaf_coalesce_start":
+                state.leaf = vdi
+        elif kind in ("coalesce_done", "leaf_coalesce_done"):
+            state.op_done = True
+        elif kind in ("coalesce_failed", "leaf_coalesce_failed") and rec["message"].endswith("skipping"):
+            state.op = None  # the GC gives this one up and moves on
+            if kind == "leaf_coalesce_failed":
+                state.leaf = None
 
     def _continue_block(self, state: _PidState, msg: str) -> bool:
         """True when `msg` belongs to the pid's open block (and was folded into it)."""
@@ -359,9 +459,12 @@ class EventBuilder:
             while block["traceback"] and not block["traceback"][-1]:
                 block["traceback"].pop()
             block["traceback"] = "\n".join(block["traceback"])
-            if block["kind"] in ("exception", "timeout"):
+            if block["kind"] in ("exception", "timeout", "no_progress"):
                 self._annotate(block, block["message"], block["kind"], state)
         if isinstance(block.get("tree"), list):
+            if block["tree"]:
+                first = parse_printout(block["tree"][0])
+                block["printout_style"] = first.style if first else None
             block["tree"] = "\n".join(block["tree"])
         if block["kind"] == "exception" and "exc_type" not in block:
             return  # a banner that never named its exception

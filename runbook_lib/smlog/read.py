@@ -27,6 +27,8 @@ follows the events that matter (about 1 KB each), not the size of the log.
 | `file`, `line` | where it is: the path (`archive!member` inside archives) and the 1-based line number |
 | `exc_type`, `exc_message`, `exc_context`, `traceback` | for `exception`/`timeout`: the folded block |
 | `hidden`, `vdi_type`, `virtual_size`, `size`, `allocated`, `lv_size`, `flags` | the first VDI printout of the message; sizes in bytes |
+| `format` | that printout's image format: `vhd`, `qcow2`, `raw` (see `printout.py`) |
+| `coalesced_size` | bytes, from `Coalesced size = ...` (the parent's size after the merge) |
 | `free_space` | bytes, from `No space to ... (free space: N)` |
 | `sr_name`, `n_vdis`, `n_trees`, `tree` | for `sr_tree`: the name, counts, and the folded tree lines |
 """
@@ -58,6 +60,7 @@ import pandas as pd
 from runbook_lib.errors import InputError, UsageError
 from runbook_lib.input_files import special_kind
 from runbook_lib.smlog.events import EventBuilder
+from runbook_lib.smlog.families import FAMILY_ORDER, MARKERS
 from runbook_lib.smlog.parse import (
     MAX_YEAR,
     MIN_YEAR,
@@ -91,9 +94,10 @@ _SMLOG_NAME_RE = re.compile(r"(?:^|/)SMlog(?:[.-][^/]*)?$")
 RECORD_COLUMNS = [
     "time", "host", "process", "pid", "message", "kind", "sr", "vdi", "target_vdi", "file", "line",
     "exc_type", "exc_message", "exc_context", "traceback", "hidden", "vdi_type", "virtual_size", "size",
-    "allocated", "lv_size", "flags", "free_space", "sr_name", "n_vdis", "n_trees", "tree",
+    "allocated", "lv_size", "flags", "format", "coalesced_size", "free_space", "sr_name", "n_vdis", "n_trees", "tree",
 ]
-_INT_COLUMNS = ["pid", "line", "virtual_size", "size", "allocated", "lv_size", "free_space", "n_vdis", "n_trees"]
+_INT_COLUMNS = ["pid", "line", "virtual_size", "size", "allocated", "lv_size", "coalesced_size", "free_space",
+                "n_vdis", "n_trees"]
 
 
 @dataclass
@@ -111,6 +115,8 @@ class SMlogRead:
     base_year: int
     links: dict[str, str] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)  # "path: why" for SMlog* entries of a directory not read
+    # lines that tell the sm release (families.py): host, marker, family, since, count, first (file:line)
+    markers: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -440,7 +446,20 @@ def read_smlog(paths: Any, year: int | None = None,
         records=records, files=files, lines=total_lines, parsed=total_lines - unparsed, unparsed=unparsed,
         first=conv(first_time), last=conv(last_time), events=dict(sorted(builder.counts.items())),
         base_year=base, links=records.attrs.get("links", {}), skipped=not_read,
+        markers=_marker_rows(builder.markers),
     )
+
+
+def _marker_rows(found: dict[tuple, list]) -> list[dict]:
+    """EventBuilder.markers as rows, the oldest family first."""
+    rows = []
+    for (host, name), (count, file, line) in found.items():
+        marker = MARKERS[name]
+        rows.append({"host": host, "marker": name, "family": marker.family, "since": marker.since,
+                     "count": count, "first": f"{file}:{line}"})
+    order = {f: i for i, f in enumerate(FAMILY_ORDER)}
+    rows.sort(key=lambda r: (order.get(r["family"], -1), str(r["host"]), r["marker"]))
+    return rows
 
 
 def _consume(scan: ChunkScan, line_base: int, builder: EventBuilder, tracker: YearTracker,
@@ -456,7 +475,9 @@ def _consume(scan: ChunkScan, line_base: int, builder: EventBuilder, tracker: Ye
         stamp = parsed.time
         if stamp is not None:
             if stamp.__class__ is SyslogTime:  # the year offset is known only here, in file order
-                stamp = SyslogTime(see(stamp.month), *stamp[1:])
+                offset = see(stamp.month)
+                if offset != stamp.year_offset:  # the scan left 0: most lines keep their tuple
+                    stamp = SyslogTime(offset, *stamp[1:])
             if times[0] is None:
                 times[0] = stamp
             times[1] = stamp
@@ -525,6 +546,7 @@ class _RecordStore:
 
     def __init__(self) -> None:
         self.columns: dict[str, list] = {c: [] for c in RECORD_COLUMNS}
+        self._appends = [(name, column.append) for name, column in self.columns.items()]
         self.orders: list[int] = []
         self.order = 0
         self._shared: dict[str, str] = {}
@@ -550,11 +572,13 @@ class _RecordStore:
         shared = self._shared
         if len(shared) > 200_000:
             shared.clear()
-        for name, column in self.columns.items():
-            value = rec.get(name)
-            if value.__class__ is str:
-                value = shared.setdefault(value, value)
-            column.append(value)
+        get = rec.get
+        for name, append in self._appends:
+            append(get(name))
+        columns = self.columns
+        for name, value in rec.items():  # share the strings: a long log repeats them
+            if value.__class__ is str and name in columns:
+                columns[name][-1] = shared.setdefault(value, value)
         self.orders.append(order)
 
     def __len__(self) -> int:

@@ -5,8 +5,14 @@ This is the hot loop of SMlog reading, so it works on raw bytes with C-speed pri
 bulk `SM:` traffic line by line. A line is picked when it
 
 - carries ident `SMGC` (the garbage collector: every line may matter),
-- is an `SM:` line whose message starts like an event (`Kicking`, `sr_scan`, `vdi_delete`,
-  `Raising`, `Ignoring`, `*`, `lock: tried`, `Could not`, `Starting asynch`), or
+- is an `SM:` line whose message starts like an event (`_SM_EVENT_STARTS`: `Kicking`, `sr_scan`,
+  `vdi_delete`, `Raising`, `Ignoring`, `*`, `lock: tried`, `Could not`, `Starting asynch`, and
+  the GC's own lines written with ident SM: `Stopping SMGC@`, `Failed to stop gc service`,
+  `GC: recieved SIGTERM`, `Calculated moving average`, `Coalesce failed on`, `Failed to lock`,
+  and XCP-ng's QCOW2 lines `Remote coalesce for`, `Offline coalesce for`, `Not coalesceable`,
+  `EXCEPTION while coalescing`, `gc_running already exist`, `Got status`, `Tapdisk`,
+  `Commit status`; one regex pass tries them at every `] `, with a branch of its own only for
+  the starts whose first character bulk lines share, so a bulk line fails after three tests), or
 - has no syslog/ISO prefix (pasted excerpts, garbage: parsed to tell bare `[pid] msg` lines
   from unparseable ones). That search is skipped when the ` SM: [` and `SMGC: [` idents
   account for every line of the chunk, as they do in a real /var/log/SMlog (a line would have
@@ -29,9 +35,37 @@ from dataclasses import dataclass
 from runbook_lib.smlog.parse import CONFORMING_START_BYTES_RE, NONCONFORMING_BYTES_RE, ParsedLine, parse_line
 
 _GC_IDENT = b"SMGC: ["
-_SM_EVENT_RE = re.compile(
-    rb"\] (?:Kicking|sr_scan|vdi_delete|Raising|Ignoring|\*|lock: tried|Could not|Starting asynch)"
+_SM_EVENT_STARTS = (
+    "Kicking", "sr_scan", "vdi_delete", "Raising", "Ignoring", "*", "lock: tried", "Could not", "Starting asynch",
+    "Stopping SMGC@", "Failed to stop gc", "GC: rec", "Calculated moving", "Coalesce failed on", "Failed to lock",
+    "Remote coalesce", "Offline coalesce", "Not coalesceable", "EXCEPTION while", "gc_running", "Got status",
+    "Tapdisk", "Commit status",
 )
+
+
+_FREQUENT_FIRST = "lv"  # `lock: ...`, `vdi_...`: with `[` and ` ` the first characters of most SM messages
+
+
+def _starts_pattern(starts: tuple[str, ...]) -> bytes:
+    """`] ` then one of `starts`, tried cheaply on every SM line: the starts of frequent first
+    characters have their own branches; all others share one branch that consumes the first
+    character unchecked, so a bulk line fails after three tests. `_SM_EVENT_PREFIXES` checks the
+    first character of each match."""
+    def grouped(items: list[str]) -> str:
+        by_first: dict[str, list[str]] = {}
+        for item in items:
+            by_first.setdefault(item[0], []).append(re.escape(item[1:]))
+        return "|".join(re.escape(first) + ("(?:" + "|".join(rest) + ")" if any(rest) else "")
+                        for first, rest in by_first.items())
+
+    own = [s for s in starts if s[0] in _FREQUENT_FIRST or s == "*"]
+    shared = [s[1:] for s in starts if s not in own]
+    skip = re.escape("[ *" + _FREQUENT_FIRST)
+    return f"\\] (?:{grouped(own)}|[^{skip}](?:{grouped(shared)}))".encode()
+
+
+_SM_EVENT_RE = re.compile(_starts_pattern(_SM_EVENT_STARTS))
+_SM_EVENT_PREFIXES = tuple(s.encode() for s in _SM_EVENT_STARTS)
 _SM_IDENT = b" SM: ["
 _UUID_FIELD_RE = re.compile(rb"_uuid': '([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})'")
 READ_STEP = 1 << 20
@@ -66,8 +100,10 @@ def scan_chunk(buf: bytes, end: int | None = None) -> ChunkScan:
         if e < 0:
             break
         i = find(_GC_IDENT, e, end)
+    starts_with = buf.startswith
     for m in _SM_EVENT_RE.finditer(buf, 0, end):
-        flagged.add(rfind(b"\n", 0, m.start()) + 1)
+        if starts_with(_SM_EVENT_PREFIXES, m.start() + 2):
+            flagged.add(rfind(b"\n", 0, m.start()) + 1)
     uuids = set(_UUID_FIELD_RE.findall(buf, 0, end))
     lines, picks = _pick(buf, end, flagged)
     # Lines without a syslog/ISO prefix must be parsed to be counted right. A pure SMlog has

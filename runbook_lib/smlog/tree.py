@@ -7,7 +7,9 @@ line, indented 8 spaces for a tree root and 4 more per level:
                 67558d6a[VHD](2020.000G//2023.953G|ao)
 
 Chain table columns: `vdi` (8-hex id as printed), `parent` (id or None), `depth` (0 = root),
-`root`, `hidden`, `vdi_type`, `virtual_size`, `size`, `allocated`, `lv_size` (bytes), `flags`.
+`root`, `hidden`, `vdi_type`, `format` (`vhd`, `qcow2`, `raw`), `virtual_size`, `size`,
+`allocated`, `lv_size` (bytes), `flags`. XCP-ng 8.3 with QCOW2 prints the same tree under
+`(... COW trees)`, with the type in lower case (`[qcow2]`) or after a file SR's sizes.
 Forum copies often lose the indentation; then every line is a root at depth 0.
 """
 
@@ -21,7 +23,7 @@ import pandas as pd
 from runbook_lib.smlog.printout import parse_printout
 from runbook_lib.units import gib_short
 
-CHAIN_COLUMNS = ["vdi", "parent", "depth", "root", "hidden", "vdi_type", "virtual_size", "size",
+CHAIN_COLUMNS = ["vdi", "parent", "depth", "root", "hidden", "vdi_type", "format", "virtual_size", "size",
                  "allocated", "lv_size", "flags"]
 BASE_INDENT = 8
 STEP = 4
@@ -42,7 +44,7 @@ def chain_rows(tree_text: str) -> list[dict]:
         parent = stack[-1] if stack else None
         stack.append(p.uuid8)
         rows.append({"vdi": p.uuid8, "parent": parent, "depth": depth, "root": stack[0],
-                     "hidden": p.hidden, "vdi_type": p.vdi_type, "virtual_size": p.virtual_size,
+                     "hidden": p.hidden, "vdi_type": p.vdi_type, "format": p.format, "virtual_size": p.virtual_size,
                      "size": p.size, "allocated": p.allocated, "lv_size": p.lv_size, "flags": p.flags})
     return rows
 
@@ -76,5 +78,6 @@ def render_tree(chains: pd.DataFrame) -> str:
         sizes = "/".join(gib_short(v, missing="?") for v in (row.virtual_size, row.size, row.lv_size))
         mark = "*" if row.hidden else " "
         flags = f" [{row.flags}]" if isinstance(row.flags, str) and row.flags else ""
-        lines.append(f"{'    ' * int(row.depth)}{mark}{row.vdi}  {sizes}{flags}")
+        fmt = f" {row.format}" if isinstance(row.format, str) and row.format != "vhd" else ""
+        lines.append(f"{'    ' * int(row.depth)}{mark}{row.vdi}  {sizes}{flags}{fmt}")
     return "\n".join(lines)
