@@ -27,3 +27,14 @@ def test_chains_text():
 def test_chains_text_without_tree(data_dir):
     d = diagnose(read_smlog([data_dir / "smlog" / "seed_excerpt.log"], year=2026))
     assert "no VHD tree printout" in show.chains_text(d)
+
+
+def test_sr_table_shows_the_rate_with_its_unit_and_counts_the_evidence_left_out():
+    d = diagnose(read_smlog(sample_path()))
+    t = show.sr_table(d).set_index("name")
+    stuck, healthy = t.loc["Local SATA Storage"], t.loc["NFS VM store"]
+    assert healthy["coalesce_rate"] == "13.5 MiB/s" and stuck["coalesce_rate"] == ""
+    n = len(d.srs.set_index("name").loc["Local SATA Storage", "evidence"])
+    assert n > 4 and stuck["evidence"].endswith(f" and {n - 4} more") and "..." not in stuck["evidence"]
+    assert stuck["evidence"].startswith("SMlog:") and list(t.columns)[-1] == "next_step"
+    assert stuck["next_step"] == d.srs.set_index("name").loc["Local SATA Storage", "next_step"]
