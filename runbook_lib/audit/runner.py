@@ -199,7 +199,7 @@ def _metadata_failure(nb) -> str | None:
     return "stopped the notebook (papermill marked the run as failed)"
 
 
-OFFLINE_TEMPLATE = Path(__file__).with_name("templates") / "offline_html.j2"
+OFFLINE_TEMPLATE = Path(__file__).with_name("offline_html.j2")
 
 
 def render_html(nb) -> str:
