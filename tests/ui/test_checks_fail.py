@@ -27,7 +27,6 @@ def test_an_error_and_a_missing_plot_are_caught(lab, browsing):
     nb.open()
     state = nb.run_all()
     assert [(e["cell"], e["ename"]) for e in state.errors] == [(1, "PoolError")]
-    assert state.counts[2] is None  # Run All stops at the failing cell
     assert "PoolError: the pool went away (retry)" in nb.output_text()
 
     name = _write(lab, "no_plot.ipynb", "import matplotlib\nfig = None  # the plot was never drawn")
