@@ -71,13 +71,72 @@ def _scalar(value: Any) -> Any:
     return str(value)
 
 
-def record(name: str, value: Any) -> None:
-    """Store `value` under `name` in the running notebook's output (shown as one short line)."""
-    from IPython.display import display
+class _CellRecords:
+    """The records of the running cell, shown as one output: the payloads under MIME_TYPE and a
+    one-line summary (`recorded for the audit trail: verdict, vdis`) instead of a line per value."""
 
+    def __init__(self) -> None:
+        self.payloads: list[dict] = []
+        self.handle = None
+
+    def add(self, payload: dict) -> None:
+        from IPython.display import display
+
+        self.payloads.append(payload)
+        names = ", ".join(dict.fromkeys(p["name"] for p in self.payloads))
+        bundle = {MIME_TYPE: {"records": list(self.payloads)},
+                  "text/plain": f"recorded for the audit trail: {names}"}
+        if self.handle is None:
+            self.handle = display(bundle, raw=True, display_id=True)
+        else:
+            self.handle.update(bundle, raw=True)
+
+
+_current = _CellRecords()
+_hooked: list[object] = []  # the IPython shell whose cells reset the group (at most one)
+
+
+def _cell_records() -> _CellRecords:
+    """The group of the running cell: a new one at the start of each cell (IPython's pre_execute)."""
+    global _current
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with the notebook dependencies
+        shell = None
+    else:
+        shell = get_ipython()
+    if shell is None:  # plain Python: each record is its own output
+        _current = _CellRecords()
+    elif shell not in _hooked:
+        _hooked[:] = [shell]
+        shell.events.register("pre_execute", _new_cell)
+        _current = _CellRecords()
+    return _current
+
+
+def _new_cell() -> None:
+    global _current
+    _current = _CellRecords()
+
+
+def record(name: str, value: Any) -> None:
+    """Store `value` under `name` in the running notebook's output.
+
+    All records of one cell share one output, shown as one short line naming them."""
     payload = {"name": name, "value": to_jsonable(value)}
     json.dumps(payload)  # fail here, in the cell that records, if something is not JSON
-    display({MIME_TYPE: payload, "text/plain": f"[recorded {name}]"}, raw=True)
+    _cell_records().add(payload)
+
+
+def _payloads(data: dict) -> list[dict]:
+    """The records in one output's MIME payload: a group (`records`) or, as earlier runs wrote
+    them, a single `{name, value}`."""
+    payload = data.get(MIME_TYPE)
+    if not isinstance(payload, dict):
+        return []
+    if isinstance(payload.get("records"), list):
+        return [p for p in payload["records"] if isinstance(p, dict) and "name" in p]
+    return [payload] if "name" in payload else []
 
 
 def read_records(notebook: "str | Path | nbformat.NotebookNode") -> dict[str, Any]:
@@ -88,8 +147,6 @@ def read_records(notebook: "str | Path | nbformat.NotebookNode") -> dict[str, An
     found: dict[str, Any] = {}
     for cell in nb.cells:
         for output in cell.get("outputs", []):
-            data = output.get("data") or {}
-            payload = data.get(MIME_TYPE)
-            if isinstance(payload, dict) and "name" in payload:
+            for payload in _payloads(output.get("data") or {}):
                 found[payload["name"]] = payload.get("value")
     return found

@@ -32,6 +32,11 @@ def gib_or_mib(n, missing: str = "unknown") -> str:
     return gib(n) if abs(n) >= GIB or n == 0 else f"{n / MIB:,.0f} MiB"
 
 
+def mib_per_s(bytes_per_s, missing: str = "") -> str:
+    """`13.5 MiB/s`: a copy or coalesce rate."""
+    return missing if is_missing(bytes_per_s) else f"{bytes_per_s / MIB:,.1f} MiB/s"
+
+
 def gib_short(n, missing: str = "-") -> str:
     """`12.5G`: a narrow column of the SMlog tables (one decimal, no separator)."""
     return missing if is_missing(n) else f"{n / GIB:.1f}G"

@@ -10,8 +10,9 @@ settings.register_profile("runbook", deadline=None, suppress_health_check=[Healt
 settings.load_profile("runbook")
 
 DATA = Path(__file__).parent / "data"
-# Fixture notebooks under tests/data are inputs to tests, not notebooks for nbval to run.
-collect_ignore = ["data"]
+# Fixture notebooks under tests/data are inputs to tests, not notebooks for nbval to run; the
+# browser tests under tests/ui need Chromium and run only when named (`make test-ui`).
+collect_ignore = ["data", "ui"]
 ROOT = Path(__file__).resolve().parent.parent
 
 

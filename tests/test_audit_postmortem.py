@@ -231,3 +231,10 @@ def test_saved_findings_feed_a_postmortem_without_runs(tmp_path):
     assert not pm.timeline.query("source == 'SMlog'").empty
     assert pm.root_cause["verdict"] == json.loads((SEED / "seed_diagnosis.json").read_text())["diagnosis"]["verdict"]
     assert pm.impact["vdis_stuck"] and "nothing to review" not in pm.summary
+
+
+def test_html_export_lets_a_hash_or_path_cell_break_so_no_table_is_wider_than_the_page():
+    sha = "bc64358a84574b204d83436cbc0d109ed88fba2884c1fbf69c893743d67546a"
+    page = postmortem.to_html(f"| run | sha256 |\n|---|---|\n| 768596a2 | {sha} |\n", "t")
+    assert f'class="long">{sha}</td>' in page and "<td>768596a2</td>" in page
+    assert "td.long{word-break:break-all}" in page

@@ -45,6 +45,19 @@ def test_output_is_named_by_time_stem_and_run_id_in_the_incident_folder(runs):
     assert "<html" in ok.html.read_text()[:2000].lower()
 
 
+def test_the_html_loads_nothing_from_the_network(runs):
+    """The audit trail must open offline: no script at all (nbconvert's lab template loads
+    require.js, MathJax and mermaid from a CDN), and no src/href to another host. The browser
+    check of the same is tests/ui/test_audit_trail_html.py."""
+    for result in runs[1].values():
+        if result.html is None:
+            continue
+        page = result.html.read_text()
+        assert "<script" not in page, result.html
+        assert not re.findall(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", page), result.html
+        assert "jp-Notebook" in page  # still JupyterLab's look
+
+
 def test_folders_are_0700_and_files_0600(runs):
     out, results = runs
     assert _mode(out) == 0o700

@@ -42,12 +42,35 @@ def test_record_emits_the_mime_payload(monkeypatch):
     shown = []
     import IPython.display
 
-    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append((obj, raw)))
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False, display_id=None: shown.append((obj, raw)))
     from runbook_lib import record as rec
 
     rec.record("free", np.int64(5))
     (obj, raw), = shown
-    assert raw and obj[MIME_TYPE] == {"name": "free", "value": 5}
+    assert raw and obj[MIME_TYPE] == {"records": [{"name": "free", "value": 5}]}
+    assert obj["text/plain"] == "recorded for the audit trail: free"
+
+
+def test_read_records_reads_grouped_and_single_payloads(tmp_path):
+    grouped = {"records": [{"name": "verdict", "value": "healthy"}, {"name": "n", "value": 3}]}
+    nb = _nb_with({"name": "verdict", "value": "stuck-timeout"}, grouped, {"records": "not a list"})
+    assert read_records(nb) == {"verdict": "healthy", "n": 3}
+
+
+def test_the_records_of_one_cell_show_as_one_line_in_the_executed_notebook():
+    """A real kernel: two records in one cell are one output with one summary line; the next
+    cell starts its own; every value comes back out."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("from runbook_lib.record import record\n"
+                                          "record('verdict', 'stuck')\nrecord('srs', [1, 2])\nprint('done')"),
+                nbformat.v4.new_code_cell("record('plan', {'kind': 'move-vms'})")]
+    NotebookClient(nb, kernel_name="python3", timeout=60).execute()
+    first, second = ([o for o in cell.outputs if o.output_type == "display_data"] for cell in nb.cells)
+    assert [o.data["text/plain"] for o in first] == ["recorded for the audit trail: verdict, srs"]
+    assert [o.data["text/plain"] for o in second] == ["recorded for the audit trail: plan"]
+    assert read_records(nb) == {"verdict": "stuck", "srs": [1, 2], "plan": {"kind": "move-vms"}}
 
 
 def test_importing_the_recorder_does_not_import_nbformat():

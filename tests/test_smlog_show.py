@@ -44,3 +44,14 @@ def test_vdi_table_shows_qcow2_sizes_and_says_not_sized(data_dir):
     assert rows["b1b2b3b4"]["format"] == "qcow2" and rows["b1b2b3b4"]["virtual_size"] == "3,000.0 GiB"
     assert rows["b1b2b3b4"]["sizing"] == "not sized (QCOW2)" and rows["d1d2d3d4"]["sizing"] == ""
     assert rows["d1d2d3d4"]["coalesced_size"] == "13.5 GiB" and "sizing_note" not in t.columns
+
+
+def test_sr_table_shows_the_rate_with_its_unit_and_counts_the_evidence_left_out():
+    d = diagnose(read_smlog(sample_path()))
+    t = show.sr_table(d).set_index("name")
+    stuck, healthy = t.loc["Local SATA Storage"], t.loc["NFS VM store"]
+    assert healthy["coalesce_rate"] == "13.5 MiB/s" and stuck["coalesce_rate"] == ""
+    n = len(d.srs.set_index("name").loc["Local SATA Storage", "evidence"])
+    assert n > 4 and stuck["evidence"].endswith(f" and {n - 4} more") and "..." not in stuck["evidence"]
+    assert stuck["evidence"].startswith("SMlog:") and list(t.columns)[-1] == "next_step"
+    assert stuck["next_step"] == d.srs.set_index("name").loc["Local SATA Storage", "next_step"]

@@ -4,7 +4,7 @@ import math
 
 import pandas as pd
 
-from runbook_lib.units import GIB, MIB, gc_gib, gib, gib_number, gib_or_mib, gib_short, is_missing
+from runbook_lib.units import GIB, MIB, gc_gib, gib, gib_number, gib_or_mib, gib_short, is_missing, mib_per_s
 
 
 def test_missing_values_are_none_nan_and_pandas_na():
@@ -26,3 +26,8 @@ def test_short_number_and_gc_forms():
     assert gib_short(12.5 * GIB) == "12.5G" and gib_short(None) == "-" and gib_short(None, missing="?") == "?"
     assert gib_number(1.23456 * GIB) == 1.235 and math.isnan(gib_number(None))
     assert gc_gib(2020 * GIB) == "2020.000G" and gc_gib(float("nan")) == "?"
+
+
+def test_rates_in_mib_per_second():
+    assert mib_per_s(14128182.0) == "13.5 MiB/s" and mib_per_s(2048 * MIB) == "2,048.0 MiB/s"
+    assert mib_per_s(None) == "" and mib_per_s(float("nan"), missing="-") == "-"

@@ -14,6 +14,7 @@ import datetime as dt
 import html
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -613,16 +614,22 @@ def to_markdown(pm: Postmortem, timeline_image: str | None = None) -> str:
     return "\n".join(parts)
 
 
+_LONG_CELL = re.compile(r"<td([^>]*)>([^<\s]{24,})</td>")
+
+
 def to_html(markdown_text: str, title: str, images: dict[str, bytes] | None = None) -> str:
-    """Render the Markdown (mistune comes with nbconvert); images are embedded, not linked."""
+    """Render the Markdown (mistune comes with nbconvert); images are embedded, not linked. A cell
+    that is one long word (a sha256, a path) may break anywhere, so no table is wider than the page."""
     import mistune
 
     for name, data in (images or {}).items():
         markdown_text = markdown_text.replace(f"]({name})",
                                               f"](data:image/png;base64,{base64.b64encode(data).decode()})")
     body = mistune.create_markdown(plugins=["table"], escape=True)(markdown_text)
+    body = _LONG_CELL.sub(r'<td\1 class="long">\2</td>', body)
     style = ("body{font-family:sans-serif;max-width:70em;margin:2em auto;line-height:1.4}"
-             "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;padding:2px 6px}"
+             "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;padding:2px 6px;"
+             "vertical-align:top;overflow-wrap:break-word}td.long{word-break:break-all}img{max-width:100%}"
              "code{background:#f4f4f4}")
     return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{style}</style></head><body>\n{body}</body></html>\n")

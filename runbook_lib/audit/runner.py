@@ -199,10 +199,19 @@ def _metadata_failure(nb) -> str | None:
     return "stopped the notebook (papermill marked the run as failed)"
 
 
-def _render_html(nb, path: Path) -> Path | None:
+OFFLINE_TEMPLATE = Path(__file__).with_name("offline_html.j2")
+
+
+def render_html(nb) -> str:
+    """The executed notebook as one self-contained HTML page: nothing in it loads from the network."""
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter().from_notebook_node(nb)
+    body, _ = HTMLExporter(template_file=str(OFFLINE_TEMPLATE)).from_notebook_node(nb)
+    return body
+
+
+def _render_html(nb, path: Path) -> Path | None:
+    body = render_html(nb)
     _write_new(path, body)
     return path
 

@@ -6,7 +6,7 @@ import pandas as pd
 
 from runbook_lib.smlog.diagnose import Diagnosis
 from runbook_lib.smlog.tree import render_tree
-from runbook_lib.units import gib
+from runbook_lib.units import gib, mib_per_s
 
 VERDICT_WORDS = {
     "stuck-timeout": "STUCK: the live leaf-coalesce keeps timing out",
@@ -42,16 +42,31 @@ def release_text(j: dict) -> str:
     return f"{j['release']}, told by {sum(m['count'] for m in markers):,} marker(s) such as {shown}"
 
 
+def _evidence(ev: list[str], shown: int = 4) -> str:
+    """`SMlog:111, SMlog:117 and 9 more`: file names and line numbers, the first few of them."""
+    text = ", ".join(e.rsplit("/", 1)[-1] for e in ev[:shown])
+    return text + (f" and {len(ev) - shown} more" if len(ev) > shown else "")
+
+
 def vdi_table(d: Diagnosis) -> pd.DataFrame:
     """Per-VDI findings with sizes in GiB, the evidence shortened to line numbers; a QCOW2 VDI's
     sizes are shown as read, with `sizing` saying it is not sized (the formulas are VHD-only)."""
     v = d.vdis.copy()
     for col in ("virtual_size", "size", "lv_size", "coalesced_size"):
         v[col] = v[col].map(gib)
-    v["evidence"] = v["evidence"].map(
-        lambda ev: ", ".join(e.rsplit("/", 1)[-1] for e in ev[:4]) + (" ..." if len(ev) > 4 else ""))
+    v["evidence"] = v["evidence"].map(_evidence)
     v["sizing"] = v["sizing_note"].map(lambda note: "not sized (QCOW2)" if isinstance(note, str) else "")
     return v.drop(columns=["next_step", "sizing_note"])
+
+
+def sr_table(d: Diagnosis) -> pd.DataFrame:
+    """Per-SR findings as a person reads them: the coalesce rate in MiB/s, the evidence as line
+    numbers, the next step in full."""
+    s = d.srs.copy()
+    s["coalesce_rate"] = s.pop("coalesce_rate_bps").map(mib_per_s)
+    s["evidence"] = s["evidence"].map(_evidence)
+    columns = [c for c in s.columns if c != "next_step"] + ["next_step"]
+    return s[columns]
 
 
 def chains_text(d: Diagnosis) -> str:
