@@ -53,3 +53,19 @@ def test_console_reporter_prints_outcomes_and_throttles_progress():
 def test_no_samples_no_figure():
     assert free_space_figure(None) is None
     assert free_space_figure(ConsoleReporter(echo=lambda s: None).samples_frame()) is None
+
+
+def test_one_moment_is_said_in_words_not_drawn(monkeypatch):
+    """A dry run samples once: a chart of one instant has a meaningless time axis, so the live
+    plot says the free space in words; a second moment makes it a chart."""
+    handles = []
+    monkeypatch.setattr(IPython.display, "display",
+                        lambda obj, raw=False, display_id=False: handles.append(Handle(obj)) or handles[-1])
+    reporter = NotebookReporter({"src": "Local SATA"}, plot_every_s=0)
+    plot = handles[2]
+    start = dt.datetime(2026, 12, 6, tzinfo=dt.timezone.utc)
+    reporter.sample({"src": 3 * 2**30}, when=start)
+    assert free_space_figure(reporter.samples_frame()) is None
+    assert plot.shown[-1] == {"text/plain": "free space now: Local SATA 3.0 GiB"}
+    reporter.sample({"src": 5 * 2**30}, when=start + dt.timedelta(seconds=5))
+    assert hasattr(plot.shown[-1], "savefig")

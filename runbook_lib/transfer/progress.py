@@ -11,7 +11,7 @@ import datetime as dt
 import time
 from typing import Callable
 
-from runbook_lib.units import GIB
+from runbook_lib.units import GIB, gib
 
 
 class Reporter:
@@ -126,7 +126,12 @@ class NotebookReporter(Reporter):
         self.redraw()
 
     def redraw(self) -> None:
-        figure = free_space_figure(self.samples_frame())
+        samples = self.samples_frame()
+        figure = free_space_figure(samples)
+        if figure is None and len(samples):  # one moment (a dry run): the figures, not a chart
+            latest = samples.groupby("name")["free"].last()
+            self._plot.update({"text/plain": "free space now: " + ", ".join(
+                f"{name} {gib(free)}" for name, free in latest.items())}, raw=True)
         if figure is not None:
             self._plot.update(figure)
             import matplotlib.pyplot as plt
@@ -138,8 +143,9 @@ class NotebookReporter(Reporter):
 
 
 def free_space_figure(samples):
-    """Free space of each SR over time (a step plot), or None without samples."""
-    if samples is None or len(samples) == 0:
+    """Free space of each SR over time (a step plot), or None without two moments to draw between
+    (a dry run samples once: a chart of one instant has no time axis worth reading)."""
+    if samples is None or len(samples) == 0 or samples["time"].nunique() < 2:
         return None
     import matplotlib.pyplot as plt
 
