@@ -238,7 +238,7 @@ def _suspend_item(look: _Look, host: str, vms: pd.DataFrame) -> Item:
         return Item("suspend-sr", name, "warning",
                     f"no suspend SR for {_names(homeless)} (VM suspend_SR, pool suspend_image_SR and host "
                     "suspend_image_sr unset or not seen by this host): the coalesce-leaf plugin's VM.suspend "
-                    "fails (VM_NO_SUSPEND_SR); set one with xe pool-param-set suspend-image-SR=<uuid>")
+                    "fails (VM_NO_SUSPEND_SR); set one: xe pool-param-set uuid=<pool> suspend-image-SR=<sr>")
     if short:
         return Item("suspend-sr", name, "warning", f"suspend images: {where}; too little room for the memory "
                                                    f"of {_names(short)}, which the coalesce-leaf plugin suspends")
