@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runbook_lib.data_tables import TableCheck
 from runbook_lib.errors import InputError
 from runbook_lib.locations import DATA_DIR
 from runbook_lib.schemas import CHECKED_VERSIONS_SCHEMA
@@ -47,15 +48,8 @@ class Release:
         return parts[:len(wanted)] == wanted
 
 
-def _fail(where: str, why: str) -> InputError:
-    return InputError(f"checked-versions table {where}: {why}")
-
-
-def _text(row: dict, key: str, where: str) -> str:
-    value = row.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise _fail(where, f"'{key}' must be a non-empty text")
-    return " ".join(value.split())
+_CHECK = TableCheck("checked-versions table")
+_fail, _text = _CHECK.fail, _CHECK.text
 
 
 def _release(row: Any, where: str) -> Release:
@@ -74,11 +68,8 @@ def _release(row: Any, where: str) -> Release:
     api = str(row["api"])
     if not _API.match(api):
         raise _fail(where, f"'api' must be MAJOR.MINOR: {api!r}")
-    sources = row["sources"]
-    if not isinstance(sources, list) or not sources or not all(isinstance(s, str) and s.strip() for s in sources):
-        raise _fail(where, "'sources' must list where each fact comes from")
     return Release(name, frozenset(b.strip().lower() for b in brands), None if version is None else str(version),
-                   api, _text(row, "checked", where), tuple(" ".join(s.split()) for s in sources))
+                   api, _text(row, "checked", where), _CHECK.sources(row, where))
 
 
 def parse_table(data: Any, origin: str = "checked_versions.yaml") -> tuple[Release, ...]:
