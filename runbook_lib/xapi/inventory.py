@@ -41,6 +41,8 @@ vbds    uuid, ref, vm, vdi (uuid or None), device, userdevice, type, mode, boota
 vifs    uuid, ref, vm, device, mac, network (ref)
 
 `records["network"]` keeps each network's uuid, name_label, bridge and MTU (no DataFrame).
+`sr_masters` maps each SR's uuid to its master's (the pool master for a shared SR, the host
+whose PBD attaches a local one), where the GC and the coalesce-leaf plugin run.
 """
 
 from __future__ import annotations
