@@ -68,6 +68,8 @@ class _Look:
         self.host_name = {r.uuid: r.name or r.uuid[:8] for r in inv.hosts.itertuples()}
         self.srs = inv.srs.set_index("uuid", drop=False)
         self.sr_records = {rec.get("uuid"): rec for rec in inv.records["SR"].values()}
+        self.host_suspend_sr = dict(zip(reads.hosts["uuid"], reads.hosts["suspend_image_sr"]))
+        self.pbd_pairs = set(zip(inv.pbds["sr"], inv.pbds["host"]))   # (SR, host) with a PBD
 
     def sr_name(self, uuid: str | None) -> str:
         if uuid in self.srs.index:
@@ -110,7 +112,7 @@ def _attachment(look: _Look, sr) -> tuple[str, str]:
     total = len(look.host_name)
     if len(names) < total:
         return "warning", f"shared, attached on {len(names)} of {total} hosts ({', '.join(names)})"
-    return "ok", f"shared, attached on every host ({total})"
+    return "ok", f"shared, attached on every host: {_names(sorted(names))}"
 
 
 def _lvm_provisioning(look: _Look, sr) -> tuple[str, str]:
@@ -189,14 +191,13 @@ def check_default_sr(reads: "PreflightReads") -> list[Item]:
 
 def _visible(look: _Look, sr: str | None, host: str) -> bool:
     """xapi uses a suspend SR only where the VM's host has a PBD for it (check_sr_exists_for_host)."""
-    pbds = look.inv.pbds
-    return isinstance(sr, str) and bool(((pbds["sr"] == sr) & (pbds["host"] == host)).any())
+    return isinstance(sr, str) and (sr, host) in look.pbd_pairs
 
 
 def _suspend_sr(look: _Look, host: str, vm_suspend_sr: str | None) -> tuple[str | None, str]:
     """The SR VM.suspend writes to, as xapi chooses it: the VM's suspend_SR, else the pool's
     suspend_image_SR, else the host's suspend_image_sr (each only if the host sees it)."""
-    host_sr = look.reads.hosts.set_index("uuid").loc[host, "suspend_image_sr"]
+    host_sr = look.host_suspend_sr.get(host)
     for sr, where in ((vm_suspend_sr, "the VM's suspend_SR"), (look.reads.pool.get("suspend_image_sr"),
                                                                 "the pool's suspend_image_SR"),
                       (host_sr, "the host's suspend_image_sr")):

@@ -65,7 +65,7 @@ def test_thick_and_thin_lvm(mixed):
     assert "a shutdown frees nothing here" in srs[THICK].detail
     assert srs[THIN].status == "ok" and "thin (sm_config allocation)" in srs[THIN].detail
     assert srs[THIN_BY_PBD].status == "ok" and "thin (device_config allocation)" in srs[THIN_BY_PBD].detail
-    assert srs[NFS].detail.startswith("nfs, shared, attached on every host (2)")
+    assert srs[NFS].detail.startswith("nfs, shared, attached on every host: xs01, xs02;")
     assert srs[SMALL].detail.startswith("ext, local to xs01")
 
 
