@@ -24,6 +24,7 @@ from typing import Any
 
 from packaging.version import Version
 
+from runbook_lib.data_tables import TableCheck
 from runbook_lib.errors import InputError
 from runbook_lib.locations import DATA_DIR
 from runbook_lib.pool_diagnosis import FINDING_KINDS, GC_SR_TYPES, VERDICTS
@@ -96,15 +97,8 @@ class DefectTable:
     product_families: tuple[dict, ...]   # {product_before: Version, sm_before: Version, source}
 
 
-def _fail(where: str, why: str) -> InputError:
-    return InputError(f"known-defects table {where}: {why}")
-
-
-def _text(row: dict, key: str, where: str) -> str:
-    value = row.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise _fail(where, f"'{key}' must be a non-empty text")
-    return " ".join(value.split())
+_CHECK = TableCheck("known-defects table")
+_fail, _text = _CHECK.fail, _CHECK.text
 
 
 def _version(value: Any, where: str, key: str) -> Version:
@@ -173,9 +167,7 @@ def _defect(row: Any, where: str) -> KnownDefect:
     backports = _backports(row, where)
     if any(not start <= b.version < end for b in backports):
         raise _fail(where, "a backport names a version outside 'affects'")
-    sources = row.get("sources")
-    if not isinstance(sources, list) or not sources or not all(isinstance(s, str) and s.strip() for s in sources):
-        raise _fail(where, "'sources' must list where each fact comes from")
+    sources = _CHECK.sources(row, where)
     kind, symptom = _symptom(row, where)
     step = _text(row, "next_step", where)
     try:
@@ -183,7 +175,7 @@ def _defect(row: Any, where: str) -> KnownDefect:
     except (KeyError, IndexError, ValueError) as err:
         raise _fail(where, f"'next_step' may only use {{sr}} and {{vdi}} ({err})") from None
     return KnownDefect(ident, _text(row, "title", where), start, end, backports, _sr_types(row, where),
-                       kind, symptom, step, tuple(" ".join(s.split()) for s in sources))
+                       kind, symptom, step, sources)
 
 
 def _families(items: Any) -> tuple[dict, ...]:

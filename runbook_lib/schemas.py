@@ -13,3 +13,5 @@ RUN_SCHEMA = "runbook.run/1"  # audit.index: one line of the run index (docs/aud
 POOL_DIAGNOSIS_SCHEMA = "runbook.pool.diagnosis/1"  # pool_diagnosis: what the pool shows of its GC, over XenAPI
 COMBINED_DIAGNOSIS_SCHEMA = "runbook.diagnosis/1"  # diagnosis: SMlog and pool merged (runbook diagnose, notebook 01)
 KNOWN_DEFECTS_SCHEMA = "runbook.known-defects/1"  # known_defects: the table in data/known_defects.yaml
+CHECKED_VERSIONS_SCHEMA = "runbook.checked-versions/1"  # checked_versions: the table in data/checked_versions.yaml
+POOL_CHECK_SCHEMA = "runbook.pool.check/1"  # pool_check: runbook check-pool's items (docs/check-pool.md)

@@ -8,6 +8,7 @@ import pytest
 from runbook_lib.audit import hygiene
 from runbook_lib.audit.runner import run_notebook
 from runbook_lib.locations import notebooks_dir
+from runbook_lib.sim import Simulator
 from tests.xapi_records import PoolRecords
 
 G = 1 << 30
@@ -135,6 +136,10 @@ def test_notebook_05_exits_3_on_a_breach(tmp_path):
     assert seed.exit_code == 3, seed.error
     assert any("Local SATA Storage" in b for b in seed.records["breach"])
     assert seed.records["hygiene"]["schema"] == "runbook.hygiene/1"
+    # the pool preflight ran too: warnings only on the seed pool, so none of the breaches is its
+    fit = seed.records["pool_check"]
+    assert fit["schema"] == "runbook.pool.check/1" and fit["source"]["kind"] == "simulator"
+    assert fit["status"] == "warning" and not any(b.startswith("check-pool") for b in seed.records["breach"])
 
 
 def test_notebook_05_exits_0_on_a_clean_pool(tmp_path):
@@ -147,3 +152,19 @@ def test_notebook_05_exits_0_on_a_clean_pool(tmp_path):
     clean = run_notebook(nb, "nightly", {"inventory_path": str(saved)}, outputs=out)
     assert clean.exit_code == 0, clean.error
     assert clean.records["breach"] == [] and clean.status == "succeeded"
+    assert clean.records["pool_check"] is None   # a saved inventory: no pool to check
+
+
+def test_notebook_05_counts_a_pool_check_problem_as_a_breach(tmp_path, monkeypatch):
+    nb = notebooks_dir() / "05_snapshot_hygiene.ipynb"
+    with Simulator("healthy") as sim:
+        with sim.pool.lock:   # an older xapi: VBD records without `bootable`
+            for rec in sim.state.tables["VBD"].values():
+                rec.pop("bootable")
+        monkeypatch.setenv("RUNBOOK_TEST_SIM_PASSWORD", sim.password)
+        run = run_notebook(nb, "nightly", {"url": sim.url, "password_env": "RUNBOOK_TEST_SIM_PASSWORD"},
+                           outputs=tmp_path / "outputs")
+    assert run.exit_code == 3, run.error
+    (breach,) = run.records["breach"]
+    assert breach.startswith("check-pool fields VBD: VBD records lack bootable")
+    assert run.records["pool_check"]["status"] == "problem"

@@ -272,7 +272,10 @@ def test_scan_and_plugin_errors(x):
     host = x.host.get_all()[0]
     with pytest.raises(XenAPI.Failure) as e:
         x.host.call_plugin(host, "nope", "fn", {})
-    assert e.value.details[0] == "XENAPI_MISSING_PLUGIN"
+    assert e.value.details == ["XENAPI_MISSING_PLUGIN", "nope"]
+    with pytest.raises(XenAPI.Failure) as e:  # the plugin is there, the function is not (XenAPIPlugin.dispatch)
+        x.host.call_plugin(host, "coalesce-leaf", "no-such-function", {})
+    assert e.value.details == ["UNKNOWN_XENAPI_PLUGIN_FUNCTION", "no-such-function"]
     with pytest.raises(XenAPI.Failure) as e:
         x.host.call_plugin(host, "coalesce-leaf", "leaf-coalesce", {"vm_uuid": "missing"})
     assert e.value.details[0] == "UUID_INVALID"
@@ -473,3 +476,45 @@ def test_async_tasks_carry_the_wire_name_and_expire_about_an_hour_after_they_end
     assert gone.value.details[0] == "HANDLE_INVALID"
     made = x.task.create("runbook import", "an import")
     assert (x.task.get_status(made), x.task.get_name_label(made)) == ("pending", "runbook import")
+
+
+def _healthy_with(**changes) -> dict:
+    from runbook_lib.sim import load_scenario
+
+    data = load_scenario("healthy")
+    data["hosts"] = [{**data["hosts"][0], **changes.pop("host", {})}]
+    data["pool"] = {**data["pool"], **changes.pop("pool", {})}
+    return data
+
+
+def test_a_host_without_the_coalesce_leaf_plugin():
+    with Simulator(_healthy_with(host={"plugins": []})) as sim:
+        session = XenAPI.Session(sim.url)
+        session.xenapi.login_with_password(sim.user, sim.password, "1.0", "tests")
+        host = session.xenapi.host.get_all()[0]
+        for fn in ("leaf-coalesce", "no-such-function"):
+            with pytest.raises(XenAPI.Failure) as e:
+                session.xenapi.host.call_plugin(host, "coalesce-leaf", fn, {})
+            assert e.value.details == ["XENAPI_MISSING_PLUGIN", "coalesce-leaf"]
+
+
+def test_a_scenario_names_only_plugins_the_simulator_models():
+    from runbook_lib.errors import InputError
+
+    with pytest.raises(InputError, match="plugins must be a list of coalesce-leaf"):
+        Simulator(_healthy_with(host={"plugins": ["trim"]}))
+
+
+def test_suspend_image_srs_from_the_scenario():
+    data = _healthy_with(pool={"suspend_image_SR": "NFS backup", "default_SR": "Local storage"},
+                         host={"suspend_image_sr": "Local storage"})
+    with Simulator(data) as sim:
+        st = sim.state
+        pool = st.get("pool", st.all_refs("pool")[0])
+        host = st.get("host", st.all_refs("host")[0])
+        assert pool["suspend_image_SR"] == sim.sr_ref("NFS backup")
+        assert pool["default_SR"] == host["suspend_image_sr"] == sim.sr_ref("Local storage")
+    with Simulator("healthy") as sim:  # unset unless the scenario says
+        st = sim.state
+        assert st.get("pool", st.all_refs("pool")[0])["suspend_image_SR"] == NULL
+        assert st.get("host", st.all_refs("host")[0])["suspend_image_sr"] == NULL

@@ -224,3 +224,35 @@ def test_messy_inventory_files_size_or_fail_in_one_line(data):
             json.dumps(result.plan())
     except RunbookError as err:
         assert "\n" not in str(err)
+
+
+def test_sr_masters_are_the_pool_master_or_the_pbds_host():
+    p, refs = _pool()
+    second = p._add("host", {"name_label": "host2", "address": "10.0.0.2", "enabled": True, "PBDs": [],
+                             "resident_VMs": []})
+    local2 = p.sr("local on host2", "lvm", 10 * GiB, 0)
+    for pbd in p.records["SR"][local2]["PBDs"]:
+        p.records["PBD"][pbd].update(host=second, currently_attached=False)   # still its master
+    orphan = p._add("SR", {"name_label": "no PBD", "type": "ext", "shared": False, "PBDs": []})
+    inv = Inventory(p.records, captured="2026-11-20T00:00:00Z")
+    master = inv.pool["master"]
+    masters = inv.sr_masters
+    assert masters[p.uuid("SR", refs["nfs"])] == masters[p.uuid("SR", refs["lvm"])] == master
+    assert masters[p.uuid("SR", local2)] == p.uuid("host", second) != master
+    assert masters[p.uuid("SR", orphan)] is None
+
+
+def test_on_raw_sees_each_class_as_sent(tmp_path):
+    from runbook_lib.sim import Simulator
+    from runbook_lib.xapi.connect import connect
+    from runbook_lib.xapi.inventory import CLASSES, fetch_inventory
+
+    seen = {}
+    with Simulator("healthy") as sim:
+        pw = tmp_path / "pw"
+        pw.write_text(sim.password)
+        with connect(sim.url, sim.user, password_env=None, password_file=pw) as session:
+            inv = fetch_inventory(session, on_raw=lambda cls, records: seen.setdefault(cls, records))
+    assert tuple(seen) == CLASSES
+    pbd = next(iter(seen["PBD"].values()))
+    assert "device_config" in pbd and "device_config" not in next(iter(inv.records["PBD"].values()))

@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "diagnose": ("diagnose", "diagnose", "is the GC coalescing, and why not: from the pool, SMlog files, or both"),
     "size": ("size", "size", "space each pending coalesce needs, and the ranked remedies"),
     "inventory": ("inventory", "inventory", "save a pool's inventory to a file (offline sizing)"),
+    "check-pool": ("check_pool", "check_pool",
+                   "read-only preflight: does this suite fit the pool? (exit 3 on a problem)"),
     "transfer": ("transfer", "transfer", "carry out a plan.json: dry run, or --execute --confirm VM_UUID"),
     "sim": ("sim", "sim", "serve the XenServer pool simulator; snapshot a pool into a scenario"),
     "demo": ("demo", "demo", "rehearse the whole remedy on the bundled simulator (make demo)"),

@@ -8,6 +8,7 @@ import logging
 import click
 
 from runbook_lib.cli.pool_options import pool_options
+from runbook_lib.cli.text_table import echo_table
 
 log = logging.getLogger(__name__)
 MAX_VDI_ROWS = 30  # the text shows the worst ones; --json has every row
@@ -59,10 +60,10 @@ def _echo_text(data: dict, sources: str) -> None:
         click.echo(f"defect:    {d['id']} ({d['applies']}; fixed in {d['fixed_in']}): {where}")
     sr_rows = [(s["sr"], s["verdict"], _count(s), _gc(s), "+".join(s["sources"]), s.get("name") or "")
                for s in data["srs"]]
-    _table(("SR", "verdict", "to coalesce", "GC", "from", "name"), (38, 15, -11, -5, 11, 0), sr_rows)
+    echo_table(("SR", "verdict", "to coalesce", "GC", "from", "name"), (38, 15, -11, -5, 11, 0), sr_rows)
     vdi_rows = [(v["vdi"], v["verdict"], v.get("pending") or "-", "+".join(v["sources"]),
                  ", ".join(v.get("findings") or []) or "-") for v in data["vdis"][:MAX_VDI_ROWS]]
-    _table(("VDI", "verdict", "pending", "from", "findings"), (38, 15, 9, 11, 0), vdi_rows)
+    echo_table(("VDI", "verdict", "pending", "from", "findings"), (38, 15, 9, 11, 0), vdi_rows)
     if len(data["vdis"]) > MAX_VDI_ROWS:
         click.echo(f"... and {len(data['vdis']) - MAX_VDI_ROWS} more VDI(s), less bad (--json lists them all)")
 
@@ -75,16 +76,3 @@ def _gc(row: dict) -> str:
     if row.get("gc_progress") is not None:
         return f"{row['gc_progress']:.0%}"
     return "run" if row.get("gc_running") else "-"
-
-
-def _table(header: tuple, widths: tuple, rows: list[tuple]) -> None:
-    """Aligned columns after a blank line (a negative width aligns right; 0: as long as it is)."""
-    if not rows:
-        return
-
-    def line(cells) -> str:
-        return " ".join(f"{c:>{-w}}" if w < 0 else f"{c:<{w}}" if w else str(c) for c, w in zip(cells, widths))
-
-    click.echo("")
-    for cells in (header, *rows):
-        click.echo(line(cells).rstrip())

@@ -7,14 +7,19 @@ import functools
 import click
 
 
-def pool_options(func):
-    """--url/--user/--inventory, the password's source (never the password), TLS choices."""
+def pool_options(func=None, *, inventory: bool = True):
+    """--url/--user/--inventory, the password's source (never the password), TLS choices.
+
+    `@pool_options(inventory=False)` for a command that needs the pool itself, not a saved inventory.
+    """
+    if func is None:
+        return functools.partial(pool_options, inventory=inventory)
     options = [
         click.option("--url", metavar="URL",
                      help="pool master, e.g. https://xen1.example; sim:<scenario> runs the bundled simulator"),
         click.option("--user", default="root", show_default=True, help="XenAPI user"),
-        click.option("--inventory", metavar="FILE",
-                     help="a saved inventory (runbook inventory save) instead of a pool"),
+        *([click.option("--inventory", metavar="FILE",
+                        help="a saved inventory (runbook inventory save) instead of a pool")] if inventory else []),
         click.option("--password-env", default="XEN_PASSWORD", show_default=True, metavar="VAR",
                      help="environment variable that holds the password"),
         click.option("--password-file", type=click.Path(dir_okay=False), metavar="FILE",

@@ -26,6 +26,18 @@ PROGRESS_STEPS = 20
 BASE_COPY = "base copy"   # the name the storage manager gives hidden VHDs it finds
 
 
+PLUGINS = frozenset({"coalesce-leaf"})   # the host plugins the simulator models
+
+
+def _plugins(host: dict) -> frozenset[str]:
+    """The plugins a scenario host has: `plugins: []` for a host without coalesce-leaf."""
+    names = host.get("plugins", sorted(PLUGINS))
+    if not isinstance(names, list) or not set(map(str, names)) <= PLUGINS:
+        raise InputError(f"scenario: host {host.get('name_label')!r}: plugins must be a list of "
+                         + ", ".join(sorted(PLUGINS)) + f", not {names!r}")
+    return frozenset(map(str, names))
+
+
 def _mac(rng: random.Random) -> str:
     return "%02x:%02x:%02x:%02x:%02x:%02x" % (
         (rng.randrange(256) & 0xFC) | 0x02, *(rng.randrange(256) for _ in range(5)))
@@ -54,6 +66,7 @@ class SimPool:
         self.store.decorators = {"VM": self._vm_allowed, "VDI": self._vdi_allowed}
         self.master = NULL_REF
         self.host_addresses = {}
+        self.plugins: dict[str, frozenset[str]] = {}   # host ref -> its plugins (/etc/xapi.d/plugins)
         try:
             self._build(scenario)
         except InputError:
@@ -84,8 +97,7 @@ class SimPool:
         self.sr_by_key = sr_refs
         vdi_refs = self._build_vdis(s, sr_refs)
         self._build_vms(s, host_refs, vdi_refs)
-        if pool.get("default_SR") and pool["default_SR"] in sr_refs:
-            st.set("pool", st.all_refs("pool")[0], default_SR=sr_refs[pool["default_SR"]])
+        self._link_srs(s, host_refs, sr_refs)
         self._size_srs_from_free(s, sr_refs)
         for ref in self.storage.srs:
             self.storage.refresh(ref)
@@ -105,6 +117,7 @@ class SimPool:
                                       enabled=bool(h.get("enabled", True)),
                                       software_version={k: str(v) for k, v in software.items()}))
             host_refs[h.get("name_label", f"host{i}")] = ref
+            self.plugins[ref] = _plugins(h)
             host_refs[st.get("host", ref)["uuid"]] = ref
             if h.get("master") or (i == 0 and not any(x.get("master") for x in hosts)):
                 self.master = ref
@@ -114,6 +127,19 @@ class SimPool:
                               uuid=h.get("dom0_uuid", "")))
         self.host_addresses = {r: st.get("host", r)["address"] for r in set(host_refs.values())}
         return host_refs
+
+    def _link_srs(self, s: dict, host_refs: dict, sr_refs: dict) -> None:
+        """The pool's default and suspend-image SRs and each host's suspend-image SR (named by SR
+        name or uuid; one that names no SR is left unset)."""
+        st = self.store
+        pool = s.get("pool") or {}
+        for field in ("default_SR", "suspend_image_SR"):
+            if pool.get(field) and pool[field] in sr_refs:
+                st.set("pool", st.all_refs("pool")[0], **{field: sr_refs[pool[field]]})
+        for i, h in enumerate(s.get("hosts") or []):
+            if h.get("suspend_image_sr") in sr_refs:
+                st.set("host", host_refs[h.get("name_label", f"host{i}")],
+                       suspend_image_sr=sr_refs[h["suspend_image_sr"]])
 
     def _build_networks(self, s: dict) -> None:
         st = self.store
@@ -881,8 +907,10 @@ class SimPool:
     # -- host plugin ----------------------------------------------------------------------------------
     def op_host_call_plugin(self, host: str, plugin: str, fn: str, args: dict):
         self.store.get("host", host)
-        if plugin != "coalesce-leaf" or fn != "leaf-coalesce":
+        if plugin not in self.plugins.get(host, ()):  # xapi finds no such file in the host's plugin directory
             raise ApiFailure("XENAPI_MISSING_PLUGIN", plugin)
+        if fn != "leaf-coalesce":  # the plugin's dispatch table has no such function (XenAPIPlugin.dispatch)
+            raise ApiFailure("UNKNOWN_XENAPI_PLUGIN_FUNCTION", fn)
         vm_uuid = (args or {}).get("vm_uuid", "")
         vm = self.store.ref_by_uuid("VM", vm_uuid)
         if self.gc is None:

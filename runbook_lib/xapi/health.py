@@ -30,6 +30,12 @@ GC_TASK = "Garbage Collection"
 MESSAGE_COLUMNS = ["ref", "uuid", "name", "priority", "cls", "obj_uuid", "timestamp", "body"]
 TASK_COLUMNS = ["ref", "uuid", "name", "status", "progress", "created", "finished", "applies_to", "sr"]
 SM_COLUMNS = ["type", "name", "version", "required_api_version", "vendor"]
+# The record fields read here, by class (`runbook check-pool` checks that a pool's records carry them)
+RECORD_FIELDS: dict[str, tuple[str, ...]] = {
+    "message": ("uuid", "name", "priority", "cls", "obj_uuid", "timestamp", "body"),
+    "task": ("uuid", "name_label", "status", "progress", "created", "finished", "other_config"),
+    "SM": ("type", "name_label", "version", "required_api_version", "vendor"),
+}
 
 
 def _stamp(value: Any) -> pd.Timestamp:

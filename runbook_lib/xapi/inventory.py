@@ -41,6 +41,8 @@ vbds    uuid, ref, vm, vdi (uuid or None), device, userdevice, type, mode, boota
 vifs    uuid, ref, vm, device, mac, network (ref)
 
 `records["network"]` keeps each network's uuid, name_label, bridge and MTU (no DataFrame).
+`sr_masters` maps each SR's uuid to its master's (the pool master for a shared SR, the host
+whose PBD attaches a local one), where the GC and the coalesce-leaf plugin run.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ import datetime as dt
 import json
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -157,12 +159,16 @@ def normalise_record(cls: str, record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def fetch_inventory(session, *, source_url: str | None = None) -> "Inventory":
-    """Read a pool with one `get_all_records` per class (no call per object)."""
+def fetch_inventory(session, *, source_url: str | None = None,
+                    on_raw: Callable[[str, dict[str, dict]], None] | None = None) -> "Inventory":
+    """Read a pool with one `get_all_records` per class (no call per object). `on_raw(cls, records)`
+    sees each class's records as the pool sent them, before they are trimmed."""
     api = session.xenapi
     records = {}
     for cls in CLASSES:
         raw = getattr(api, cls).get_all_records()
+        if on_raw is not None:
+            on_raw(cls, raw)
         records[cls] = {str(ref): normalise_record(cls, rec) for ref, rec in raw.items()}
     captured = None
     try:
@@ -328,6 +334,18 @@ class Inventory:
                 "virtual_allocation", "vdis", "hosts", "gc_no_space", "leaf_coalesce_off", *SWITCH_COLUMNS,
                 "vdi_order"]
         return pd.DataFrame(rows, columns=cols)
+
+    @cached_property
+    def sr_masters(self) -> dict[str, str | None]:
+        """SR uuid -> uuid of its master: the pool master for a shared SR, the host whose PBD
+        attaches a local one (None: no PBD). The GC and the coalesce-leaf plugin run there."""
+        pbd_hosts: dict[str, list[str]] = {}
+        for row in self.pbds.sort_values("currently_attached", ascending=False, kind="stable").itertuples():
+            if row.sr and row.host:
+                pbd_hosts.setdefault(row.sr, []).append(row.host)
+        master = self.pool["master"]
+        return {row.uuid: master if row.shared else _sole(pbd_hosts.get(row.uuid, ()))
+                for row in self.srs.itertuples()}
 
     @cached_property
     def vbds(self) -> pd.DataFrame:

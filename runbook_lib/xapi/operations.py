@@ -24,6 +24,22 @@ NULL_REF = "OpaqueRef:NULL"
 # A VIF's port filter: a copy's replaced VIFs must keep it (the verify step compares it)
 VIF_FILTER = ("locking_mode", "ipv4_allowed", "ipv6_allowed")
 _REF_IN_RESULT = re.compile(r"OpaqueRef:[0-9A-Za-z-]+")
+# The record fields read through this module, by class: by its own functions, and by the transfer
+# from the records they return. `runbook check-pool` checks that a pool's records carry each one.
+RECORD_FIELDS: dict[str, tuple[str, ...]] = {
+    "pool": ("uuid", "master", "ha_enabled"),
+    "SR": ("uuid", "name_label", "type", "shared", "physical_size", "physical_utilisation", "virtual_allocation"),
+    "VDI": ("uuid", "name_label", "SR", "VBDs", "virtual_size", "physical_utilisation", "sm_config", "snapshot_of",
+            "current_operations"),
+    "VM": ("uuid", "name_label", "name_description", "power_state", "other_config", "VBDs", "VIFs", "snapshots",
+           "is_a_template", "is_a_snapshot", "blocked_operations", "current_operations", "metrics",
+           "ha_restart_priority"),
+    "VM_metrics": ("start_time",),
+    "VBD": ("VDI", "type", "empty", "userdevice", "bootable", "mode"),
+    "VIF": ("device", "MAC", "network", "MTU", "other_config", *VIF_FILTER),
+    "network": ("uuid",),
+    "task": ("status", "progress", "result", "error_info"),
+}
 
 
 class TaskFailed(PoolError):
