@@ -8,6 +8,7 @@ from runbook_lib import pool_check
 from runbook_lib.pool_check import CHECKS, Item, check_pool, run_checks
 from runbook_lib.pool_diagnosis import GC_SR_TYPES
 from runbook_lib.sim import Simulator, list_scenarios
+from runbook_lib.sim.model import NULL_REF
 from runbook_lib.xapi.connect import connect
 from runbook_lib.xapi.preflight_reads import PROBE_FUNCTION, fetch_preflight, open_preflight
 from tests.check_pools import NFS, SMALL, THICK, THIN, THIN_BY_PBD, ha_without_shared_sr, mixed_pool
@@ -104,12 +105,16 @@ def test_default_and_suspend_srs(mixed):
 def test_versions_per_host(mixed):
     versions = _by(mixed, "version")
     assert versions["xs01"].status == "ok" and "checked as XCP-ng 8.3" in versions["xs01"].detail
-    assert versions["xs02"].status == "warning" and "XCP-ng 8.2.1, API 2.21: not a release" in versions["xs02"].detail
+    assert versions["xs02"].status == "warning" and "XCP-ng 8.2.1, API 2.15: not a release" in versions["xs02"].detail
     assert mixed.exit_code == 0 and mixed.status == "warning" and mixed.problems == []
 
 
 def test_no_suspend_sr_for_a_vm_the_plugin_would_suspend(tmp_path):
     with Simulator("healthy") as sim:
+        with sim.pool.lock:  # an admin cleared both (an install sets them)
+            st = sim.state
+            st.set("pool", st.all_refs("pool")[0], suspend_image_SR=NULL_REF)
+            st.set("host", st.all_refs("host")[0], suspend_image_sr=NULL_REF)
         result = _check(sim, tmp_path)
     (item,) = _by(result, "suspend-sr").values()
     assert item.status == "warning" and item.detail.startswith("no suspend SR for app")

@@ -1,6 +1,7 @@
 """Sessions, events and the calls log: what clients rely on to wait and to prove a dry run."""
 
 import json
+import re
 import threading
 import time
 
@@ -78,7 +79,10 @@ def test_event_inject_wakes_a_waiter(sim):
     token = _event_from(x, ["sr"], "", 0.0)["token"]
     sr = x.SR.get_all()[0]
     injected = x.event.inject("sr", sr)
-    assert isinstance(injected, str) and injected > token
+    # xapi's inject answers the token before its own change: event.from with it reports the object
+    assert re.fullmatch(r"\d{20},\d{20}", injected)
+    out = _event_from(x, ["sr"], injected, 5.0)
+    assert [e["operation"] for e in out["events"] if e["ref"] == sr] == ["mod"]
     out = _event_from(x, ["sr"], token, 5.0)
     assert sr in [e["ref"] for e in out["events"]]
     with pytest.raises(XenAPI.Failure) as e:
@@ -122,3 +126,37 @@ def test_long_calls_work_without_the_server():
     assert d.call("VM.clean_shutdown", [session, app]) == ""
     assert d.call("VM.get_power_state", [session, app]) == "Halted"
     assert sim.now - before >= 30          # a clean shutdown takes 30 simulated seconds
+
+
+def test_event_from_speaks_xapis_tokens_and_event_fields(sim):
+    """Tokens are two comma-separated 20-digit numbers (anything else: EVENT_FROM_TOKEN_PARSE_FAILURE);
+    events carry the generation as id and "0.0" as timestamp; adds come before mods before dels,
+    a del has no snapshot, and an object made and removed since the token is not reported."""
+    x = _login(sim).xenapi
+    first = _event_from(x, ["vm"], "", 0.0)
+    assert re.fullmatch(r"\d{20},\d{20}", first["token"])
+    assert all(e["timestamp"] == "0.0" and re.fullmatch(r"\d+", e["id"]) and int(e["id"]) > 0
+               for e in first["events"])
+    assert set(first["valid_ref_counts"]) >= {"vm", "vdi", "sr", "task", "pool"}   # every class, as xapi counts
+    for bad in ("12", "00000000000000000001,", "a,b", "1,2,3"):
+        with pytest.raises(XenAPI.Failure) as e:
+            _event_from(x, ["vm"], bad, 0.0)
+        assert e.value.details == ["EVENT_FROM_TOKEN_PARSE_FAILURE", bad]
+    db = x.VM.get_by_name_label("db")[0]
+    app = x.VM.get_by_name_label("app")[0]
+    gone = x.VM.clone(db, "made and removed")
+    x.VM.destroy(gone)
+    clone = x.VM.clone(db, "db clone")
+    x.VM.set_name_label(app, "app renamed")
+    out = _event_from(x, ["vm"], first["token"], 5.0)
+    ops = [(e["operation"], e["ref"]) for e in out["events"]]
+    assert ("add", clone) in ops and ("mod", app) in ops and all(ref != gone for _, ref in ops)
+    assert [op for op, _ in ops] == sorted((op for op, _ in ops), key=["add", "mod", "del"].index)
+    x.VM.destroy(clone)
+    out = _event_from(x, ["vm"], out["token"], 5.0)
+    (deleted,) = [e for e in out["events"] if e["ref"] == clone]
+    assert deleted["operation"] == "del" and "snapshot" not in deleted
+    current = x.event.get_current_id()
+    assert re.fullmatch(r"\d+", current) and int(current) >= int(out["token"].split(",")[0])  # an int64
+    quiet = _event_from(x, ["sr"], out["token"], 0.2)
+    assert quiet["events"] == [] and quiet["token"] == out["token"]   # nothing for the classes: the same token

@@ -246,14 +246,14 @@ def test_pool_migrate_refuses_as_migrate_send_does(sim, x):
     assert e.value.details == ["VDI_NEEDS_VM_FOR_MIGRATE", loose]
     app = _vm(x, "app")
     disk = x.VBD.get_VDI(x.VM.get_VBDs(app)[0])
-    for field, value, code in (("on_boot", "reset", "VDI_ON_BOOT_MODE_INCOMPATIBLE_WITH_OPERATION"),
-                               ("cbt_enabled", True, "VDI_CBT_ENABLED")):
+    for field, value, details in (("on_boot", "reset", ["VDI_ON_BOOT_MODE_INCOMPATIBLE_WITH_OPERATION"]),
+                                  ("cbt_enabled", True, ["VDI_CBT_ENABLED", disk])):   # xapi: no parameter, [vdi]
         with sim.pool.lock:
             old = sim.pool.store.get("VDI", disk)[field]
             sim.pool.store.set("VDI", disk, **{field: value})
         with pytest.raises(XenAPI.Failure) as e:
             x.VDI.pool_migrate(disk, nfs, {})
-        assert e.value.details == [code, disk]
+        assert e.value.details == details
         with sim.pool.lock:
             sim.pool.store.set("VDI", disk, **{field: old})
     pool = x.pool.get_all()[0]
@@ -340,9 +340,14 @@ def test_vdi_create(sim, x):
     assert _free(x, lvm) == free - lvhd_lv_size(10 * GiB)
     on_nfs = x.VDI.create(dict(rec, SR=nfs))
     assert int(x.VDI.get_physical_utilisation(on_nfs)) < 1 * 2**20              # metadata only
-    with pytest.raises(XenAPI.Failure) as e:
+    with pytest.raises(XenAPI.Failure) as e:    # sm's VDISize error, 79 (78 is "VDI Creation failed")
         x.VDI.create(dict(rec, virtual_size=str(4096 * GiB)))
-    assert e.value.details[0] == "SR_BACKEND_FAILURE_78"
+    assert e.value.details[:2] == ["SR_BACKEND_FAILURE_79", ""] and e.value.details[2].startswith("VDI Invalid size")
+    with pytest.raises(XenAPI.Failure) as e:
+        x.VDI.create(dict(rec, virtual_size="-1"))
+    assert e.value.details[0] == "SR_BACKEND_FAILURE_79"
+    tiny = x.VDI.create(dict(rec, SR=nfs, virtual_size="0"))   # sm rounds a size under 2 MiB up, as it does 1 B
+    assert x.VDI.get_virtual_size(tiny) == str(2 * 2**20)
     with pytest.raises(XenAPI.Failure) as e:
         x.VDI.create(dict(rec, virtual_size=str(2000 * GiB)))
     assert e.value.details[0] == "SR_BACKEND_FAILURE_44"
@@ -362,9 +367,10 @@ def test_a_blocked_start_is_refused_not_copied_and_lifted(x):
     assert x.VM.get_power_state(db) == "Running"
 
 
-def test_a_checkpoint_is_destroyed_as_it_is_and_cannot_be_shut_down():
-    """A snapshot with memory (power_state Suspended) is not a running VM: VM.destroy takes it
-    without a shutdown, and a hard shutdown is refused."""
+def test_a_checkpoint_is_destroyed_as_it_is_and_snapshots_refuse_as_xapi_does():
+    """A snapshot with memory (power_state Suspended): VM.destroy takes it as it is; xapi's
+    checks run power state first, then the snapshot's own refusals (VM_IS_SNAPSHOT [vm, op]),
+    and let a snapshot be hard-shut-down (a Suspended one) or copied."""
     from runbook_lib.sim.scenarios import load_scenario
 
     scenario = load_scenario("healthy")
@@ -376,8 +382,11 @@ def test_a_checkpoint_is_destroyed_as_it_is_and_cannot_be_shut_down():
         checkpoint = _vm(x, "app before upgrade")
         assert x.VM.get_power_state(checkpoint) == "Suspended"
         with pytest.raises(XenAPI.Failure) as refused:
-            x.VM.hard_shutdown(checkpoint)
-        assert refused.value.details == ["VM_IS_TEMPLATE", checkpoint]
+            x.VM.start(checkpoint, False, False)
+        assert refused.value.details == ["VM_BAD_POWER_STATE", checkpoint, "halted", "suspended"]
+        with pytest.raises(XenAPI.Failure) as refused:
+            x.VM.snapshot(checkpoint, "of a snapshot")
+        assert refused.value.details == ["VM_IS_SNAPSHOT", checkpoint, "snapshot"]
         x.VM.destroy(checkpoint)
         assert x.VM.get_by_name_label("app before upgrade") == []
 
@@ -514,7 +523,62 @@ def test_suspend_image_srs_from_the_scenario():
         host = st.get("host", st.all_refs("host")[0])
         assert pool["suspend_image_SR"] == sim.sr_ref("NFS backup")
         assert pool["default_SR"] == host["suspend_image_sr"] == sim.sr_ref("Local storage")
-    with Simulator("healthy") as sim:  # unset unless the scenario says
+    with Simulator("healthy") as sim:  # unnamed: as an install sets them, the pool's default SR and the host's local SR
         st = sim.state
-        assert st.get("pool", st.all_refs("pool")[0])["suspend_image_SR"] == NULL
-        assert st.get("host", st.all_refs("host")[0])["suspend_image_sr"] == NULL
+        pool = st.get("pool", st.all_refs("pool")[0])
+        assert pool["suspend_image_SR"] == pool["default_SR"]
+        assert st.get("host", st.all_refs("host")[0])["suspend_image_sr"] == sim.sr_ref("Local storage")
+
+
+def test_snapshots_and_templates_are_refused_as_xapi_checks_them(sim, x):
+    """Power state first, then the snapshot's or template's own refusal with [vm, operation]:
+    xapi lets a snapshot be copied, cloned, destroyed and hard-shut-down, nothing else."""
+    snap = _vm(x, "app before upgrade")   # a Halted snapshot
+    with pytest.raises(XenAPI.Failure) as e:
+        x.VM.start(snap, False, False)
+    assert e.value.details == ["VM_IS_SNAPSHOT", snap, "start"]
+    with pytest.raises(XenAPI.Failure) as e:
+        x.VM.hard_shutdown(snap)
+    assert e.value.details == ["VM_BAD_POWER_STATE", snap, "paused, suspended, running", "halted"]
+    db = _vm(x, "db")
+    template = x.VM.clone(db, "db template")
+    with sim.pool.lock:
+        sim.pool.store.set("VM", template, is_a_template=True)
+    with pytest.raises(XenAPI.Failure) as e:
+        x.VM.start(template, False, False)
+    assert e.value.details == ["VM_IS_TEMPLATE", template, "start"]
+    with pytest.raises(XenAPI.Failure) as e:
+        x.VM.clean_shutdown(_vm(x, "app before upgrade"))
+    assert e.value.details == ["VM_BAD_POWER_STATE", snap, "running", "halted"]
+
+
+def test_copy_destroy_and_device_rules_as_xapi_has_them(sim, x):
+    """VM.copy: an SR ref that does not exist means each disk's own SR, an ISO SR is refused, and
+    a disk's VBD gets other_config owner only where it had none; VM.destroy takes a Suspended VM;
+    an attached VIF or VBD of a running VM is refused with OPERATION_NOT_ALLOWED."""
+    db = _vm(x, "db")
+    lvm = x.SR.get_by_name_label("Local storage")[0]
+    vbd = x.VM.get_VBDs(db)[0]
+    x.VBD.add_to_other_config(vbd, "owner", "true")
+    copy = x.VM.copy(db, "db copy", "OpaqueRef:does-not-exist")
+    new_vbd = x.VM.get_VBDs(copy)[0]
+    assert x.VDI.get_SR(x.VBD.get_VDI(new_vbd)) == lvm
+    assert x.VBD.get_other_config(new_vbd) == {"owner": "true"}
+    with sim.pool.lock:
+        iso = sim.pool.store.add("SR", {"name_label": "ISOs", "type": "iso", "content_type": "iso"})
+    with pytest.raises(XenAPI.Failure) as e:
+        x.VM.copy(db, "to iso", iso)
+    assert e.value.details == ["OPERATION_NOT_ALLOWED", "Cannot copy a VM's disks to an ISO SR"]
+    with sim.pool.lock:
+        sim.pool.store.set("VM", copy, power_state="Suspended")
+    x.VM.destroy(copy)
+    app = _vm(x, "app")
+    vif = x.VM.get_VIFs(app)[0]
+    with pytest.raises(XenAPI.Failure) as e:
+        x.VIF.destroy(vif)
+    assert e.value.details == ["OPERATION_NOT_ALLOWED", "VIF currently attached to a running VM"]
+    app_vbd = x.VM.get_VBDs(app)[0]
+    with pytest.raises(XenAPI.Failure) as e:
+        x.VBD.destroy(app_vbd)
+    assert e.value.details == ["OPERATION_NOT_ALLOWED", f"VBD '{x.VBD.get_uuid(app_vbd)}' still attached to "
+                               f"'{x.VM.get_uuid(app)}'"]

@@ -1,6 +1,7 @@
 """Shipped scenarios load with their documented shape; scenario files are checked."""
 
 import pytest
+import XenAPI
 import yaml
 
 from runbook_lib.errors import InputError
@@ -9,7 +10,8 @@ from runbook_lib.sim.scenarios import list_scenarios, load_scenario, rate, size
 
 
 def test_shipped_scenarios():
-    assert list_scenarios() == ["healthy", "large-pool", "nfs-old-sm", "nfs-only", "seed-stuck-leaf-coalesce"]
+    assert list_scenarios() == ["ha-enabled", "healthy", "large-pool", "nfs-old-sm", "nfs-only",
+                                "seed-stuck-leaf-coalesce", "xcp-ng-8.3", "xenserver-8"]
     for name in list_scenarios():
         data = load_scenario(name)
         assert data["name"] == name and data["description"]
@@ -144,3 +146,51 @@ def test_an_sr_without_a_name_loads():
     """docs/simulator.md makes only an SR's uuid required."""
     sim = Simulator({"srs": [{"uuid": "5a5a5a5a-0000-4000-8000-000000000001", "type": "ext"}]})
     assert len(sim.state.tables["SR"]) == 1
+
+
+def _served(name):
+    """(host record, pool record, VM records by name) of a shipped scenario, read over XenAPI."""
+    with Simulator(name, speed=3600) as sim:
+        s = XenAPI.Session(sim.url)
+        s.xenapi.login_with_password(sim.user, sim.password, "1.0", "tests")
+        try:
+            master = s.xenapi.pool.get_master(s.xenapi.pool.get_all()[0])
+            vms = {r["name_label"]: r for r in s.xenapi.VM.get_all_records().values() if not r["is_control_domain"]}
+            return s.xenapi.host.get_record(master), s.xenapi.pool.get_all_records(), vms
+        finally:
+            s.xenapi.session.logout()
+
+
+@pytest.mark.parametrize("name, api, brand, version, sm", [
+    ("xenserver-8", ("2", "21"), "XenServer", "8.4.0", "3.2.12-25.xs8"),
+    ("xcp-ng-8.3", ("2", "21"), "XCP-ng", "8.3.0", "3.2.12-25.1.xcpng8.3"),
+])
+def test_product_scenarios_serve_a_host_of_that_product(name, api, brand, version, sm):
+    host, _pool, vms = _served(name)
+    software = host["software_version"]
+    assert (host["API_version_major"], host["API_version_minor"]) == api
+    assert (software["product_brand"], software["product_version"]) == (brand, version)
+    assert software["xencenter_min"] == software["xencenter_max"] == ".".join(api)
+    assert {"product_version_text", "product_version_text_short", "platform_name", "platform_version", "xapi",
+            "hostname", "date", "xapi_build", "xen", "linux", "network_backend", "db_schema"} <= set(software)
+    assert str(load_scenario(name)["sm"]["version"]) == sm
+    assert vms and all(v["power_state"] in ("Running", "Halted") for v in vms.values())
+
+
+def test_ha_scenario_has_a_protected_vm_on_a_shared_sr_and_a_local_sr():
+    sim = Simulator("ha-enabled")
+    st = sim.state
+    (pool,) = st.tables["pool"].values()
+    assert pool["ha_enabled"] and pool["ha_statefiles"] and pool["ha_host_failures_to_tolerate"] == 1
+    srs = {r["name_label"]: r for r in st.tables["SR"].values()}
+    assert srs["iSCSI shared"]["shared"] and not srs["Local storage ha-01"]["shared"]
+    erp = st.get("VM", st.find("VM", name_label="erp")[0])
+    assert erp["ha_restart_priority"] == "restart" and erp["ha_always_run"]
+    disk = st.get("VDI", st.get("VBD", st.children("VBD", "VM", st.find("VM", name_label="erp")[0])[0])["VDI"])
+    assert st.get("SR", disk["SR"])["shared"]
+    assert len(st.tables["host"]) == 2
+    session = sim.dispatcher.call("session.login_with_password", [sim.user, sim.password])
+    local = st.find("SR", name_label="Local storage ha-01")[0]
+    with pytest.raises(Exception) as refused:   # xapi keeps a protected VM's disks on shared SRs
+        sim.dispatcher.call("VDI.pool_migrate", [session, st.ref_by_uuid("VDI", disk["uuid"]), local, {}])
+    assert refused.value.description == ["HA_CONSTRAINT_VIOLATION_SR_NOT_SHARED", local]

@@ -207,3 +207,23 @@ def test_background_errors_are_logged_not_dropped(tmp_path, caplog, monkeypatch)
     gc = [r for r in caplog.records if "gc broke" in r.getMessage()]
     assert gc and all(r.levelno == logging.ERROR and r.name == "runbook_lib.sim.gc" for r in gc)
     assert any(SEED_SR in r.getMessage() for r in gc)
+
+
+def test_jsonrpc_1_0_requests_get_1_0_replies(sim):
+    """A request without "jsonrpc" is JSON-RPC 1.0: xapi answers result, error (null or the
+    ErrorDescription array) and id, with no "jsonrpc" member."""
+    url = sim.url + "jsonrpc"
+
+    def call(method, params, rid):
+        body = json.dumps({"method": method, "params": params, "id": rid}).encode()
+        return json.loads(_post(url, body, "application/json"))
+
+    login = call("session.login_with_password", ["root", "simulator"], "a")
+    assert set(login) == {"result", "error", "id"} and login["error"] is None and login["id"] == "a"
+    out = call("VM.get_by_uuid", [login["result"], "no-such-uuid"], 7)
+    assert out == {"result": None, "error": ["UUID_INVALID", "VM", "no-such-uuid"], "id": 7}
+    listed = call("system.listMethods", [login["result"]], 8)    # xapi ignores listMethods' parameters
+    assert "VM.copy" in listed["result"]
+    malformed = json.loads(_post(url, json.dumps({"method": "VM.get_all", "jsonrpc": "1.0",
+                                                  "params": [], "id": 9}).encode(), "application/json"))
+    assert malformed["error"]["code"] == -32700

@@ -48,4 +48,6 @@ def test_the_pool_lists_storage_drivers_and_product_as_a_real_host_does():
             s.xenapi.session.logout()
     assert {"lvm", "nfs", "ext", "iso"} <= set(drivers)
     assert drivers["nfs"]["name_label"] == "NFS VHD" and drivers["nfs"]["version"] == "1.0"   # never sm's version
-    assert host["software_version"] == {"product_brand": "XCP-ng", "product_version": "8.3.0"}
+    software = host["software_version"]
+    assert (software["product_brand"], software["product_version"]) == ("XCP-ng", "8.3.0")
+    assert (host["API_version_major"], host["API_version_minor"]) == ("2", "21")   # the API of that product

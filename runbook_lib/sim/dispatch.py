@@ -14,7 +14,7 @@ import time
 from datetime import datetime, timezone
 
 from runbook_lib.sim.clock import Int32
-from runbook_lib.sim.model import BACKREFS, FIELDS, LOWER, NULL_REF, ApiFailure, new_ref
+from runbook_lib.sim.model import BACKREFS, FIELDS, LOWER, NULL_REF, ApiFailure, format_token, new_ref, parse_token
 from runbook_lib.sim.where import predicate
 
 TASK_EXPIRY_S = 65 * 60  # xapi destroys a finished task about 65 minutes after it ended
@@ -101,14 +101,17 @@ class Dispatcher:
         add("session.logout", self.logout, 1)
         add("session.get_this_host", lambda s, ref: self._session(ref) and p.master, 2)
         add("session.get_uuid", lambda s, ref: self._session(ref)["uuid"], 2)
-        add("system.listMethods", lambda: sorted(self.methods), 0, session=False)
+        # xapi answers system.listMethods whatever parameters come with it (the XenAPI client sends its session)
+        add("system.listMethods", lambda *ignored: sorted(self.methods), (0, 1 << 16), session=False)
         add("event.from", self.event_from, 4)
         add("event.inject", lambda s, cls, ref: self._inject(cls, ref), 3)
-        add("event.get_current_id", lambda s: self.store.token(), 1)
+        add("event.get_current_id", lambda s: self.store.generation, 1)   # an int64, as in xapi
         add("task.cancel", self.task_cancel, 2, mutating=True, asyncable=True)
         add("task.destroy", self.task_destroy, 2, mutating=True)
         add("task.create", self.task_create, 3, mutating=True)
         add("message.get_since", self.message_since, 2)
+        add("message.create", self.message_create, 6, mutating=True)
+        add("message.destroy", self.message_destroy, 2, mutating=True)
         add("host.get_servertime", lambda s, h: self.store.get("host", h) and p.clock.date(), 2)
         add("host.get_server_localtime", lambda s, h: self.store.get("host", h) and p.clock.date(), 2)
         add("pool.get_master", lambda s, ref: self.store.get("pool", ref)["master"], 2)
@@ -255,58 +258,101 @@ class Dispatcher:
         self.store.get(real, ref)
         return self.store.inject(real, ref)
 
-    def event_from(self, session, classes, token, timeout):
+    def _subscribed(self, classes) -> set[str]:
         wanted = set()
         for c in classes:
             c = str(c).lower().split("/")[0]
             if c == "*":
-                wanted = set(LOWER.values())
-                break
+                return set(LOWER.values())
             if c not in LOWER:
                 raise ApiFailure("EVENT_SUBSCRIPTION_PARSE_FAILURE", c)
             wanted.add(LOWER[c])
+        return wanted
+
+    def event_from(self, session, classes, token, timeout):
+        """xapi's event.from: every object of the classes as an `add` for the empty token (or
+        generation 0), else what changed since the token's generation: one event per object
+        (adds, then mods, then dels; an object made and removed since the token is left out),
+        waiting up to `timeout` seconds for a change; the token of the last change reported."""
+        wanted = self._subscribed(classes)
+        since = parse_token(str(token))
         deadline = time.monotonic() + max(float(timeout), 0.0)
         st = self.store
         with st.lock:
-            if not token:
-                events = []
-                for cls in sorted(wanted):
-                    for ref in st.all_refs(cls):
-                        events.append({"id": "0", "timestamp": st.now(), "class": cls.lower(),
-                                       "operation": "add", "ref": ref,
-                                       "snapshot": st.record(cls, ref)})
-                return self._from_result(events, wanted)
+            if since <= 0:
+                return self._from_result(self._all_as_adds(wanted), st.generation)
+            scanned = since
             while True:
-                found = st.events_since(token)
+                found = st.events_since(scanned)
                 if found is None:
                     raise ApiFailure("EVENTS_LOST")
-                latest, added = {}, set()
-                for ev in found:
-                    if ev.cls in wanted:
-                        latest[(ev.cls, ev.ref)] = ev
-                        if ev.operation == "add":
-                            added.add((ev.cls, ev.ref))
-                if latest:
-                    # one event per object, its latest state; created since the token = add
-                    events = [{"id": str(ev.id), "timestamp": ev.timestamp,
-                               "class": ev.cls.lower(),
-                               "operation": "add" if ev.operation == "mod"
-                               and (ev.cls, ev.ref) in added else ev.operation,
-                               "ref": ev.ref, **({"snapshot": ev.snapshot}
-                                                 if ev.snapshot is not None else {})}
-                              for ev in sorted(latest.values(), key=lambda e: e.id)]
-                    return self._from_result(events, wanted)
+                events, last = self._changes(found, wanted, since)
+                if events:
+                    return self._from_result(events, last)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    return self._from_result([], wanted)
-                token = max(token, st.token()) if found else token
+                    return self._from_result([], since)
+                scanned = max(scanned, st.generation)
                 st.changed.wait(min(remaining, 0.5))
 
-    def _from_result(self, events, wanted):
+    def _all_as_adds(self, wanted: set[str]) -> list[dict]:
+        st = self.store
+        return sorted((self._event_record(st.created.get((cls, ref), 0), cls, "add", ref, st.record(cls, ref))
+                       for cls in wanted for ref in st.all_refs(cls)), key=lambda e: int(e["id"]))
+
+    @staticmethod
+    def _event_record(generation, cls, operation, ref, snapshot) -> dict:
+        out = {"id": str(generation), "timestamp": "0.0", "class": cls.lower(), "operation": operation,
+               "ref": ref}
+        if snapshot is not None:   # a del has none
+            out["snapshot"] = snapshot
+        return out
+
+    def _changes(self, found, wanted, since) -> tuple[list[dict], int]:
+        """The events to report from the log entries after `since`, and the last generation."""
+        latest, created = {}, {}
+        for ev in found:
+            if ev.cls in wanted:
+                key = (ev.cls, ev.ref)
+                latest[key] = ev
+                if ev.operation == "add":
+                    created[key] = ev.id
+        groups = {"add": [], "mod": [], "del": []}
+        for key, ev in latest.items():
+            if key in created:
+                if ev.operation == "del":
+                    continue         # made and removed since the token: xapi says nothing
+                groups["add"].append(self._event_record(created[key], ev.cls, "add", ev.ref, ev.snapshot))
+            else:
+                groups[ev.operation].append(self._event_record(ev.id, ev.cls, ev.operation, ev.ref, ev.snapshot))
+        events = [e for op in ("add", "mod", "del") for e in sorted(groups[op], key=lambda e: int(e["id"]))]
+        return events, max((ev.id for ev in latest.values()), default=since)
+
+    def _from_result(self, events, generation):
         st = self.store
         return {"events": events,
-                "valid_ref_counts": {c.lower(): Int32(len(st.tables[c])) for c in sorted(wanted)},
-                "token": st.token()}
+                "valid_ref_counts": {c.lower(): Int32(len(st.tables[c])) for c in sorted(st.tables)},
+                "token": format_token(generation)}
+
+    _MESSAGE_CLASSES = {"VM": "VM", "Host": "host", "SR": "SR", "Pool": "pool", "VDI": "VDI"}
+
+    def message_create(self, session, name, priority, cls, obj_uuid, body):
+        """message.create: the object the message is about must exist (UUID_INVALID [cls, uuid])."""
+        try:
+            priority = int(priority)
+        except (TypeError, ValueError):
+            raise ApiFailure("FIELD_TYPE_ERROR", "priority") from None
+        ours = self._MESSAGE_CLASSES.get(str(cls))
+        if ours is not None and obj_uuid not in self.store.by_uuid[ours]:
+            raise ApiFailure("UUID_INVALID", cls, obj_uuid)
+        return self.store.add("message", dict(name=str(name), priority=priority, cls=str(cls),
+                                              obj_uuid=str(obj_uuid), timestamp=self.pool.clock.date(),
+                                              body=str(body)))
+
+    def message_destroy(self, session, ref):
+        self.store.get("message", ref)
+        self.store.delete("message", ref)
+        return ""
 
     def message_since(self, session, since):
         cutoff = str(since)

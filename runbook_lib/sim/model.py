@@ -13,12 +13,13 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 
 from runbook_lib.sim.clock import XDate
+from runbook_lib.sim.record_defaults import PASSIVE
 
 NULL_REF = "OpaqueRef:NULL"
 NEVER = XDate("19700101T00:00:00Z")  # xapi's "never" date
 
-# Defaults for every field a record carries; records made by the simulator start from these.
-FIELDS: dict[str, dict] = {
+# Defaults for the fields the simulator manages; FIELDS (below) adds the rest of the real record.
+_MANAGED: dict[str, dict] = {
     "pool": dict(uuid="", name_label="", name_description="", master=NULL_REF,
                  default_SR=NULL_REF, suspend_image_SR=NULL_REF, other_config={}, ha_enabled=False),
     "host": dict(uuid="", name_label="", name_description="", address="", hostname="",
@@ -67,6 +68,8 @@ FIELDS: dict[str, dict] = {
                version="1.0", required_api_version="1.0", capabilities=[], features={},
                configuration={}, driver_filename="", required_cluster_stack=[], other_config={}),
 }
+# Every field a record carries (the real datamodel's complete list); records start from these.
+FIELDS: dict[str, dict] = {cls: {**own, **PASSIVE.get(cls, {})} for cls, own in _MANAGED.items()}
 
 # (class, set field) <- (child class, ref field): the set is every child whose field points here
 BACKREFS: list[tuple[str, str, str, str]] = [
@@ -79,6 +82,8 @@ BACKREFS: list[tuple[str, str, str, str]] = [
     ("VM", "VBDs", "VBD", "VM"),
     ("VM", "VIFs", "VIF", "VM"),
     ("VM", "snapshots", "VM", "snapshot_of"),
+    ("VM", "children", "VM", "parent"),
+    ("task", "subtasks", "task", "subtask_of"),
     ("network", "VIFs", "VIF", "network"),
 ]
 
@@ -121,12 +126,32 @@ def new_uuid() -> str:
 
 @dataclass
 class Event:
-    id: int
-    timestamp: str
+    id: int            # the database generation of this change, as xapi numbers its writes
     cls: str
     operation: str
     ref: str
     snapshot: dict | None
+
+
+def format_token(generation: int, messages: int = 0) -> str:
+    """An event.from token as xapi writes it: the database generation and the message
+    generation, two 20-digit numbers ("%020Ld,%020Ld")."""
+    return f"{generation:020d},{messages:020d}"
+
+
+def parse_token(token: str) -> int:
+    """The database generation in an event.from token; "" is 0. Anything but two comma-separated
+    numbers is EVENT_FROM_TOKEN_PARSE_FAILURE, as in xapi."""
+    if token == "":
+        return 0
+    parts = str(token).split(",")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        generation, _messages = (int(p) for p in parts)
+    except ValueError:
+        raise ApiFailure("EVENT_FROM_TOKEN_PARSE_FAILURE", token) from None
+    return generation
 
 
 @dataclass
@@ -140,9 +165,10 @@ class Store:
     by_uuid: dict = field(default_factory=lambda: {c: {} for c in CLASSES})
     back: dict = field(default_factory=dict)
     events: list = field(default_factory=list)
-    event_base: int = 0      # id of events[0]; older ones were trimmed
-    next_event: int = 1
+    event_base: int = 0      # generation of the last change trimmed from `events` (older tokens: EVENTS_LOST)
+    next_event: int = 1      # the generation the next change gets
     max_events: int = 20000
+    created: dict = field(default_factory=dict)   # (class, ref) -> generation that created it
 
     def __post_init__(self):
         self.changed = threading.Condition(self.lock)
@@ -200,6 +226,7 @@ class Store:
             self.by_uuid[cls][rec["uuid"]] = ref
             self._index(cls, ref, rec, add=True)
             self._event(cls, "add", ref)
+            self.created[(cls, ref)] = self.next_event - 1
             return ref
 
     def set(self, cls: str, ref: str, **changes) -> None:
@@ -217,14 +244,14 @@ class Store:
 
     def delete(self, cls: str, ref: str) -> None:
         with self.lock:
-            last = self.record(cls, ref)
             rec = self.get(cls, ref)
             if cls == "VM" and rec.get("metrics") in self.tables["VM_metrics"]:
                 self.delete("VM_metrics", rec["metrics"])
             self._index(cls, ref, rec, add=False)
             del self.tables[cls][ref]
             self.by_uuid[cls].pop(rec["uuid"], None)
-            self._event(cls, "del", ref, snapshot=last)
+            self.created.pop((cls, ref), None)
+            self._event(cls, "del", ref, snapshot=None)   # xapi's del events carry no snapshot
 
     def _index(self, cls, ref, rec, add):
         for parent, _fld, child, ref_field in BACKREFS:
@@ -245,33 +272,39 @@ class Store:
     decorators: dict = field(default_factory=dict)  # cls -> fn(ref, record) for derived fields
 
     def _event(self, cls, operation, ref, snapshot=...):
+        """Record a change: each write is a new generation, as in xapi's database (while the
+        pool is being built there is no log, only the generation count)."""
         if not self.events_on:
+            self.next_event += 1
             return
         if snapshot is ...:
             snapshot = self.record(cls, ref)
-        self.events.append(Event(self.next_event, self.now(), cls, operation, ref, snapshot))
+        self.events.append(Event(self.next_event, cls, operation, ref, snapshot))
         self.next_event += 1
         if len(self.events) > self.max_events:
             drop = len(self.events) - self.max_events // 2
+            self.event_base = self.events[drop - 1].id
             del self.events[:drop]
-            self.event_base += drop
         self.changed.notify_all()
 
+    @property
+    def generation(self) -> int:
+        return self.next_event - 1
+
     def inject(self, cls: str, ref: str) -> str:
+        """event.inject: a `mod` of the object; the token returned is the one before the
+        current generation, so event.from with it reports this object (xapi_event.inject)."""
         with self.lock:
+            before = self.generation
             self._event(cls, "mod", ref)
-            return self.token()
+            return format_token(before - 1)
 
     def token(self) -> str:
-        return f"{self.next_event - 1:020d}"
+        return format_token(self.generation)
 
-    def events_since(self, token: str) -> list[Event] | None:
-        """Events after the token; None when they were trimmed (EVENTS_LOST)."""
-        try:
-            last = int(token) if token else 0
-        except ValueError:
-            raise ApiFailure("EVENT_FROM_TOKEN_PARSE_FAILURE", token) from None
-        if last < self.event_base - 1 and last != 0:
+    def events_since(self, generation: int) -> list[Event] | None:
+        """Changes after this generation; None when some of them are no longer kept (EVENTS_LOST)."""
+        if 0 < generation < self.event_base:
             return None
-        first = max(last + 1 - (self.events[0].id if self.events else self.next_event), 0)
+        first = max(generation + 1 - (self.events[0].id if self.events else self.next_event), 0)
         return self.events[first:]

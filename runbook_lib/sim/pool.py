@@ -16,7 +16,8 @@ from runbook_lib.sim import scenarios as sc
 from runbook_lib.sim.clock import Clock, parse_date
 from runbook_lib.sim.faults import Faults
 from runbook_lib.sim.model import NEVER, NULL_REF, ApiFailure, Store, new_ref, vif_filter
-from runbook_lib.sim.sm_release import PRODUCT_BY_STYLE, SmRelease, sm_records
+from runbook_lib.sim.product import host_fields
+from runbook_lib.sim.sm_release import SmRelease, sm_records
 from runbook_lib.sim.storage import NO_SPACE_LOG, SrState, Storage, Vhd, insufficient_space
 from runbook_lib.sizing import VHD_BLOCK_SIZE, VHD_MAX_CHAIN, migrate_snapshot_need
 
@@ -67,6 +68,7 @@ class SimPool:
         self.master = NULL_REF
         self.host_addresses = {}
         self.plugins: dict[str, frozenset[str]] = {}   # host ref -> its plugins (/etc/xapi.d/plugins)
+        self._last_domid = 0     # dom0 is 0; each VM start makes the next domain
         try:
             self._build(scenario)
         except InputError:
@@ -97,12 +99,40 @@ class SimPool:
         self.sr_by_key = sr_refs
         vdi_refs = self._build_vdis(s, sr_refs)
         self._build_vms(s, host_refs, vdi_refs)
-        self._link_srs(s, host_refs, sr_refs)
+        self._link_default_srs(pool, sr_refs, vdi_refs)  # as an install sets them
+        self._link_srs(s, host_refs, sr_refs)  # what the scenario names instead
         self._size_srs_from_free(s, sr_refs)
         for ref in self.storage.srs:
             self.storage.refresh(ref)
         st.events_on = True
         st.events.clear()
+
+    def _domain(self, running: bool) -> dict:
+        """domid and domarch: a new domain number for a VM that runs, -1 and "" when it does not."""
+        if not running:
+            return {"domid": -1, "domarch": ""}
+        self._last_domid += 1
+        return {"domid": self._last_domid, "domarch": "x64"}
+
+    def _link_default_srs(self, pool: dict, sr_refs: dict, vdi_refs: dict) -> None:
+        """The pool's default SR is also where suspend images and crash dumps go (as an install
+        sets them); each host's own are its local SR. With HA on: its statefile VDIs and plan."""
+        st = self.store
+        ref = st.all_refs("pool")[0]
+        if pool.get("default_SR") and pool["default_SR"] in sr_refs:
+            sr = sr_refs[pool["default_SR"]]
+            st.set("pool", ref, default_SR=sr, suspend_image_SR=sr, crash_dump_SR=sr)
+        for pbd in st.all_refs("PBD"):
+            rec = st.get("PBD", pbd)
+            if not st.get("SR", rec["SR"])["shared"] and st.get("SR", rec["SR"])["content_type"] == "user":
+                st.set("host", rec["host"], suspend_image_sr=rec["SR"], crash_dump_sr=rec["SR"])
+        if st.get("pool", ref)["ha_enabled"]:
+            failures = int(pool.get("ha_host_failures_to_tolerate", 1))
+            statefiles = [v for v in vdi_refs.values() if st.get("VDI", v)["type"] == "ha_statefile"]
+            st.set("pool", ref, ha_statefiles=statefiles, ha_host_failures_to_tolerate=failures,
+                   ha_plan_exists_for=failures, allowed_operations=["ha_disable"])
+        else:
+            st.set("pool", ref, allowed_operations=["ha_enable", "cluster_create", "designate_new_master"])
 
     def _build_hosts(self, s: dict) -> dict:
         """Hosts (each with its control domain); sets the master. Returns name/uuid -> host ref."""
@@ -110,21 +140,24 @@ class SimPool:
         hosts = s.get("hosts") or [{"name_label": "xs01", "address": "192.0.2.10"}]
         host_refs = {}
         for i, h in enumerate(hosts):
-            software = {**PRODUCT_BY_STYLE.get(self.style, {}), **dict(h.get("software_version") or {})}
-            ref = st.add("host", dict(uuid=h.get("uuid", ""), name_label=h.get("name_label", f"host{i}"),
-                                      address=h.get("address", f"192.0.2.{10 + i}"),
-                                      hostname=h.get("name_label", f"host{i}"),
-                                      enabled=bool(h.get("enabled", True)),
-                                      software_version={k: str(v) for k, v in software.items()}))
-            host_refs[h.get("name_label", f"host{i}")] = ref
+            name = h.get("name_label", f"host{i}")
+            product = host_fields(h.get("product") or s.get("product"), self.style,
+                                  dict(h.get("software_version") or {}))
+            ref = st.add("host", dict(uuid=h.get("uuid", ""), name_label=name,
+                                      address=h.get("address", f"192.0.2.{10 + i}"), hostname=name,
+                                      enabled=bool(h.get("enabled", True)), **product))
+            uuid = st.get("host", ref)["uuid"]
+            host_refs[name] = ref
+            host_refs[uuid] = ref
             self.plugins[ref] = _plugins(h)
-            host_refs[st.get("host", ref)["uuid"]] = ref
             if h.get("master") or (i == 0 and not any(x.get("master") for x in hosts)):
                 self.master = ref
             # every host has a control domain; clients must skip it
-            st.add("VM", dict(name_label=f"Control domain on host: {h.get('name_label', f'host{i}')}",
-                              is_control_domain=True, power_state="Running", resident_on=ref,
-                              uuid=h.get("dom0_uuid", "")))
+            dom0 = st.add("VM", dict(name_label=f"Control domain on host: {name}", is_control_domain=True,
+                                     power_state="Running", resident_on=ref, uuid=h.get("dom0_uuid", ""),
+                                     domid=0, domain_type="pv", domarch="x64", HVM_boot_policy="",
+                                     HVM_boot_params={}, platform={}))
+            st.set("host", ref, control_domain=dom0, iscsi_iqn=f"iqn.2026-01.com.example:{uuid[:8]}")
         self.host_addresses = {r: st.get("host", r)["address"] for r in set(host_refs.values())}
         return host_refs
 
@@ -262,6 +295,8 @@ class SimPool:
         running = vm.get("power_state", "Halted") == "Running"
         host = host_refs.get(vm.get("host"), self.master) if running else NULL_REF
         snap_time = vm.get("snapshot_time")
+        memory = sc.size(vm.get("memory", "2G"))
+        priority = str(vm.get("ha_restart_priority", ""))
         ref = st.add("VM", dict(
             uuid=vm.get("uuid", ""), name_label=vm.get("name_label", ""),
             name_description=vm.get("name_description", ""),
@@ -270,10 +305,11 @@ class SimPool:
             is_a_template=bool(vm.get("is_a_template", vm.get("is_a_snapshot", False))),
             snapshot_time=self.clock.date(parse_date(snap_time)) if snap_time else NEVER,
             resident_on=host, other_config=dict(vm.get("other_config", {})),
-            memory_static_max=sc.size(vm.get("memory", "2G")),
-            memory_dynamic_max=sc.size(vm.get("memory", "2G")),
+            memory_static_max=memory, memory_dynamic_max=memory, memory_dynamic_min=memory,
+            memory_static_min=min(memory, 1 << 30), memory_target=memory,
             VCPUs_max=int(vm.get("vcpus", 2)), VCPUs_at_startup=int(vm.get("vcpus", 2)),
-            ha_restart_priority=str(vm.get("ha_restart_priority", ""))))
+            ha_restart_priority=priority, ha_always_run=priority == "restart",
+            **self._domain(running)))
         for i, b in enumerate(vm.get("vbds") or []):
             vdi = vdi_refs.get(b.get("vdi"), NULL_REF) if b.get("vdi") else NULL_REF
             if b.get("vdi") and vdi == NULL_REF:
@@ -339,6 +375,24 @@ class SimPool:
 
     def _bad_power(self, ref, expected, actual):
         return ApiFailure("VM_BAD_POWER_STATE", ref, expected.lower(), actual.lower())
+
+    # the power states xapi allows each operation in (xapi_vm_lifecycle.allowed_power_states)
+    _POWER = {"start": ("Halted",), "clean_shutdown": ("Running",), "destroy": ("Halted", "Suspended"),
+              "hard_shutdown": ("Paused", "Suspended", "Running"), "copy": ("Halted",), "clone": ("Halted",)}
+
+    def _assert_vm_op(self, vm: str, op: str) -> dict:
+        """xapi's checks of a VM operation, in its order: the power state (a snapshot may also be
+        copied or cloned when Suspended), then a template's and a snapshot's own refusals."""
+        rec = self.vm(vm)
+        allowed = self._POWER[op] + (("Suspended",) if op in ("copy", "clone") and rec["is_a_snapshot"] else ())
+        if rec["power_state"] not in allowed:
+            raise self._bad_power(vm, ", ".join(allowed), rec["power_state"])
+        if rec["is_a_snapshot"]:
+            if op not in ("clone", "copy", "destroy", "hard_shutdown"):
+                raise ApiFailure("VM_IS_SNAPSHOT", vm, op)
+        elif rec["is_a_template"] and op not in ("clone", "copy", "destroy"):
+            raise ApiFailure("VM_IS_TEMPLATE", vm, op)
+        return rec
 
     def disks(self, vm_ref: str) -> list[tuple[str, dict]]:
         """(VBD ref, VBD record) of the VM's disks with a VDI, in userdevice order."""
@@ -419,9 +473,10 @@ class SimPool:
             virtual = int(record.get("virtual_size", 0))
         except (TypeError, ValueError):
             raise ApiFailure("FIELD_TYPE_ERROR", "virtual_size") from None
-        if virtual <= 0 or virtual > VHD_MAX_SIZE:
-            raise ApiFailure("SR_BACKEND_FAILURE_78", "", "VDI Invalid size", "")
-        virtual = -(-virtual // VHD_BLOCK_SIZE) * VHD_BLOCK_SIZE
+        if virtual < 0 or virtual > VHD_MAX_SIZE:   # sm: VDISize (79); a size under 2 MiB is rounded up
+            raise ApiFailure("SR_BACKEND_FAILURE_79", "", "VDI Invalid size [opterr=VDI size must be between "
+                             f"1 MB and {VHD_MAX_SIZE >> 20} MB]", "")
+        virtual = -(-max(virtual, VHD_BLOCK_SIZE) // VHD_BLOCK_SIZE) * VHD_BLOCK_SIZE
         lvm = self.storage.srs[sr].is_lvm
         self.storage.require(sr, lvhd_lv_size(virtual) if lvm else overhead_empty(virtual))
         ref = self.new_vdi(sr, virtual, 0, like={
@@ -452,7 +507,8 @@ class SimPool:
             if st.get("VBD", vbd)["currently_attached"]:
                 raise ApiFailure("VDI_IN_USE", vdi, "destroy")
         if rec["current_operations"]:
-            raise ApiFailure("OTHER_OPERATION_IN_PROGRESS", "VDI", vdi)
+            task, op = next(iter(rec["current_operations"].items()))
+            raise ApiFailure("OTHER_OPERATION_IN_PROGRESS", "VDI", vdi, op, task)
         sr = rec["SR"]
         for vbd in st.children("VBD", "VDI", vdi):
             st.delete("VBD", vbd)
@@ -587,7 +643,7 @@ class SimPool:
         """migrate_send's refusals: a reset-on-boot disk, changed block tracking, and an HA-protected
         VM whose disk would land on an SR that is not shared."""
         if rec["on_boot"] == "reset":
-            raise ApiFailure("VDI_ON_BOOT_MODE_INCOMPATIBLE_WITH_OPERATION", vdi)
+            raise ApiFailure("VDI_ON_BOOT_MODE_INCOMPATIBLE_WITH_OPERATION")   # xapi gives no parameter
         if rec["cbt_enabled"]:
             raise ApiFailure("VDI_CBT_ENABLED", vdi)
         self._assert_ha_agile(vm, sr)
@@ -639,17 +695,18 @@ class SimPool:
         self.store.add("VBD", dict(VM=new_vm, VDI=new_vdi, userdevice=rec["userdevice"],
                                    bootable=rec["bootable"], mode=rec["mode"], type=rec["type"],
                                    empty=new_vdi == NULL_REF, unpluggable=rec["unpluggable"],
-                                   other_config=dict(rec["other_config"], owner="")
+                                   other_config={"owner": "", **rec["other_config"]}   # owner only if absent
                                    if rec["type"] == "Disk" else dict(rec["other_config"])))
 
     def op_VM_copy(self, vm: str, new_name: str, sr: str, task=None):
         """Full copy of a halted VM or a snapshot: flat disks, new VIF MACs (as xapi does)."""
         st = self.store
-        src = self.vm(vm)
-        if src["power_state"] not in ("Halted", "Suspended") and not src["is_a_snapshot"]:
-            raise self._bad_power(vm, "halted", src["power_state"])
+        self._assert_vm_op(vm, "copy")
+        if not st.exists("SR", sr):   # xapi: an SR that does not exist means each disk's own SR
+            sr = NULL_REF
         if sr != NULL_REF:
-            st.get("SR", sr)
+            if st.get("SR", sr)["content_type"] == "iso":
+                raise ApiFailure("OPERATION_NOT_ALLOWED", "Cannot copy a VM's disks to an ISO SR")
             self._assert_ha_agile(vm, sr)  # an HA-protected VM's disks stay on shared SRs
         disks = self.disks(vm)
         # xapi copies disk by disk: an LVM destination refuses the disk that does not fit as it
@@ -705,15 +762,17 @@ class SimPool:
             self.store.set(cls, ref, current_operations=ops)
 
     def op_VM_clone(self, vm: str, new_name: str):
-        src = self.vm(vm)
-        if src["power_state"] != "Halted":
-            raise self._bad_power(vm, "halted", src["power_state"])
+        self._assert_vm_op(vm, "clone")
         return self._fast_copy(vm, new_name, snapshot=False)
 
     def op_VM_snapshot(self, vm: str, new_name: str, ignore_vdis: list | None = None):
         src = self.vm(vm)
-        if src["is_a_snapshot"] or src["is_a_template"] or src["is_control_domain"]:
-            raise ApiFailure("OPERATION_NOT_ALLOWED", "VM is a template or snapshot")
+        if src["is_a_snapshot"]:
+            raise ApiFailure("VM_IS_SNAPSHOT", vm, "snapshot")
+        if src["is_a_template"]:
+            raise ApiFailure("VM_IS_TEMPLATE", vm, "snapshot")
+        if src["is_control_domain"]:
+            raise ApiFailure("OPERATION_NOT_ALLOWED", "VM is a control domain")
         return self._fast_copy(vm, new_name, snapshot=True)
 
     def _fast_copy(self, vm: str, new_name: str, snapshot: bool) -> str:
@@ -761,8 +820,7 @@ class SimPool:
         rec = self.vm(vm)
         if rec["is_control_domain"]:
             raise ApiFailure("OPERATION_NOT_ALLOWED", "cannot destroy a control domain")
-        if rec["power_state"] != "Halted" and not rec["is_a_snapshot"]:  # a checkpoint goes as it is
-            raise self._bad_power(vm, "halted", rec["power_state"])
+        self._assert_vm_op(vm, "destroy")   # halted or suspended (a checkpoint goes as it is)
         for other_task, other_op in rec["current_operations"].items():
             raise ApiFailure("OTHER_OPERATION_IN_PROGRESS", "VM", vm, other_op, other_task)
         self._destroy_vm_record(vm)
@@ -777,12 +835,10 @@ class SimPool:
                 self.storage.detach(b["VDI"])
         for vif in st.children("VIF", "VM", vm):
             st.set("VIF", vif, currently_attached=False)
-        st.set("VM", vm, power_state="Halted", resident_on=NULL_REF)
+        st.set("VM", vm, power_state="Halted", resident_on=NULL_REF, **self._domain(False))
 
     def op_VM_clean_shutdown(self, vm: str, task=None):
-        rec = self.vm(vm)
-        if rec["power_state"] != "Running":
-            raise self._bad_power(vm, "running", rec["power_state"])
+        rec = self._assert_vm_op(vm, "clean_shutdown")
         op = self.begin_op("VM", vm, "clean_shutdown", task)     # keyed by its task, as in xapi
         try:
             if self.faults.vm_wont_stop(rec):
@@ -797,11 +853,7 @@ class SimPool:
         return ""
 
     def op_VM_hard_shutdown(self, vm: str):
-        rec = self.vm(vm)
-        if rec["is_a_template"] or rec["is_a_snapshot"]:   # a checkpoint is not a running VM
-            raise ApiFailure("VM_IS_TEMPLATE", vm)
-        if rec["power_state"] not in ("Running", "Paused", "Suspended"):
-            raise self._bad_power(vm, "running", rec["power_state"])
+        self._assert_vm_op(vm, "hard_shutdown")   # xapi lets a checkpoint (a Suspended snapshot) be shut down
         yield 3.0
         with self.lock:
             self._halt(vm)
@@ -809,11 +861,7 @@ class SimPool:
 
     def op_VM_start(self, vm: str, start_paused: bool, force: bool):
         st = self.store
-        rec = self.vm(vm)
-        if rec["is_a_template"] or rec["is_a_snapshot"]:
-            raise ApiFailure("VM_IS_TEMPLATE", vm)
-        if rec["power_state"] != "Halted":
-            raise self._bad_power(vm, "halted", rec["power_state"])
+        rec = self._assert_vm_op(vm, "start")
         if "start" in rec["blocked_operations"]:
             raise ApiFailure("OPERATION_BLOCKED", vm, rec["blocked_operations"]["start"])
         for task, op in rec["current_operations"].items():  # e.g. a copy of this VM under way
@@ -833,7 +881,7 @@ class SimPool:
         for vif in st.children("VIF", "VM", vm):
             st.set("VIF", vif, currently_attached=True)
         st.set("VM", vm, power_state="Paused" if start_paused else "Running",
-               resident_on=self.master)
+               resident_on=self.master, **self._domain(True))
         if st.exists("VM_metrics", rec["metrics"]):
             st.set("VM_metrics", rec["metrics"], start_time=self.clock.date())
         yield 20.0
@@ -863,7 +911,8 @@ class SimPool:
     def op_VBD_destroy(self, vbd: str) -> str:
         rec = self.store.get("VBD", vbd)
         if rec["currently_attached"]:
-            raise ApiFailure("DEVICE_ALREADY_ATTACHED", vbd)
+            raise ApiFailure("OPERATION_NOT_ALLOWED", f"VBD '{rec['uuid']}' still attached to "
+                             f"'{self.vm(rec['VM'])['uuid']}'")
         self.store.delete("VBD", vbd)
         return ""
 
@@ -880,12 +929,15 @@ class SimPool:
         return st.add("VIF", dict(VM=vm, network=net, device=device,
                                   MAC=mac or _mac(self.rng), MAC_autogenerated=not mac,
                                   MTU=int(record.get("MTU", 1500)),
-                                  other_config=dict(record.get("other_config", {})), **vif_filter(record)))
+                                  other_config=dict(record.get("other_config", {})),
+                                  qos_algorithm_type=str(record.get("qos_algorithm_type", "")),
+                                  qos_algorithm_params=dict(record.get("qos_algorithm_params") or {}),
+                                  **vif_filter(record)))
 
     def op_VIF_destroy(self, vif: str) -> str:
         rec = self.store.get("VIF", vif)
-        if rec["currently_attached"]:
-            raise ApiFailure("DEVICE_ALREADY_ATTACHED", vif)
+        if rec["currently_attached"] and self.vm(rec["VM"])["power_state"] == "Running":
+            raise ApiFailure("OPERATION_NOT_ALLOWED", "VIF currently attached to a running VM")
         self.store.delete("VIF", vif)
         return ""
 

@@ -111,22 +111,27 @@ class Handler(BaseHTTPRequestHandler):
         self._send(200, xmlrpc_response(envelope), "text/xml")
 
     def _jsonrpc(self, body: bytes) -> None:
+        """JSON-RPC as xapi answers it: a 2.0 request ("jsonrpc": "2.0") gets `result` or `error:
+        {code: 1, message: CODE, data: [params]}`; a 1.0 request (no "jsonrpc") gets `result`,
+        `error` (null, or the ErrorDescription array) and `id`, as ocaml-rpc's V1 writes them."""
         try:
             req = json.loads(body)
-            method, params, rid = req["method"], req.get("params", []), req.get("id")
-            if not isinstance(params, list):
+            version = req.get("jsonrpc")
+            method, rid = req["method"], req.get("id")
+            params = req.get("params", [] if version == "2.0" else None)
+            if version not in (None, "2.0") or not isinstance(params, list) or not isinstance(method, str):
                 raise ValueError
-        except (ValueError, KeyError, TypeError):
-            out = {"jsonrpc": "2.0", "error": {"code": -32700, "message": "Parse error"},
-                   "id": None}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            out = {"jsonrpc": "2.0", "error": {"code": -32700, "message": "Parse error"}, "id": None}
             self._send(200, json.dumps(out).encode(), "application/json")
             return
         try:
             value = self.sim.dispatcher.call(method, params)
-            out = {"jsonrpc": "2.0", "result": value, "id": rid}
+            out = {"result": value, "error": None, "id": rid} if version is None else \
+                {"jsonrpc": "2.0", "result": value, "id": rid}
         except ApiFailure as exc:
-            out = {"jsonrpc": "2.0", "error": {"code": 1, "message": exc.code, "data": exc.params},
-                   "id": rid}
+            out = {"result": None, "error": exc.description, "id": rid} if version is None else \
+                {"jsonrpc": "2.0", "error": {"code": 1, "message": exc.code, "data": exc.params}, "id": rid}
         if self._reply_lost(method):
             return
         self._send(200, json.dumps(out, default=json_default).encode(), "application/json")

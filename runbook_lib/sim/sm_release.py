@@ -22,12 +22,7 @@ from dataclasses import dataclass
 
 from runbook_lib.sm_version import SmVersion, parse_sm_version, version
 
-DEFAULT_BY_STYLE = {"legacy": "2.30.8-1", "modern": "3.2.12-17"}
-# host.software_version the style implies when a scenario's host does not give its own
-PRODUCT_BY_STYLE = {
-    "legacy": {"product_brand": "XenServer", "product_version": "8.2.1"},
-    "modern": {"product_brand": "XCP-ng", "product_version": "8.3.0"},
-}
+DEFAULT_BY_STYLE = {"legacy": "2.30.8-1", "modern": "3.2.12-17"}   # the product each style stands for: product.py
 
 
 def _in(sm: SmVersion, start: str, end: str) -> bool:
