@@ -12,26 +12,26 @@ import itertools
 import logging
 
 from runbook_lib.sim.model import ApiFailure
-from runbook_lib.sim.storage import fmt_bytes, insufficient_space
-from runbook_lib.sizing import (
-    FILE_TYPES,
-    LIVE_COALESCE_MAX_SIZE,
-    LIVE_COALESCE_TIMEOUT_S,
-    LVM_TYPES,
-    VHD_BLOCK_SIZE,
-    TiB,
+from runbook_lib.sim.sm_rules import (
+    FILE_SR_TYPES,
+    LEAF_MAX_WITHOUT_SPEED,
+    LEAF_TIMEOUT_S,
+    LVM_SR_TYPES,
+    TIB,
+    VHD_BLOCK,
+    calc_overhead_bitmap,
+    calc_overhead_empty,
+    calc_size_lv,
+    calc_size_vhd_lv,
     can_live_coalesce,
-    lv_size,
-    lvhd_lv_size,
-    overhead_bitmap,
-    overhead_empty,
 )
+from runbook_lib.sim.storage import fmt_bytes, insufficient_space
 
 logger = logging.getLogger(__name__)  # the simulator's own log; `log` in this module is the SMlog
 
-# The GC's limits are the ones the sizing applies (one source for both sides).
-LIVE_TIMEOUT = LIVE_COALESCE_TIMEOUT_S
-LIVE_MAX_SIZE = LIVE_COALESCE_MAX_SIZE
+# The GC's limits (cleanup.py), from the simulator's own copy of the rules.
+LIVE_TIMEOUT = LEAF_TIMEOUT_S
+LIVE_MAX_SIZE = LEAF_MAX_WITHOUT_SPEED
 SPEED_LOG_LEN = 10
 STAR_LINE = "*~" * 20 + "*"
 GC_TASK_NAME = "Garbage Collection"
@@ -99,7 +99,7 @@ class GcManager:
         self.release = pool.sm_release
         self._pids = itertools.count(int(log_cfg.get("pid", 10357)), 7)
         self.srs = {ref: SrGc(ref) for ref, state in pool.storage.srs.items()
-                    if state.type in LVM_TYPES | FILE_TYPES}
+                    if state.type in LVM_SR_TYPES | FILE_SR_TYPES}
         first = cfg.get("first_s")
         if self.interval > 0:
             for ref in self.srs:
@@ -236,12 +236,12 @@ class GcManager:
         s = self.pool.storage
         c = s.vhds[child]
         p = s.vhds[c.parent]
-        data = self.union_blocks(child) * VHD_BLOCK_SIZE
+        data = self.union_blocks(child) * VHD_BLOCK
         if s.srs[c.sr].is_lvm:
             if p.raw:
                 return 0
-            return lvhd_lv_size(data) - s.vdi_bytes(c.parent)
-        return data + overhead_bitmap(data) + overhead_empty(c.virtual) - p.vhd_size
+            return calc_size_vhd_lv(data) - s.vdi_bytes(c.parent)
+        return data + calc_overhead_bitmap(data) + calc_overhead_empty(c.virtual) - p.vhd_size
 
     def leaf_needs(self, leaf: str) -> tuple[int, int]:
         """(snapshot-coalesce need, live leaf-coalesce need) in bytes."""
@@ -249,9 +249,9 @@ class GcManager:
         v = s.vhds[leaf]
         base = self.coalesce_need(leaf)
         if s.srs[v.sr].is_lvm:
-            live = base - (s.vdi_bytes(leaf) - lv_size(v.vhd_size))
-            return base + lv_size(v.vhd_size), live
-        return base + overhead_empty(v.virtual), base
+            live = base - (s.vdi_bytes(leaf) - calc_size_lv(v.vhd_size))
+            return base + calc_size_lv(v.vhd_size), live
+        return base + calc_overhead_empty(v.virtual), base
 
     def speed(self, sr_ref: str) -> float | None:
         log = self.pool.storage.srs[sr_ref].speed_log[-SPEED_LOG_LEN:]
@@ -261,12 +261,12 @@ class GcManager:
         v = self.pool.storage.vhds[leaf]
         allocated = v.allocated
         if self.release.file_sizes_in_blocks and not self.pool.storage.srs[v.sr].is_lvm:
-            allocated = v.blocks  # the allocated size read in 2 MiB blocks, compared as bytes
-        return can_live_coalesce(allocated, self.speed(v.sr), force=self._leaf_config(leaf) == "force")
+            allocated = v.blocks  # the allocated size read in 2 MIB blocks, compared as bytes
+        return can_live_coalesce(allocated, self.speed(v.sr), forced=self._leaf_config(leaf) == "force")
 
     def duration(self, sr_ref: str, data_bytes: int, virtual: int) -> float:
         st = self.pool.storage.srs[sr_ref]
-        return data_bytes / st.coalesce_speed + st.overhead_s_per_tib * virtual / TiB
+        return data_bytes / st.coalesce_speed + st.overhead_s_per_tib * virtual / TIB
 
     def _leaf_config(self, ref: str) -> str:
         return self.pool.store.get("VDI", ref)["other_config"].get("leaf-coalesce", "")
@@ -626,7 +626,7 @@ class GcManager:
                     s.srs[g.ref].reserved -= snap_need
                     parent = s.vhds[leaf].parent
                     s.vhds[parent].blocks = self.union_blocks(leaf)
-                    grown = int(v.growth * seconds // VHD_BLOCK_SIZE)
+                    grown = int(v.growth * seconds // VHD_BLOCK)
                     v.blocks, v.overlap = grown, grown
                     s.refresh(g.ref)
                     rounds += 1

@@ -17,8 +17,16 @@ from runbook_lib.sim.clock import Clock, parse_date
 from runbook_lib.sim.faults import Faults
 from runbook_lib.sim.model import NEVER, NULL_REF, ApiFailure, Store, new_ref, vif_filter
 from runbook_lib.sim.sm_release import PRODUCT_BY_STYLE, SmRelease, sm_records
+from runbook_lib.sim.sm_rules import (
+    VHD_BLOCK,
+    VHD_MAX_CHAIN,
+    VHD_MAX_VIRTUAL,
+    calc_overhead_empty,
+    calc_size_lv,
+    calc_size_vhd_lv,
+    pool_migrate_snapshot_need,
+)
 from runbook_lib.sim.storage import NO_SPACE_LOG, SrState, Storage, Vhd, insufficient_space
-from runbook_lib.sizing import VHD_BLOCK_SIZE, VHD_MAX_CHAIN, migrate_snapshot_need
 
 DEFAULT_USER = "root"
 DEFAULT_PASSWORD = "simulator"
@@ -209,8 +217,8 @@ class SimPool:
         if "blocks" in v:
             blocks = int(v["blocks"])
         else:
-            blocks = -(-sc.size(v.get("allocated", 0), "allocated") // VHD_BLOCK_SIZE)
-        overlap = -(-sc.size(v.get("overlap", 0), "overlap") // VHD_BLOCK_SIZE)
+            blocks = -(-sc.size(v.get("allocated", 0), "allocated") // VHD_BLOCK)
+        overlap = -(-sc.size(v.get("overlap", 0), "overlap") // VHD_BLOCK)
         snap_time = v.get("snapshot_time")
         ref = self.store.add("VDI", dict(
             uuid=v["uuid"], name_label=v.get("name_label") or (BASE_COPY if hidden else "disk"),
@@ -365,8 +373,7 @@ class SimPool:
         if len(storage.chain(vdi)) >= VHD_MAX_CHAIN:
             raise ApiFailure("SR_BACKEND_FAILURE_109", "", "The snapshot chain is too long", "")
         if sr_state.is_lvm:
-            from runbook_lib.sizing import lv_size, lvhd_lv_size, overhead_empty
-            need = lv_size(overhead_empty(v.virtual)) + (lvhd_lv_size(v.virtual) if v.attached else 0)
+            need = calc_size_lv(calc_overhead_empty(v.virtual)) + (calc_size_vhd_lv(v.virtual) if v.attached else 0)
             storage.require(v.sr, need)
         base = self.new_vdi(v.sr, v.virtual, v.blocks, parent=v.parent, hidden=True,
                             name_label=BASE_COPY)
@@ -382,9 +389,8 @@ class SimPool:
         return snap
 
     def op_VDI_create(self, record: dict) -> str:
-        """An empty VHD: on LVM created fully inflated (lvhd_lv_size), on file SRs just its
+        """An empty VHD: on LVM created fully inflated (calc_size_vhd_lv), on file SRs just its
         metadata; a size beyond the VHD limit or the free space fails as sm fails it."""
-        from runbook_lib.sizing import VHD_MAX_SIZE, lvhd_lv_size, overhead_empty
         sr = record.get("SR", NULL_REF)
         self.store.get("SR", sr)
         if sr not in self.storage.srs or self.store.get("SR", sr)["content_type"] == "iso":
@@ -393,11 +399,11 @@ class SimPool:
             virtual = int(record.get("virtual_size", 0))
         except (TypeError, ValueError):
             raise ApiFailure("FIELD_TYPE_ERROR", "virtual_size") from None
-        if virtual <= 0 or virtual > VHD_MAX_SIZE:
+        if virtual <= 0 or virtual > VHD_MAX_VIRTUAL:
             raise ApiFailure("SR_BACKEND_FAILURE_78", "", "VDI Invalid size", "")
-        virtual = -(-virtual // VHD_BLOCK_SIZE) * VHD_BLOCK_SIZE
+        virtual = -(-virtual // VHD_BLOCK) * VHD_BLOCK
         lvm = self.storage.srs[sr].is_lvm
-        self.storage.require(sr, lvhd_lv_size(virtual) if lvm else overhead_empty(virtual))
+        self.storage.require(sr, calc_size_vhd_lv(virtual) if lvm else calc_overhead_empty(virtual))
         ref = self.new_vdi(sr, virtual, 0, like={
             "name_label": record.get("name_label", ""),
             "name_description": record.get("name_description", ""),
@@ -470,7 +476,7 @@ class SimPool:
         nv.size_published = lvm  # from here a file SR publishes its size on SR.scan / SR.update only
         try:
             speed = min(storage.srs[v.sr].copy_speed, storage.srs[dest_sr].copy_speed)
-            total = max(blocks * VHD_BLOCK_SIZE / speed, 1.0)
+            total = max(blocks * VHD_BLOCK / speed, 1.0)
             step = total / PROGRESS_STEPS
             for i in range(PROGRESS_STEPS):
                 yield step
@@ -529,7 +535,7 @@ class SimPool:
         # storage motion of a running disk snapshots it on the source first: on LVM that needs room there
         v = self.storage.vhds[vdi]
         if attached and self.storage.srs[v.sr].is_lvm and not v.raw and \
-                migrate_snapshot_need(v.vhd_size) > self.storage.free(v.sr):
+                pool_migrate_snapshot_need(v.vhd_size) > self.storage.free(v.sr):
             self.sm_log("Raising exception [44, There is insufficient space]")
             raise insufficient_space()
         snaps = [r for r in st.all_refs("VDI") if st.get("VDI", r)["snapshot_of"] == vdi]
@@ -694,15 +700,14 @@ class SimPool:
         st = self.store
         disks = self.disks(vm)
         # check space for every disk first: a snapshot that cannot finish leaves nothing behind
-        from runbook_lib.sizing import lv_size, lvhd_lv_size, overhead_empty
         need: dict[str, int] = {}
         for _, b in disks:
             v = self.storage.vhds[b["VDI"]]
             if len(self.storage.chain(b["VDI"])) >= VHD_MAX_CHAIN:
                 raise ApiFailure("SR_BACKEND_FAILURE_109", "", "The snapshot chain is too long", "")
             if self.storage.srs[v.sr].is_lvm:
-                need[v.sr] = need.get(v.sr, 0) + lv_size(overhead_empty(v.virtual)) + \
-                    (lvhd_lv_size(v.virtual) if v.attached else 0)
+                need[v.sr] = need.get(v.sr, 0) + calc_size_lv(calc_overhead_empty(v.virtual)) + \
+                    (calc_size_vhd_lv(v.virtual) if v.attached else 0)
         for sr, n in need.items():
             if n > self.storage.free(sr):
                 self.sm_log("Raising exception [44, There is insufficient space]")

@@ -7,7 +7,8 @@ postmortems give the same answer offline as on the pool.
 
 DataFrame columns (one row per object; `ref` is the XenAPI reference, links use uuids):
 
-hosts   uuid, ref, name, address, enabled, is_master, product_brand, product_version,
+hosts   uuid, ref, name, address, enabled, is_master, suspend_sr (host.suspend_image_sr: the
+        third choice for a suspend image), product_brand, product_version,
         build_number (host.software_version: the product release, not the storage manager's)
 srs     uuid, ref, name, type, content_type, shared, size (physical_size),
         used (physical_utilisation), free (size - used, never below 0),
@@ -15,6 +16,7 @@ srs     uuid, ref, name, type, content_type, shared, size (physical_size),
         gc_no_space (sm_config: the GC's SM_GC_NO_SPACE message ref, or None), leaf_coalesce_off
         (other_config coalesce=false or leaf-coalesce=false: the GC does no leaf-coalesce there),
         gc, coalesce, leaf_coalesce, auto_scan (the other_config switches as set, else None),
+        provisioning ("thick" unless sm_config allocation=thin: on thick LVM a shutdown frees nothing),
         vdi_order (tuple of the SR's VDI uuids in its `VDIs` field's order)
 pbds    uuid, ref, host, sr, currently_attached                (device_config is never kept)
 vdis    uuid, ref, name, sr, sr_type, type, virtual_size, physical_utilisation,
@@ -35,7 +37,8 @@ vms     uuid, ref, name, power_state, is_a_template, is_control_domain, is_a_sna
         snapshot_of (VM uuid or None), snapshot_time, resident_on (host uuid or None),
         disks (count of Disk VBDs with a VDI), vdis (tuple of VDI uuids), srs (tuple of SR
         uuids), disk_virtual_size, disk_physical_utilisation, snapshots (tuple of VM uuids),
-        ha_protected (ha_restart_priority "restart": on a pool with HA its disks stay on shared SRs)
+        ha_protected (ha_restart_priority "restart": on a pool with HA its disks stay on shared SRs),
+        memory (memory_static_max: what a suspend image holds), suspend_sr (VM.suspend_SR or None)
 vbds    uuid, ref, vm, vdi (uuid or None), device, userdevice, type, mode, bootable,
         currently_attached, empty
 vifs    uuid, ref, vm, device, mac, network (ref)
@@ -61,8 +64,9 @@ NULL_REF = "OpaqueRef:NULL"
 
 # class -> fields kept. Anything not listed (device_config, most other_config) is dropped.
 FIELDS: dict[str, tuple[str, ...]] = {
-    "pool": ("uuid", "name_label", "master", "default_SR", "ha_enabled"),
-    "host": ("uuid", "name_label", "address", "enabled", "PBDs", "resident_VMs", "software_version"),
+    "pool": ("uuid", "name_label", "master", "default_SR", "ha_enabled", "suspend_image_SR"),
+    "host": ("uuid", "name_label", "address", "enabled", "PBDs", "resident_VMs", "software_version",
+             "suspend_image_sr"),
     "SR": ("uuid", "name_label", "type", "content_type", "shared", "physical_size",
            "physical_utilisation", "virtual_allocation", "VDIs", "PBDs", "sm_config", "other_config"),
     "PBD": ("uuid", "host", "SR", "currently_attached"),
@@ -72,7 +76,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
             "cbt_enabled", "allow_caching"),
     "VM": ("uuid", "name_label", "power_state", "is_a_template", "is_control_domain",
            "is_a_snapshot", "snapshot_of", "snapshot_time", "snapshots", "VBDs", "VIFs",
-           "resident_on", "ha_restart_priority"),
+           "resident_on", "ha_restart_priority", "memory_static_max", "suspend_SR"),
     "VBD": ("uuid", "VM", "VDI", "device", "userdevice", "type", "mode", "bootable",
             "currently_attached", "empty"),
     "VIF": ("uuid", "VM", "device", "MAC", "network"),
@@ -80,7 +84,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "network": ("uuid", "name_label", "bridge", "MTU"),
 }
 CLASSES = tuple(FIELDS)
-INT_FIELDS = {"physical_size", "physical_utilisation", "virtual_allocation", "virtual_size", "MTU"}
+INT_FIELDS = {"physical_size", "physical_utilisation", "virtual_allocation", "virtual_size", "MTU",
+              "memory_static_max"}
 BOOL_FIELDS = {"shared", "enabled", "currently_attached", "is_a_snapshot", "managed", "missing",
                "read_only", "is_a_template", "is_control_domain", "bootable", "empty", "allow_caching",
                "cbt_enabled", "ha_enabled"}
@@ -270,7 +275,8 @@ class Inventory:
     def pool(self) -> dict[str, Any]:
         rec = _sole(self.records["pool"].values()) or {}
         return {"uuid": rec.get("uuid"), "name": rec.get("name_label"),
-                "master": self._uuid("host", rec.get("master")), "ha_enabled": bool(rec.get("ha_enabled", False))}
+                "master": self._uuid("host", rec.get("master")), "ha_enabled": bool(rec.get("ha_enabled", False)),
+                "suspend_sr": self._uuid("SR", rec.get("suspend_image_SR"))}
 
     @cached_property
     def captured_at(self) -> pd.Timestamp:
@@ -287,10 +293,11 @@ class Inventory:
         rows = [{"uuid": r.get("uuid"), "ref": ref, "name": r.get("name_label"),
                  "address": r.get("address"), "enabled": bool(r.get("enabled", True)),
                  "is_master": r.get("uuid") == master,
+                 "suspend_sr": self._uuid("SR", r.get("suspend_image_sr")),
                  **{k: (r.get("software_version") or {}).get(k) or None
                     for k in ("product_brand", "product_version", "build_number")}}
                 for ref, r in self.records["host"].items()]
-        return pd.DataFrame(rows, columns=["uuid", "ref", "name", "address", "enabled", "is_master",
+        return pd.DataFrame(rows, columns=["uuid", "ref", "name", "address", "enabled", "is_master", "suspend_sr",
                                            "product_brand", "product_version", "build_number"])
 
     @cached_property
@@ -321,12 +328,13 @@ class Inventory:
                 "hosts": tuple(sorted(attached.get(r.get("uuid"), []))),
                 "gc_no_space": (r.get("sm_config") or {}).get("gc_no_space") or None,
                 "leaf_coalesce_off": _leaf_coalesce_off(r.get("other_config") or {}),
+                "provisioning": "thin" if (r.get("sm_config") or {}).get("allocation") == "thin" else "thick",
                 **_switches(r.get("other_config") or {}),
                 "vdi_order": tuple(u for u in (self._uuid("VDI", v) for v in r.get("VDIs", [])) if u),
             })
         cols = ["uuid", "ref", "name", "type", "content_type", "shared", "size", "used", "free",
-                "virtual_allocation", "vdis", "hosts", "gc_no_space", "leaf_coalesce_off", *SWITCH_COLUMNS,
-                "vdi_order"]
+                "virtual_allocation", "vdis", "hosts", "gc_no_space", "leaf_coalesce_off", "provisioning",
+                *SWITCH_COLUMNS, "vdi_order"]
         return pd.DataFrame(rows, columns=cols)
 
     @cached_property
@@ -431,10 +439,13 @@ class Inventory:
                 "disk_virtual_size": vsize, "disk_physical_utilisation": psize,
                 "snapshots": tuple(u for u in (self._uuid("VM", s) for s in r.get("snapshots", [])) if u),
                 "ha_protected": r.get("ha_restart_priority") == "restart",
+                "memory": int(r.get("memory_static_max") or 0),
+                "suspend_sr": self._uuid("SR", r.get("suspend_SR")),
             })
         cols = ["uuid", "ref", "name", "power_state", "is_a_template", "is_control_domain",
                 "is_a_snapshot", "snapshot_of", "snapshot_time", "resident_on", "disks", "vdis",
-                "srs", "disk_virtual_size", "disk_physical_utilisation", "snapshots", "ha_protected"]
+                "srs", "disk_virtual_size", "disk_physical_utilisation", "snapshots", "ha_protected", "memory",
+                "suspend_sr"]
         frame = pd.DataFrame(rows, columns=cols)
         frame["snapshot_time"] = pd.to_datetime(frame["snapshot_time"], utc=True)
         return frame
