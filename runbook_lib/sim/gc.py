@@ -25,7 +25,7 @@ from runbook_lib.sim.sm_rules import (
     calc_size_vhd_lv,
     can_live_coalesce,
 )
-from runbook_lib.sim.storage import fmt_bytes, insufficient_space
+from runbook_lib.sim.storage import fmt_bytes
 
 logger = logging.getLogger(__name__)  # the simulator's own log; `log` in this module is the SMlog
 
@@ -352,8 +352,7 @@ class GcManager:
             if rec["allow_caching"]:
                 log(f"Skipping allow_caching=true {self.vdi_str(r, g)}")
                 continue
-            conf = self._leaf_config(r)
-            if conf == "false" or conf == "offline" and v.attached:
+            if self._leaf_config(r) == "false":  # `offline` is informational only (cleanup.py)
                 log(f"Leaf-coalesce disabled for {self.vdi_str(r, g)}")
                 failed.add(r)
                 continue
@@ -606,7 +605,7 @@ class GcManager:
             while True:
                 with pool.lock:
                     v = s.vhds[leaf]
-                    if not v.attached or self.can_live(leaf):
+                    if self.can_live(leaf):  # the 10 s rule holds for a detached leaf too (_coalesceLeaf)
                         break
                     snap_need, _ = self.leaf_needs(leaf)
                     if snap_need > s.free(g.ref):
@@ -660,7 +659,7 @@ class GcManager:
                 log("Leaf-coalesce forced, will not use timeout")
             self._set_sm_config(leaf, "paused", "true")  # the tapdisk is paused for the merge
             log(f"  Running VHD coalesce on {self.vdi_str(leaf, g)}")
-        timeout = v.attached and not forced and seconds > LIVE_TIMEOUT
+        timeout = not forced and seconds > LIVE_TIMEOUT  # _doCoalesceLeaf: 10 s attached or not, unless forced
         yield LIVE_TIMEOUT if timeout else max(seconds, 1.0)
         with pool.lock:
             s.srs[g.ref].reserved -= reserve
@@ -703,37 +702,82 @@ class GcManager:
                                     "lost access to the corresponding disk(s)"))
         raise GcFailure(f"Failed to unpause VDI {self.vdi_str(leaf, g)}")
 
-    def offline_leaf_coalesce(self, vm: str):
-        """host.call_plugin coalesce-leaf: suspend the VM, force the leaf-coalesce, resume."""
-        pool, st, s = self.pool, self.pool.store, self.pool.storage
-        rec = st.get("VM", vm)
-        if rec["power_state"] != "Running":
-            raise ApiFailure("VM_BAD_POWER_STATE", vm, "running", rec["power_state"].lower())
-        leaves = []
-        for _, b in pool.disks(vm):
-            v = s.vhds[b["VDI"]]
-            if not s.srs[v.sr].is_lvm or not v.parent:
+    # -- the coalesce-leaf plugin (sm scripts/plugins/coalesce-leaf) --------------------------------
+    def _sr_master(self, sr_ref: str) -> tuple[str | None, bool]:
+        """(host, attached): the pool master for a shared SR, the PBD's host for a local one."""
+        st = self.pool.store
+        shared = st.get("SR", sr_ref)["shared"]
+        for pbd in st.children("PBD", "SR", sr_ref):
+            rec = st.get("PBD", pbd)
+            if not shared or rec["host"] == self.pool.master:
+                return rec["host"], bool(rec["currently_attached"])
+        return None, False
+
+    def _plugin_leaves(self, host: str, vm: str) -> tuple[dict[str, list[str]], list[str]]:
+        """SR ref -> the VM's leaf-coalesceable VDIs there, and the plugin's notes."""
+        st, s = self.pool.store, self.pool.storage
+        by_sr: dict[str, list[str]] = {}
+        for _, b in self.pool.disks(vm):
+            sr = st.get("VDI", b["VDI"])["SR"]
+            if st.get("SR", sr)["type"].startswith("lv"):
+                by_sr.setdefault(sr, []).append(b["VDI"])
+        found: dict[str, list[str]] = {}
+        notes = []
+        for sr, vdis in by_sr.items():
+            master, attached = self._sr_master(sr)
+            uuid = st.get("SR", sr)["uuid"]
+            if not attached:
+                notes.append(f"Unable to check VDIs on SR {uuid} because it is not attached")
                 continue
-            if s.vhds[v.parent].parent or len(self._children(v.parent)) != 1:
-                raise ApiFailure("XENAPI_PLUGIN_FAILURE", "leaf-coalesce", "SMException",
-                                 "chain length is not 2")
-            _, live_need = self.leaf_needs(b["VDI"])
-            if live_need > s.free(v.sr):
-                raise insufficient_space()
-            leaves.append(b["VDI"])
-        st.set("VM", vm, power_state="Suspended")
+            if master != host:
+                notes.append(f"Unable to check VDIs on SR {uuid} because this host is not its master. "
+                             f"Run on host {st.get('host', master)['uuid']} to check that SR")
+                continue
+            leaves = [r for r in vdis if r in s.vhds and s.vhds[r].parent and st.get("VDI", r)["managed"]
+                      and len(self._children(s.vhds[r].parent)) == 1 and not self._children(r)]
+            if leaves:
+                found[sr] = leaves
+        return found, notes
+
+    def _wait_gc(self, sr: str):
+        """Kick the SR's GC now and wait for it (cleanup.run_gc immediate, wait_for_completion)."""
+        with self.pool.lock:
+            self.kick(sr)
+        while sr in self.srs and (self.srs[sr].running or self.srs[sr].again):
+            yield 5.0
+
+    def offline_leaf_coalesce(self, host: str, vm: str):
+        """host.call_plugin coalesce-leaf leaf-coalesce: as the plugin does it (reference page)."""
+        pool, st = self.pool, self.pool.store
+        with pool.lock:
+            found, notes = self._plugin_leaves(host, vm)
+        if not found:
+            if notes:
+                raise ApiFailure("XENAPI_PLUGIN_FAILURE", "leaf-coalesce", "Exception",
+                                 "VM has no leaf-coalesceable VDIs\nNote:\n" + "\n".join(notes))
+            return "VM has no leaf-coalesceable VDIs"
+        for sr in found:       # a regular GC first, to keep the downtime short, and wait for it
+            yield from self._wait_gc(sr)
+        suspended = False
+        with pool.lock:
+            if st.get("VM", vm)["power_state"] == "Running":
+                if not pool.suspend_vm(vm):
+                    raise ApiFailure("XENAPI_PLUGIN_FAILURE", "leaf-coalesce", "Exception", "Failed to suspend the VM")
+                suspended = True
         yield 5.0
         try:
-            for leaf in leaves:
-                g = self.srs[s.vhds[leaf].sr]
-                pid = next(self._pids)
-
-                def log(message, pid=pid):
-                    if pool.smlog is not None:
-                        pool.smlog.gc(message, pool.clock.now, pid)
-                yield from self._live(g, leaf, log, forced=True)
+            for sr, leaves in found.items():
+                with pool.lock:
+                    for leaf in leaves:
+                        if st.exists("VDI", leaf) and not self._leaf_config(leaf):  # an existing key is kept
+                            other = dict(st.get("VDI", leaf)["other_config"], **{"leaf-coalesce": "force"})
+                            st.set("VDI", leaf, other_config=other)
+                yield from self._wait_gc(sr)
         finally:
-            with pool.lock:
-                if st.exists("VM", vm):
-                    st.set("VM", vm, power_state="Running")
-        return "Success"
+            if suspended:
+                with pool.lock:
+                    pool.resume_vm(vm)
+            for sr in found:   # cleans up after failures, as the plugin does
+                with pool.lock:
+                    self.kick(sr)
+        return "Success" + ("\nNote:\n" + "\n".join(notes) if notes else "")

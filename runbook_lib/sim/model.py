@@ -20,11 +20,11 @@ NEVER = XDate("19700101T00:00:00Z")  # xapi's "never" date
 # Defaults for every field a record carries; records made by the simulator start from these.
 FIELDS: dict[str, dict] = {
     "pool": dict(uuid="", name_label="", name_description="", master=NULL_REF,
-                 default_SR=NULL_REF, other_config={}, ha_enabled=False),
+                 default_SR=NULL_REF, other_config={}, ha_enabled=False, suspend_image_SR=NULL_REF),
     "host": dict(uuid="", name_label="", name_description="", address="", hostname="",
                  enabled=True, API_version_major=2, API_version_minor=21,
                  software_version={"product_version": "8.2.1", "product_brand": "XenServer"},
-                 other_config={}),
+                 other_config={}, suspend_image_sr=NULL_REF),
     "SR": dict(uuid="", name_label="", name_description="", type="lvm", content_type="user",
                shared=False, physical_size=0, physical_utilisation=0, virtual_allocation=0,
                other_config={}, sm_config={}, allowed_operations=[], current_operations={},
@@ -44,7 +44,7 @@ FIELDS: dict[str, dict] = {
                memory_dynamic_max=1073741824, VCPUs_max=1, VCPUs_at_startup=1,
                other_config={}, allowed_operations=[], current_operations={}, tags=[],
                blocked_operations={}, HVM_boot_policy="BIOS order", PV_bootloader="",
-               metrics=NULL_REF, ha_restart_priority=""),
+               metrics=NULL_REF, ha_restart_priority="", suspend_SR=NULL_REF),
     "VM_metrics": dict(uuid="", start_time=NEVER, install_time=NEVER, last_updated=NEVER,
                        memory_actual=0, VCPUs_number=1, state=[], other_config={}),
     "VBD": dict(uuid="", VM=NULL_REF, VDI=NULL_REF, device="", userdevice="0", bootable=False,

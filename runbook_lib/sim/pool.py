@@ -18,6 +18,7 @@ from runbook_lib.sim.faults import Faults
 from runbook_lib.sim.model import NEVER, NULL_REF, ApiFailure, Store, new_ref, vif_filter
 from runbook_lib.sim.sm_release import PRODUCT_BY_STYLE, SmRelease, sm_records
 from runbook_lib.sim.sm_rules import (
+    MIB,
     VHD_BLOCK,
     VHD_MAX_CHAIN,
     VHD_MAX_VIRTUAL,
@@ -62,6 +63,7 @@ class SimPool:
         self.store.decorators = {"VM": self._vm_allowed, "VDI": self._vdi_allowed}
         self.master = NULL_REF
         self.host_addresses = {}
+        self.suspended: dict[str, tuple] = {}  # VM ref -> (suspend SR, bytes held, host) while suspended
         try:
             self._build(scenario)
         except InputError:
@@ -94,6 +96,7 @@ class SimPool:
         self._build_vms(s, host_refs, vdi_refs)
         if pool.get("default_SR") and pool["default_SR"] in sr_refs:
             st.set("pool", st.all_refs("pool")[0], default_SR=sr_refs[pool["default_SR"]])
+        self._build_suspend_srs(s, host_refs, sr_refs)
         self._size_srs_from_free(s, sr_refs)
         for ref in self.storage.srs:
             self.storage.refresh(ref)
@@ -161,6 +164,7 @@ class SimPool:
             state.coalesce_speed = sc.rate(sr["coalesce_speed"])
         state.overhead_s_per_tib = float(sr.get("coalesce_overhead_s_per_tib", 0))
         state.speed_log = [sc.rate(x) for x in sr.get("speed_log", [])]
+        state.provisioning = "thin" if (sr.get("sm_config") or {}).get("allocation") == "thin" else "thick"
         self.storage.srs[ref] = state
         on_hosts = list(dict.fromkeys(host_refs.values())) if shared else \
             [host_refs.get(sr.get("host"), self.master)]
@@ -199,6 +203,23 @@ class SimPool:
             if vm.get("snapshot_of"):
                 self.store.set("VM", vm_refs[vm.get("uuid") or vm.get("name_label")],
                                snapshot_of=vm_refs.get(vm["snapshot_of"], NULL_REF))
+
+    def _build_suspend_srs(self, s: dict, host_refs: dict, sr_refs: dict) -> None:
+        """Where VM.suspend writes memory: the pool's suspend_image_SR, each host's suspend_image_sr
+        (the installer sets both to the local SR), a VM's own suspend_SR; SR names or uuids."""
+        st = self.store
+        pool_sr = (s.get("pool") or {}).get("suspend_image_SR")
+        if pool_sr in sr_refs:
+            st.set("pool", st.all_refs("pool")[0], suspend_image_SR=sr_refs[pool_sr])
+        for i, h in enumerate(s.get("hosts") or []):
+            ref = host_refs.get(h.get("name_label", f"host{i}"))
+            if ref and h.get("suspend_image_sr") in sr_refs:
+                st.set("host", ref, suspend_image_sr=sr_refs[h["suspend_image_sr"]])
+        for vm in s.get("vms") or []:
+            if vm.get("suspend_SR") in sr_refs:
+                ref = next((r for r in st.find("VM", name_label=vm.get("name_label", ""))), None)
+                if ref:
+                    st.set("VM", ref, suspend_SR=sr_refs[vm["suspend_SR"]])
 
     def _size_srs_from_free(self, s: dict, sr_refs: dict) -> None:
         for sr in s.get("srs") or []:
@@ -490,7 +511,8 @@ class SimPool:
                     if progress_cb:
                         progress_cb(share[0] + (share[1] - share[0]) * frac)
             nv.blocks = blocks
-            nv.inflated = False
+            # sparse_dd wrote it through a dom0 attach: thick keeps it full at detach, unless a snapshot
+            nv.inflated = lvm and not storage.deflates_at_detach(new)
             nv.content = v.content
             storage.refresh(dest_sr)
         except BaseException:
@@ -889,8 +911,58 @@ class SimPool:
         if plugin != "coalesce-leaf" or fn != "leaf-coalesce":
             raise ApiFailure("XENAPI_MISSING_PLUGIN", plugin)
         vm_uuid = (args or {}).get("vm_uuid", "")
-        vm = self.store.ref_by_uuid("VM", vm_uuid)
+        vm = self.store.by_uuid["VM"].get(vm_uuid)
+        if vm is None:  # RET_ERROR_NO_SUCH_VM: the plugin raises with its message
+            raise ApiFailure("XENAPI_PLUGIN_FAILURE", fn, "Exception", "VM not found")
         if self.gc is None:
             return "Success"
-        result = yield from self.gc.offline_leaf_coalesce(vm)
+        result = yield from self.gc.offline_leaf_coalesce(host, vm)
         return result
+
+    # -- suspend and resume (what the coalesce-leaf plugin does to a running VM) ------------------
+    def suspend_sr(self, vm: str) -> str | None:
+        """xapi's choice (helpers.ml choose_suspend_sr): VM.suspend_SR, the pool's suspend_image_SR,
+        the host's suspend_image_sr, the first one the VM's host has a PBD for."""
+        st = self.store
+        rec = self.vm(vm)
+        host = rec["resident_on"]
+        pool = st.get("pool", st.all_refs("pool")[0])
+        host_sr = st.get("host", host).get("suspend_image_sr", NULL_REF) if st.exists("host", host) else NULL_REF
+        for sr in (rec.get("suspend_SR", NULL_REF), pool.get("suspend_image_SR", NULL_REF), host_sr):
+            if sr != NULL_REF and st.exists("SR", sr) and any(
+                    st.get("PBD", p)["host"] == host for p in st.children("PBD", "SR", sr)):
+                return sr
+        return None
+
+    def suspend_vm(self, vm: str) -> bool:
+        """VM.suspend: the memory image (memory_static_max x 1.2 x 1.05 + 100 MiB) is written to the
+        suspend SR, fully inflated on LVM; the disks are detached. False when it does not fit."""
+        rec = self.vm(vm)
+        sr = self.suspend_sr(vm)
+        if sr is None or sr not in self.storage.srs:
+            return False
+        virtual = -(-(int(rec["memory_static_max"] * 1.2 * 1.05) + 100 * MIB) // VHD_BLOCK) * VHD_BLOCK
+        need = self.storage.copy_need(sr, virtual, -(-virtual // VHD_BLOCK))
+        if need > self.storage.free(sr):
+            return False
+        self.storage.srs[sr].reserved += need
+        self.suspended[vm] = (sr, need, rec["resident_on"])
+        for vbd, b in self.disks(vm):
+            if b["currently_attached"]:
+                self.store.set("VBD", vbd, currently_attached=False)
+                self.storage.detach(b["VDI"])
+        self.store.set("VM", vm, power_state="Suspended", resident_on=NULL_REF)
+        self.storage.refresh(sr)
+        return True
+
+    def resume_vm(self, vm: str) -> None:
+        sr, need, host = self.suspended.pop(vm, (None, 0, self.master))
+        if not self.store.exists("VM", vm):
+            return
+        for vbd, b in self.disks(vm):
+            self.storage.attach(b["VDI"])
+            self.store.set("VBD", vbd, currently_attached=True)
+        self.store.set("VM", vm, power_state="Running", resident_on=host)
+        if sr is not None:
+            self.storage.srs[sr].reserved -= need
+            self.storage.refresh(sr)

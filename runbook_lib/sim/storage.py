@@ -61,6 +61,7 @@ class SrState:
     overhead_s_per_tib: float = 0.0   # fixed coalesce time per TIB of virtual size
     speed_log: list = field(default_factory=list)  # measured coalesce speeds (bytes/s)
     reserved: int = 0            # bytes held by operations in flight
+    provisioning: str = "thick"  # LVM: sm_config allocation; thick (sm's default) never deflates at detach
 
     @property
     def is_lvm(self) -> bool:
@@ -181,12 +182,17 @@ class Storage:
         v.content += 1  # a VM that starts writes (its boot alone changes the disk)
         self.refresh(v.sr, [vdi_ref])
 
+    def deflates_at_detach(self, vdi_ref: str) -> bool:
+        """LVHDVDI.detach: only a thin SR deflates a detached VHD, or any SR a snapshot's."""
+        v = self.vhds[vdi_ref]
+        return self.srs[v.sr].provisioning == "thin" or bool(self.store.get("VDI", vdi_ref)["is_a_snapshot"])
+
     def detach(self, vdi_ref: str) -> None:
         v = self.vhds.get(vdi_ref)
         if v is None:
             return
         v.attached = max(v.attached - 1, 0)
-        if not v.attached:
+        if not v.attached and self.deflates_at_detach(vdi_ref):
             v.inflated = False
         self.refresh(v.sr, [vdi_ref])
 
