@@ -214,6 +214,7 @@ class Inventory:
                     rec["uuid"] = ref.split(":", 1)[-1] or ref  # a record without uuid: name it by ref
         self.captured = captured
         self.source = dict(source or {})
+        self.host_sizes = None  # sizing.host.HostSizes when dom0 was asked (--ssh); saved with the file
 
     # ---- file round trip -------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -224,6 +225,7 @@ class Inventory:
             "source": self.source,
             "pool": {"uuid": pool.get("uuid"), "name": pool.get("name_label")},
             "records": self.records,
+            **({"host_sizes": self.host_sizes.to_json()} if self.host_sizes is not None else {}),
         }
 
     def save(self, path: str | Path) -> Path:
@@ -251,7 +253,12 @@ class Inventory:
             raise InputError(f"{origin}: 'records' must map each class to {{ref: record}}")
         clean = {c: {str(ref): normalise_record(c, rec) for ref, rec in (records.get(c) or {}).items()}
                  for c in CLASSES}
-        return cls(clean, captured=data.get("captured") or "", source=data.get("source"))
+        inv = cls(clean, captured=data.get("captured") or "", source=data.get("source"))
+        if data.get("host_sizes") is not None:
+            from runbook_lib.sizing.host import HostSizes
+
+            inv.host_sizes = HostSizes.from_json(data["host_sizes"])
+        return inv
 
     @classmethod
     def load(cls, path: str | Path) -> "Inventory":
@@ -459,10 +466,15 @@ class Inventory:
 def open_inventory(*, url: str | None = None, inventory: str | Path | None = None,
                    user: str = "root", password_env: str | None = "XEN_PASSWORD",
                    password_file: str | Path | None = None, verify_tls: bool = True,
-                   ca_bundle: str | Path | None = None, sim_options: dict | None = None) -> Inventory:
-    """An inventory from a file, or read from a pool (url "" / "sim:<scenario>": the simulator)."""
+                   ca_bundle: str | Path | None = None, sim_options: dict | None = None,
+                   ssh=None) -> Inventory:
+    """An inventory from a file, or read from a pool (url "" / "sim:<scenario>": the simulator).
+
+    `ssh` (dom0.ssh.SshOptions): also ask each host's dom0 the exact sizes (sizing.host), kept
+    in `inventory.host_sizes` and saved with the file; a saved file keeps the sizes it has.
+    """
     from runbook_lib.errors import UsageError
-    from runbook_lib.xapi.connect import connect
+    from runbook_lib.xapi.connect import connect, is_simulator_url
 
     if inventory and url is not None:
         raise UsageError("give either --url or --inventory, not both")
@@ -471,6 +483,32 @@ def open_inventory(*, url: str | None = None, inventory: str | Path | None = Non
     if url is None:
         raise UsageError("say where the pool is: --url URL (sim:<scenario> for the bundled "
                          "simulator) or --inventory FILE (from `runbook inventory save`)")
+    if ssh is not None:
+        ssh.check()
+        if is_simulator_url(url):
+            sim_options = {**(sim_options or {}), "ssh": True}
     with connect(url, user=user, password_env=password_env, password_file=password_file,
                  verify_tls=verify_tls, ca_bundle=ca_bundle, sim_options=sim_options) as session:
-        return fetch_inventory(session, source_url=url or "sim:")
+        inv = fetch_inventory(session, source_url=url or "sim:")
+        if ssh is not None:
+            inv.host_sizes = _ask_dom0(inv, ssh, getattr(session, "simulator", None))
+        return inv
+
+
+def _ask_dom0(inv: Inventory, ssh, simulator):
+    """dom0's sizes; for the in-process simulator, its own SSH endpoints, host keys and login."""
+    import tempfile
+
+    from runbook_lib.sizing.host import read_host_sizes
+
+    if simulator is None or getattr(simulator, "ssh", None) is None:
+        return read_host_sizes(inv, ssh)
+    from runbook_lib.dom0.ssh import Endpoint
+
+    names = dict(zip(inv.hosts["uuid"], inv.hosts["name"]))
+    endpoints = {uuid: Endpoint(host=uuid, name=names.get(uuid) or uuid[:8], address=addr, port=port)
+                 for uuid, (addr, port) in simulator.ssh.endpoints().items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        known = Path(tmp) / "known_hosts"
+        known.write_text("\n".join(simulator.ssh.known_hosts_lines()) + "\n")
+        return read_host_sizes(inv, ssh, endpoints=endpoints, known_hosts=str(known), password=simulator.password)
