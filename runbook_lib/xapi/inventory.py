@@ -491,11 +491,11 @@ def open_inventory(*, url: str | None = None, inventory: str | Path | None = Non
                  verify_tls=verify_tls, ca_bundle=ca_bundle, sim_options=sim_options) as session:
         inv = fetch_inventory(session, source_url=url or "sim:")
         if ssh is not None:
-            inv.host_sizes = _ask_dom0(inv, ssh, getattr(session, "simulator", None))
+            inv.host_sizes = ask_dom0(inv, ssh, getattr(session, "simulator", None))
         return inv
 
 
-def _ask_dom0(inv: Inventory, ssh, simulator):
+def ask_dom0(inv: Inventory, ssh, simulator=None):
     """dom0's sizes; for the in-process simulator, its own SSH endpoints, host keys and login."""
     import tempfile
 
