@@ -57,6 +57,8 @@ def test_the_seed_with_dom0_sizes_is_coalesced_offline_in_minutes_with_the_vm_in
     assert result.chosen.needed == max(live, 0)  # the forced leaf needs the GC's live need
     plan = json.loads(json.dumps(result.plan()))
     assert plan["remedy"]["downtime_s"] == pytest.approx(result.chosen.downtime_s)
+    dry = run_transfer(plan, session, incident="off-ssh-dry", dry_run=True)
+    assert dry.status == "dry-run" and f"about {plan['remedy']['downtime_s'] / 60:.1f} min of downtime" in dry.message
     original = vms_holding(session, "fileserver")[0]
     free_before = ops.sr_free(session, [SOURCE])[SOURCE]
     outcome = run_transfer(plan, session, incident="off-ssh", dry_run=False, confirm_vm_uuid=VM, wait_timeout_s=600)
