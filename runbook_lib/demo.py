@@ -92,7 +92,7 @@ def run_demo(incident: str | None = None, echo: Callable[[str], None] = print) -
     # The scenario's own clock starts on the seed's date; start it a day ago instead, so the
     # SMlog (which has no year) and the run times tell one story in the postmortem.
     scenario = with_clock_start(load_scenario(SCENARIO), f"now-{START_HOURS_AGO:g}h")
-    with Simulator(scenario, smlog=smlog, calls=folder / "pool-calls.jsonl", password=password) as sim:
+    with Simulator(scenario, smlog=smlog, calls=folder / "pool-calls.jsonl", password=password, ssh=True) as sim:
         os.environ[PASSWORD_ENV] = sim.password
         echo(f"simulator: {SCENARIO} on {sim.url} (SMlog: {smlog})")
         sim.advance(HOURS_BEFORE * 3600)  # the GC fails for a while before anyone looks
@@ -100,14 +100,40 @@ def run_demo(incident: str | None = None, echo: Callable[[str], None] = print) -
         pool = dict(url=sim.url, password_env=PASSWORD_ENV)
         run("01_diagnose_smlog", "diagnose the SMlog", smlog_paths=[str(smlog)])
         plan_path = folder / "plan.json"
-        run("02_size_space", "size the space and plan the remedy", **pool,
-            smlog_paths=[str(smlog)], plan_path=str(plan_path))
+        run("02_size_space", "size the space (exact sizes from dom0 over SSH) and plan the remedy", **pool,
+            smlog_paths=[str(smlog)], plan_path=str(plan_path), **dom0_parameters(sim, folder))
+        echo(chosen_remedy(plan_path))
         execute = demo_parameters(plan_path, incident)  # dry_run False, the plan's VMs confirmed
         run("03_transfer_and_rescan", "dry run of the plan", **pool, plan_path=str(plan_path), incident=incident)
         run("03_transfer_and_rescan", "carry out the plan (a rehearsal: the pool is simulated)", **pool, **execute)
         after = sr_state(sim.url)
     run("04_postmortem", "write the postmortem", incident=incident)
     return DemoResult(incident, folder, before, after, runs, time.monotonic() - started)
+
+
+def dom0_parameters(sim, folder: Path) -> dict:
+    """Notebook 02's SSH parameters for the simulator: its hosts on loopback and their keys only."""
+    known = folder / "known_hosts"
+    known.write_text("\n".join(sim.ssh.known_hosts_lines()) + "\n")
+    names = {rec["uuid"]: rec["name_label"] for rec in sim.state.tables["host"].values()}
+    hosts = {names[uuid]: f"{address}:{port}" for uuid, (address, port) in sim.ssh.endpoints().items()}
+    return dict(ssh=True, known_hosts_file=str(known), ssh_password_env=PASSWORD_ENV, ssh_hosts=hosts)
+
+
+def chosen_remedy(plan_path: Path) -> str:
+    """One line: the remedy notebook 02 chose, its downtime estimate and what it needs free."""
+    import json
+
+    from runbook_lib.units import gib_or_mib
+
+    try:
+        plan = json.loads(Path(plan_path).read_text())
+    except (OSError, ValueError):
+        return "   chosen remedy: none (no plan written)"
+    remedy = plan["remedy"]
+    exact = "exact sizes from dom0" if plan["sr"].get("sizes_known") else "worst-case sizes"
+    return (f"   chosen remedy: {remedy['kind']}, downtime about {remedy['downtime_s'] / 60:.1f} min, "
+            f"needs {gib_or_mib(remedy.get('needed', 0))} free ({exact})")
 
 
 def summary(result: DemoResult) -> str:

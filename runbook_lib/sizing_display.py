@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from runbook_lib.sizing import Sizing
-from runbook_lib.units import GIB, gc_gib, gib_number
+from runbook_lib.units import GIB, gc_gib, gib, gib_number, gib_or_mib
 
 
 def sr_table(sizing: Sizing, *, busy_only: bool = False) -> pd.DataFrame:
@@ -24,11 +24,21 @@ def sr_table(sizing: Sizing, *, busy_only: bool = False) -> pd.DataFrame:
         "size_gib": t["size"].map(gib_number), "used_gib": t["used"].map(gib_number),
         "free_gib": t["free"].map(gib_number), "needed_gib": t["needed"].map(gib_number),
         "at_least_gib": t["needed_min"].map(gib_number),
-        "shortfall_gib": t["shortfall"].map(gib_number), "verdict": t["verdict"],
+        "shortfall_gib": t["shortfall"].map(gib_number),
+        "short_by": [shortfall_text(lo, hi, known) for lo, hi, known in
+                     zip(t["shortfall_min"], t["shortfall"], t["sizes_known"])],
+        "verdict": t["verdict"],
         "smlog": t["diagnosis"].fillna(""),
         "_short": t["shortfall"], "_sized": t["verdict"] != "not-sized",
     }).sort_values(["_sized", "_short", "name"], ascending=[False, False, True], kind="stable") \
         .drop(columns=["_short", "_sized"]).reset_index(drop=True)
+
+
+def shortfall_text(least, most, known: bool) -> str:
+    """A shortfall as a fact when every size is known, else as the range it is."""
+    if known or least == most:
+        return gib(most) if most else "-"
+    return f"at least {gib(least)}, at most {gib(most)}"
 
 
 def coalesce_table(sizing: Sizing) -> pd.DataFrame:
@@ -53,9 +63,10 @@ def upper_bound_note(sizing: Sizing, option: str = "--vhd-size") -> str | None:
         return None
     lines = ["needed_gib is an upper bound: XenAPI shows a running disk on LVM as its fully "
              "inflated LV, not how much of it is written, so the sizing takes it as fully written "
-             "(at_least_gib: the least it can need). To make it exact, measure each VHD on the "
-             f"host that runs its VM and pass its size ({option}), or give SMlog findings "
-             "whose printout shows the VHD size:"]
+             "(at_least_gib: the least it can need; the real need is in between). To make it exact, "
+             f"let the suite ask each host's dom0 over SSH ({'ssh' if option == 'vhd_sizes' else '--ssh'}), "
+             f"or measure each VHD on the host that runs its VM and pass its size ({option}), or give "
+             "SMlog findings whose printout shows the VHD size:"]
     for row in c[c["size_source"] == "upper-bound"].to_dict("records"):
         from runbook_lib.sizing import exact_size_hint
 
@@ -85,7 +96,9 @@ def plan_table(plan: dict | None) -> pd.DataFrame:
         return pd.DataFrame([{"item": "plan", "value": "none: no SR needs a remedy"}])
     r = plan["remedy"]
     rows = [("remedy", r["kind"]), ("SR", f"{plan['sr']['name']} ({plan['sr']['uuid']})"),
-            ("shortfall", f"{gib_number(plan['sr']['shortfall'])} GiB"),
+            ("shortfall", shortfall_text(plan["sr"].get("shortfall_min", plan["sr"]["shortfall"]),
+                                         plan["sr"]["shortfall"], plan["sr"].get("sizes_known", True))),
+            ("needed by the remedy", gib_or_mib(r.get("needed", 0))),
             ("bytes to move", f"{gib_number(r['bytes_to_move'])} GiB"),
             ("frees", f"{gib_number(r['frees'])} GiB"),
             ("duration", f"{r['duration_s'] / 60:.1f} min"),
@@ -124,8 +137,12 @@ def plot_sr_space(sizing: Sizing, ax=None):
     ax.set_xlabel("GiB")
     ax.set_title("Space per SR: what the pending coalesces need")
     ends = used + needed_in_free + rest + short
-    for i, (end, verdict, gap) in enumerate(zip(ends, t["verdict"], short)):
-        note = f" {gap:,.1f} GiB short" if gap > 0 else f" {verdict}"
+    for i, (end, verdict, gap, least, known) in enumerate(zip(ends, t["verdict"], short, t["shortfall_min"],
+                                                               t["sizes_known"])):
+        if gap > 0:
+            note = f" {gap:,.1f} GiB short" if known else f" at least {least / GIB:,.1f}, at most {gap:,.1f} GiB short"
+        else:
+            note = f" {verdict}"
         ax.text(end, i, note, va="center", fontsize="small")
     ax.set_xlim(0, max(float(ends.max()) if len(t) else 1.0, 1.0) * 1.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)

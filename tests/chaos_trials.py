@@ -1,7 +1,7 @@
 """Crash and lost-reply trials of a seed transfer: the harness behind `make chaos` and the
 quick fixed sample in `make test` (tests/test_transfer_chaos.py). Not a test module itself.
 
-A trial runs the seed remedy (copy, migrate or export mode) on a fresh simulator with one
+A trial runs the seed remedy (copy, migrate, export or offline mode) on a fresh simulator with one
 fault, then re-runs it as an admin would (same incident, same plan, up to three times) and
 checks the pool: the remedy is done, the VM is on its SR with its disks, MACs and name, its
 data is the latest the original had (the simulator's data version), and nothing the runbook
@@ -11,7 +11,11 @@ made is left (no copies, marks, blocks or stray disks). Faults:
 - lose-reply METHOD@N: the simulator carries out the Nth call of METHOD and drops the
   connection without answering.
 
-    python -m tests.chaos_trials [--modes copy,migrate,export] [--limit N]
+Offline mode is the seed's plan with exact sizes from the simulator's dom0 (SSH): the VM halted,
+its leaf forced, the GC waited for, the key removed, the VM started; after it the data disk's
+chain must be flat and no leaf-coalesce=force left behind.
+
+    python -m tests.chaos_trials [--modes copy,migrate,export,offline] [--limit N]
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from runbook_lib.xapi import operations as ops
 from runbook_lib.xapi.connect import PoolSession, _is_read
 from tests.transfer_pool import SCENARIO, SPEED, STAGING, VM, make_plan
 
-MODES = ("copy", "migrate", "export")
+MODES = ("copy", "migrate", "export", "offline")
 DATA_DISK = "1"  # userdevice of fileserver's 2020 GiB disk
 
 
@@ -59,7 +63,8 @@ def pool(workdir: Path, mode: str, faults=()):
     saved = {k: os.environ.get(k) for k in ("RUNBOOK_OUTPUTS", "CHAOS_SIM_PASSWORD")}
     os.environ["RUNBOOK_OUTPUTS"] = str(workdir / "outputs")
     try:
-        with Simulator(scenario=scenario, calls=str(workdir / "calls.jsonl"), speed=SPEED, faults=tuple(faults)) as sim:
+        with Simulator(scenario=scenario, calls=str(workdir / "calls.jsonl"), speed=SPEED, faults=tuple(faults),
+                       ssh=mode == "offline") as sim:
             os.environ["CHAOS_SIM_PASSWORD"] = sim.password
             with connect(sim.url, sim.user, password_env="CHAOS_SIM_PASSWORD") as session:
                 yield sim, session
@@ -71,7 +76,22 @@ def pool(workdir: Path, mode: str, faults=()):
                 os.environ[key] = value
 
 
-def plan_for(session, mode: str, workdir: Path) -> dict:
+def offline_plan(sim, session) -> dict:
+    """The planner's choice on the seed once dom0 gave the exact sizes: the offline coalesce."""
+    from runbook_lib.dom0.ssh import SshOptions
+    from runbook_lib.plan import assess
+    from runbook_lib.xapi.inventory import ask_dom0, fetch_inventory
+
+    inv = fetch_inventory(session)
+    inv.host_sizes = ask_dom0(inv, SshOptions(), sim)
+    result = assess(inv)
+    assert result.chosen is not None and result.chosen.kind == "offline-coalesce", result.chosen
+    return json.loads(json.dumps(result.plan()))
+
+
+def plan_for(session, mode: str, workdir: Path, sim=None) -> dict:
+    if mode == "offline":
+        return offline_plan(sim, session)
     export = workdir / "nfs-export"
     export.mkdir(exist_ok=True)
     plan = make_plan(session, migrate=(mode == "migrate"), export_path=str(export) if mode == "export" else None)
@@ -114,7 +134,7 @@ def mutations(mode: str) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp, pool(Path(tmp), mode) as (sim, session):
         seen: list = []
         with dying_at(10**9, False, seen):
-            outcome = execute(plan_for(session, mode, Path(tmp)), session)
+            outcome = execute(plan_for(session, mode, Path(tmp), sim), session)
         assert outcome.status == "done", outcome.message
         return seen
 
@@ -125,7 +145,7 @@ def run_trial(mode: str, fault: str) -> Trial:
     kind, _, arg = fault.partition(" ")
     sim_faults = (f"lose-reply={arg}",) if kind == "lose-reply" else ()
     with tempfile.TemporaryDirectory() as tmp, pool(Path(tmp), mode, sim_faults) as (sim, session):
-        plan = plan_for(session, mode, Path(tmp))
+        plan = plan_for(session, mode, Path(tmp), sim)
         before = _snapshot(sim, session)
         try:
             if kind.startswith("kill"):
@@ -178,6 +198,20 @@ def check_pool(sim, session, before: dict, mode: str) -> list[str]:
     if extra:
         problems.append(f"{len(extra)} orphaned VDI(s) on the staging SR")
     problems += lost_data(sim, before["data_vdi"], vm)
+    if mode == "offline":
+        problems += offline_done(session, vm)
+    return problems
+
+
+def offline_done(session, vm: dict) -> list[str]:
+    """After the offline coalesce: the data disk's chain is flat and no leaf stays forced."""
+    data = next(d["vdi"] for d in vm["disks"] if d["userdevice"] == DATA_DISK)
+    by_uuid = {rec["uuid"]: rec for rec in ops.vdi_records(session).values()}
+    problems = []
+    if len(ops.chain_of(data, by_uuid)) != 1:
+        problems.append(f"the data disk's chain is {len(ops.chain_of(data, by_uuid))} deep")
+    if ops.vdi_leaf_coalesce(session, ops.ref_by_uuid(session, "VDI", data)) == "force":
+        problems.append("leaf-coalesce=force left on the data disk")
     return problems
 
 

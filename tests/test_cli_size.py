@@ -242,3 +242,35 @@ def test_paths_that_are_not_files_are_one_line_errors(inventory_file, tmp_path):
         res = run(*map(str, args))
         assert (res.exit_code, res.output) == (2, f"error: {expected}\n"), args
     assert (tmp_path / "outputs").exists() is False
+
+
+SEED_SR = "db4c3909-4b61-e5f6-8548-16dc56780f61"
+
+
+def test_size_with_ssh_asks_the_simulators_dom0_and_plans_the_offline_coalesce():
+    out = json.loads(run("size", "--url", "sim:seed-stuck-leaf-coalesce", "--ssh", "--json").output)
+    sr = next(s for s in out["srs"] if s["sr"] == SEED_SR)
+    assert sr["sizes_known"] and out["warnings"] == []
+    assert out["coalesces"][0]["size_source"] == "host"
+    chosen = next(r for r in out["remedies"] if r["kind"] == out["chosen"])
+    assert out["chosen"] == "offline-coalesce" and chosen["downtime_s"] < 600
+
+
+def test_without_ssh_the_shortfall_is_a_range():
+    res = run("size", "--url", "sim:seed-stuck-leaf-coalesce")
+    assert "Local SATA Storage: short by at least" in res.output and "at most 2,394.6 GiB" in res.output
+
+
+def test_a_saved_inventory_keeps_the_dom0_sizes(tmp_path):
+    path = tmp_path / "seed.json"
+    res = run("inventory", "save", "--url", "sim:seed-stuck-leaf-coalesce", "--ssh", "--out", str(path))
+    assert res.exit_code == 0 and "dom0 sizes of" in res.output
+    out = json.loads(run("size", "--inventory", str(path), "--json").output)
+    assert next(s for s in out["srs"] if s["sr"] == SEED_SR)["sizes_known"]
+    res = run("size", "--inventory", str(path), "--ssh")
+    assert res.exit_code == 2 and "saved inventory keeps the sizes" in res.output
+
+
+def test_trust_on_first_use_needs_a_named_known_hosts_file():
+    res = run("size", "--url", "sim:seed-stuck-leaf-coalesce", "--ssh", "--ssh-accept-new")
+    assert res.exit_code == 2 and "--known-hosts" in res.output and "Traceback" not in res.output

@@ -18,11 +18,6 @@ SIM_MUST_NOT_IMPORT = ("runbook_lib.plan", "runbook_lib.transfer", "runbook_lib.
 # (importing module, imported module) -> why it is still allowed. Each must still exist: when the
 # change lands, the entry goes.
 KNOWN_SIM_EXCEPTIONS = {
-    ("runbook_lib.sim.gc", "runbook_lib.sizing"): "the GC's limits are the sizing's; the exact-sizes issue removes it",
-    ("runbook_lib.sim.storage", "runbook_lib.sizing"): "VHD/LV size rules; the exact-sizes issue removes it",
-    ("runbook_lib.sim.pool", "runbook_lib.sizing"): "migrate snapshot need; the exact-sizes issue removes it",
-    ("runbook_lib.sim.transport", "runbook_lib.sizing"): "VHD block size; the exact-sizes issue removes it",
-    ("runbook_lib.sim.snapshot", "runbook_lib.sizing"): "LV sizes of a live pool; the exact-sizes issue removes it",
     ("runbook_lib.sim.snapshot", "runbook_lib.xapi.connect"): "snapshot of a live pool; belongs outside sim/",
     ("runbook_lib.sim.snapshot", "runbook_lib.xapi.inventory"): "snapshot of a live pool; belongs outside sim/",
 }

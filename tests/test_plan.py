@@ -135,16 +135,20 @@ def test_staging_sr_is_checked_with_its_own_type():
     assert on_nfs.feasible and on_nfs.staging_sr["type"] == "nfs"
 
 
-def test_offline_coalesce_is_not_offered_on_a_file_sr_where_shutting_down_frees_nothing():
+def test_offline_coalesce_on_a_file_sr_forces_the_halted_leaf():
+    """ext: the snapshot-coalesce does not fit and the 1 GiB leaf is too big for the 10 s limit.
+    Shut down and forced (leaf-coalesce=force) the GC takes the live need, which fits; the plugin
+    works on LVM only."""
     p = PoolRecords()
     ext = p.sr("ext", "ext", 100 * GiB, 100 * GiB - 1075900000)  # live need 1075838976 fits
     base = p.vdi(ext, 40 * GiB, _vhd(40, 5120), managed=False)
     leaf = p.vdi(ext, 40 * GiB, _vhd(40, 512), parent=base)
     p.vm("app", "Running", [leaf])
     sz = size_pool(p.inventory(), gc_speed_bps=50 * MiB)
-    assert sz.sr(p.uuid("SR", ext))["verdict"] == "short"
+    assert sz.sr(p.uuid("SR", ext))["verdict"] == "offline-only"
     off = next(r for r in P.rank_remedies(sz) if r.kind == "offline-coalesce")
-    assert not off.feasible
+    assert off.feasible and off.vms[0]["route"] == "force" and off.needed == 1075838976
+    assert off.frees == 0 and "leaf-coalesce=force" in off.reason
 
 
 def _lvm_offline_pool(free):
@@ -158,16 +162,29 @@ def _lvm_offline_pool(free):
     return p, vm, size_pool(p.inventory(), findings=findings, gc_speed_bps=50 * MiB)
 
 
-def test_offline_coalesce_by_shutdown_on_lvm():
+def test_offline_coalesce_on_a_thick_lvm_sr_frees_nothing_at_shutdown():
+    """Thick (the default): LVHDVDI.detach does not deflate, so the plan counts no space back; the
+    forced leaf needs only its live need. Downtime: the 1 GiB really moved plus a power cycle."""
     p, vm, sz = _lvm_offline_pool(free=1 * GiB)
     off = next(r for r in P.rank_remedies(sz) if r.kind == "offline-coalesce")
     assert off.feasible and off.vms[0]["mode"] == "offline" and off.vms[0]["uuid"] == p.uuid("VM", vm)
-    assert off.vms[0]["coalesce_plugin"] is False and "shut down db" in off.reason
-    assert off.bytes_to_move == 0
+    assert off.vms[0]["coalesce_plugin"] is False and off.vms[0]["route"] == "force"
+    assert "shut down db" in off.reason and "frees no space" in off.reason
+    assert off.bytes_to_move == 0 and off.frees == 0
     assert off.duration_s == pytest.approx(512 * 2 * MiB / (50 * MiB))  # the leaf's 1 GiB is copied
     assert off.downtime_s == pytest.approx(off.duration_s + P.POWER_CYCLE_S)
-    # shutting down deflates the 40 GiB leaf to the LV of its 1 GiB VHD
-    assert off.frees == 43041947648 - 1077936128
+
+
+def test_offline_coalesce_on_a_thin_lvm_sr_counts_the_deflation():
+    p, vm, _ = _lvm_offline_pool(free=1 * GiB)
+    sr = next(iter(p.records["SR"]))
+    p.records["SR"][sr]["sm_config"]["allocation"] = "thin"
+    leaf = next(r for r, rec in p.records["VDI"].items() if rec["managed"])
+    findings = {"vdis": [{"vdi": p.uuid("VDI", leaf), "verdict": "stuck-timeout", "size": 1075929088}]}
+    sz = size_pool(p.inventory(), findings=findings, gc_speed_bps=50 * MiB)
+    assert sz.sr(p.uuid("SR", sr))["provisioning"] == "thin"
+    off = next(r for r in P.rank_remedies(sz) if r.kind == "offline-coalesce")
+    assert off.feasible and off.frees == 43041947648 - 1077936128  # the leaf deflates to its VHD's LV
 
 
 def test_delete_named_snapshots_what_if():
@@ -301,28 +318,47 @@ def test_an_unplugged_sr_is_no_staging_sr():
     assert not move.feasible and "not attached" in move.reason
 
 
-def test_offline_coalesce_by_the_host_plugin_when_a_shutdown_is_not_enough():
-    """A mostly written leaf: shutting down gives back little, so the snapshot-coalesce still does
-    not fit; the plugin's forced live coalesce needs only the live need (leaf deflated first)."""
+def _plugin_pool(suspend_free: int | None, memory: int = 4 * GiB):
+    """A mostly written leaf (35 GiB of 40) whose live need fits, barely; a running VM whose
+    suspend image goes to an NFS SR with `suspend_free` bytes free (None: no suspend SR)."""
     from runbook_lib.sizing import lv_size, lvhd_lv_size, vhd_size_for_data
 
     leaf_vhd = vhd_size_for_data(40 * GiB, 35 * GiB)
     need = lvhd_lv_size(40 * GiB) - 10762584064          # data: min(40 GiB, 35 + 10 GiB)
     live = need - (43041947648 - lv_size(leaf_vhd))
     free = live + 4 * MiB                                  # the live need fits, barely
-    assert need + lv_size(leaf_vhd) > free + (43041947648 - lv_size(leaf_vhd))  # snapshot does not
     p = PoolRecords()
     lvm = p.sr("lvm", "lvm", 200 * GiB, 200 * GiB - free)
     base = p.vdi(lvm, 40 * GiB, 10762584064, managed=False)
     leaf = p.vdi(lvm, 40 * GiB, 43041947648, parent=base)
-    p.vm("db", "Running", [leaf])
+    vm = p.vm("db", "Running", [leaf])
+    p.records["VM"][vm]["memory_static_max"] = str(memory)
+    if suspend_free is not None:
+        nfs = p.sr("nfs", "nfs", 100 * GiB, 100 * GiB - suspend_free, shared=True)
+        pool = next(iter(p.records["pool"]))
+        p.records["pool"][pool]["suspend_image_SR"] = nfs
     findings = {"vdis": [{"vdi": p.uuid("VDI", leaf), "verdict": "stuck-timeout", "size": leaf_vhd}]}
-    sz = size_pool(p.inventory(), findings=findings, gc_speed_bps=50 * MiB)
+    return live, size_pool(p.inventory(), findings=findings, gc_speed_bps=50 * MiB)
+
+
+def test_offline_coalesce_by_the_host_plugin_when_its_suspend_is_shorter():
+    """4 GiB of memory at 100 MiB/s out and back (82 s + 10 s) beats a power cycle (120 s)."""
+    live, sz = _plugin_pool(suspend_free=50 * GiB)
     (c,) = sz.coalesces.to_dict("records")
-    assert c["needed_live"] == live and c["offline_via"] == "plugin"
-    off = next(r for r in P.rank_remedies(sz) if r.kind == "offline-coalesce")
+    assert c["needed_live"] == live and c["offline_via"] == "plugin" and c["plugin_host"]
+    off = next(r for r in P.rank_remedies(sz, throughput_bps=100 * MiB) if r.kind == "offline-coalesce")
     assert off.feasible and off.vms[0]["coalesce_plugin"] is True and "coalesce-leaf" in off.reason
-    assert off.downtime_s == pytest.approx(off.duration_s + P.PLUGIN_PAUSE_S)
+    suspend = 2 * 4 * GiB / (100 * MiB) + P.PLUGIN_PAUSE_S
+    assert off.downtime_s == pytest.approx(suspend + 35 * GiB / (50 * MiB))
+
+
+def test_the_plugin_is_refused_when_the_suspend_sr_cannot_hold_the_memory():
+    """xapi writes memory_static_max x 1.26 + 100 MiB; 4 GiB of memory does not go into 2 GiB."""
+    _, sz = _plugin_pool(suspend_free=2 * GiB)
+    (c,) = sz.coalesces.to_dict("records")
+    assert c["offline_via"] == "force" and "no room for the image" in c["plugin_note"]
+    _, none = _plugin_pool(suspend_free=None)
+    assert "VM_NO_SUSPEND_SR" in none.coalesces.iloc[0]["plugin_note"]
 
 
 def test_seed_plan_carried_out_on_the_simulator_leaves_no_shortfall(tmp_path, monkeypatch):

@@ -175,3 +175,16 @@ def test_files_that_are_not_scenarios_or_not_files_are_one_line_errors(tmp_path)
         result = CliRunner().invoke(main, ["sim", *map(str, args)], catch_exceptions=False)
         assert (result.exit_code, result.output) == (2, f"error: {expected}\n"), args
     assert not (tmp_path / "s.yaml").exists()
+
+
+def test_serve_with_ssh_prints_each_hosts_dom0_and_the_known_hosts_lines(capsys):
+    from runbook_lib.cli.sim import _echo_ssh
+    from runbook_lib.sim import Simulator
+
+    with Simulator("seed-stuck-leaf-coalesce", ssh=True) as sim:
+        _echo_ssh(sim)
+        port = sim.ssh.ports["8e4f1a27-6c3b-4d95-a0e8-2b7c9d1f3e54"]
+        lines = sim.ssh.known_hosts_lines()
+    out = capsys.readouterr().out
+    assert f"ssh: host xen (8e4f1a27) dom0 at 127.0.0.1:{port}, user root" in out
+    assert f"  {lines[0]}" in out and f"--ssh-host xen=127.0.0.1:{port}" in out

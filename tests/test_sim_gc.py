@@ -5,7 +5,7 @@ import re
 import pytest
 import XenAPI
 
-from runbook_lib.sim import Simulator
+from runbook_lib.sim import Simulator, load_scenario
 from runbook_lib.sim.gc import LIVE_MAX_SIZE
 from runbook_lib.sizing import GiB, MiB, lvhd_lv_size
 
@@ -140,12 +140,21 @@ def test_no_space_to_leaf_coalesce_sets_offline(tmp_path):
         assert sim.state.get("VDI", leaf)["sm_config"]["gc_no_space"] == msg_ref
         # a full SR gives the GC no work it can do: no "Garbage Collection" task
         assert not sim.state.tables["task"]
-        # shut the VM down: its leaf deflates, the offline leaf-coalesce fits and runs
+        # shut the VM down: on a thick SR (sm's default) its leaf stays inflated, nothing is freed,
+        # and the 2 GiB leaf is still too big for the 10 s limit: the GC still cannot take it
         vm = next(r for r, rec in sim.state.tables["VM"].items() if rec["name_label"] == "vm")
+        free = sim.storage.free(sim.sr_ref("full"))
         with sim.pool.lock:
             sim.pool._halt(vm)
+        assert sim.storage.vhds[leaf].inflated and sim.storage.free(sim.sr_ref("full")) == free
+        sim.run_gc("full")
+        assert sim.storage.vhds[leaf].parent is not None
+        # forced (other-config:leaf-coalesce=force) the halted leaf takes the live path, no timeout
+        with sim.pool.lock:
+            sim.state.set("VDI", leaf, other_config={"leaf-coalesce": "force"})
         sim.run_gc("full")
         assert sim.storage.vhds[leaf].parent is None
+        assert "leaf-coalesce" not in sim.state.get("VDI", leaf)["other_config"]  # the GC removes it
         assert "gc_no_space" not in sim.state.get("SR", sim.sr_ref("full"))["sm_config"]
         assert "gc_no_space" not in sim.state.get("VDI", leaf)["sm_config"]
         assert not sim.state.tables["message"]  # destroyed once everything fits
@@ -173,22 +182,80 @@ def test_live_leaf_coalesce_limits():
         assert sim.storage.vdi_bytes(leaf) == lvhd_lv_size(2020 * GiB)
 
 
-def test_plugin_forces_the_leaf_coalesce_after_space_is_made(tmp_path):
-    """host.call_plugin coalesce-leaf: no timeout; the seed's chain collapses."""
+def _call_plugin(sim, vm_name: str, host=None, seconds: float = 3600):
+    """Run host.call_plugin coalesce-leaf on the simulator's clock: ("ok", text) or ("failed", details)."""
+    from runbook_lib.sim.model import ApiFailure
+
+    vm = next(r for r, rec in sim.state.tables["VM"].items() if rec["name_label"] == vm_name)
+    host = host or sim.pool.master
+    out = []
+    with sim.pool.lock:
+        try:
+            gen = sim.pool.op_host_call_plugin(host, "coalesce-leaf", "leaf-coalesce",
+                                               {"vm_uuid": sim.state.get("VM", vm)["uuid"]})
+            sim.pool.clock.spawn(gen, on_done=lambda v: out.append(("ok", v)),
+                                 on_error=lambda exc: out.append(("failed", exc.description if isinstance(
+                                     exc, ApiFailure) else [repr(exc)])))
+        except ApiFailure as exc:
+            out.append(("failed", exc.description))
+    sim.advance(seconds)
+    return vm, out
+
+
+def test_plugin_refuses_a_running_vm_whose_suspend_sr_is_too_full(tmp_path):
+    """The seed's host suspends to its full local SR: VM.suspend fails, the plugin reports
+    'Failed to suspend the VM' and nothing is coalesced; the VM keeps running."""
+    with Simulator("seed-stuck-leaf-coalesce", smlog=tmp_path / "SMlog", speed=1) as sim:
+        leaf = _vdi(sim, "67558d6a")
+        vm, out = _call_plugin(sim, "fileserver")
+        assert out == [("failed", ["XENAPI_PLUGIN_FAILURE", "leaf-coalesce", "Exception", "Failed to suspend the VM"])]
+        assert sim.storage.vhds[leaf].parent is not None
+        assert sim.state.get("VM", vm)["power_state"] == "Running"
+
+
+def test_plugin_suspends_forces_and_resumes_when_the_memory_fits(tmp_path):
+    scenario = load_scenario("seed-stuck-leaf-coalesce")
+    scenario["pool"]["suspend_image_SR"] = "NFS staging"
+    with Simulator(scenario, smlog=tmp_path / "SMlog", speed=1) as sim:
+        leaf = _vdi(sim, "67558d6a")
+        vm, out = _call_plugin(sim, "fileserver")
+        assert out == [("ok", "Success")]
+        assert sim.storage.vhds[leaf].parent is None
+        assert sim.state.get("VM", vm)["power_state"] == "Running"
+        assert sim.storage.srs[sim.sr_ref("NFS staging")].reserved == 0   # the image went on resume
+    assert "Leaf-coalesce forced, will not use timeout" in (tmp_path / "SMlog").read_text()
+
+
+def test_plugin_on_a_halted_vm_does_not_suspend_it(tmp_path):
     with Simulator("seed-stuck-leaf-coalesce", smlog=tmp_path / "SMlog", speed=1) as sim:
         leaf = _vdi(sim, "67558d6a")
         vm = next(r for r, rec in sim.state.tables["VM"].items() if rec["name_label"] == "fileserver")
-        host = next(iter(sim.state.tables["host"]))
-        gen = sim.pool.op_host_call_plugin(host, "coalesce-leaf", "leaf-coalesce",
-                                           {"vm_uuid": sim.state.get("VM", vm)["uuid"]})
         with sim.pool.lock:
-            sim.pool.clock.spawn(gen, on_done=lambda v: results.append(v))
-        results = []
-        sim.advance(3600)
-        assert results == ["Success"]
-        assert sim.storage.vhds[leaf].parent is None
-        assert sim.state.get("VM", vm)["power_state"] == "Running"
-    assert "Leaf-coalesce forced, will not use timeout" in (tmp_path / "SMlog").read_text()
+            sim.pool._halt(vm)
+        _, out = _call_plugin(sim, "fileserver")
+        assert out == [("ok", "Success")] and sim.storage.vhds[leaf].parent is None
+        assert sim.state.get("VM", vm)["power_state"] == "Halted"
+
+
+def test_plugin_with_nothing_to_do_reports_success(tmp_path):
+    """'VM has no leaf-coalesceable VDIs' comes back as success: only the chain tells."""
+    with Simulator("seed-stuck-leaf-coalesce", smlog=tmp_path / "SMlog", speed=1) as sim:
+        _, out = _call_plugin(sim, "mail")  # a single VHD, no parent
+        assert out == [("ok", "VM has no leaf-coalesceable VDIs")]
+
+
+def test_plugin_refused_on_a_host_that_is_not_the_local_srs_master(tmp_path):
+    scenario = load_scenario("seed-stuck-leaf-coalesce")
+    scenario["hosts"].append({"uuid": "1d2e3f40-5a6b-4c7d-8e9f-a0b1c2d3e4f5", "name_label": "xen2",
+                              "address": "192.168.10.22"})
+    with Simulator(scenario, smlog=tmp_path / "SMlog", speed=1) as sim:
+        leaf = _vdi(sim, "67558d6a")
+        other = sim.state.ref_by_uuid("host", "1d2e3f40-5a6b-4c7d-8e9f-a0b1c2d3e4f5")
+        _, out = _call_plugin(sim, "fileserver", host=other)
+        (status, details), = out
+        assert status == "failed" and details[0] == "XENAPI_PLUGIN_FAILURE"
+        assert "this host is not its master. Run on host 8e4f1a27-6c3b-4d95-a0e8-2b7c9d1f3e54" in details[3]
+        assert sim.storage.vhds[leaf].parent is not None
 
 
 def test_snapshot_coalesce_then_live(tmp_path):
@@ -378,7 +445,7 @@ def _full_lvm(version):
     return {
         "name": "full", "smlog": {"style": "modern"}, "sm": {"version": version},
         "srs": [{"uuid": "11111111-2222-4333-8444-555555555555", "name_label": "full", "type": "lvm",
-                 "free": "100M"}],
+                 "free": "100M", "sm_config": {"allocation": "thin"}}],  # a shutdown deflates: room
         "vdis": [{"uuid": "aaaaaaaa-0000-4000-8000-000000000001", "sr": "full", "hidden": True,
                   "virtual_size": "10G", "allocated": "5G"},
                  {"uuid": "bbbbbbbb-0000-4000-8000-000000000002", "sr": "full",

@@ -29,6 +29,11 @@ def test_lvm_inflate_deflate_and_sr_totals():
     total = LVM_MGT_BYTES + sum(storage.vdi_bytes(r) for r in st.children("VDI", "SR", sr))
     assert rec["physical_utilisation"] == total
     assert rec["virtual_allocation"] == (40 + 40 + 80) * GiB                # managed VDIs only
+    storage.detach(leaf)                       # thick (sm's default): LVHDVDI.detach keeps the LV full
+    assert storage.vdi_bytes(leaf) == lvhd_lv_size(40 * GiB)
+    assert st.get("SR", sr)["physical_utilisation"] == total
+    storage.attach(leaf)
+    storage.srs[sr].provisioning = "thin"      # thin: the detached VHD deflates to its LV
     storage.detach(leaf)
     assert storage.vdi_bytes(leaf) == lv_size(storage.vhds[leaf].vhd_size)
     assert st.get("SR", sr)["physical_utilisation"] < total

@@ -129,25 +129,28 @@ def test_file_sr_short_by_the_difference():
 
 
 def test_file_sr_when_only_the_live_need_fits():
-    """The GC would set leaf-coalesce=offline, but a file SR gets nothing back from a shutdown:
-    the snapshot-coalesce still does not fit and the big leaf cannot take the live path."""
+    """The GC would set leaf-coalesce=offline; the snapshot-coalesce does not fit and the big leaf
+    cannot take the live path under the 10 s limit. Halted and forced (leaf-coalesce=force) it
+    needs only the live need, which fits: offline-only, by the force route (no plugin on ext)."""
     p, sr, *_ = _file_pool(free=1075900000)
     sz = s.size_pool(p.inventory())
     row = sz.sr(p.uuid("SR", sr))
-    assert row["verdict"] == "short" and row["shortfall"] == 1075929088 - 1075900000
+    assert row["verdict"] == "offline-only" and row["shortfall"] == 1075929088 - 1075900000
     (c,) = sz.coalesces.to_dict("records")
-    assert not c["fits"] and not c["fits_offline"] and c["offline_via"] is None
+    assert not c["fits"] and c["fits_offline"] and c["offline_via"] == "force"
+    assert c["offline_needed"] == 1075838976 and "LVM SRs only" in c["plugin_note"]
     # with a fast enough measured speed the GC would live-coalesce it instead
     fast = s.size_pool(p.inventory(), gc_speed_bps=1 * GiB).sr(p.uuid("SR", sr))
     assert fast["verdict"] == "fits"
 
 
-def test_parked_offline_leaf_does_not_fit_while_attached():
+def test_the_gcs_informational_offline_key_does_not_park_the_leaf():
+    """cleanup.py gatherLeafCoalesceable skips only leaf-coalesce=false; `offline` is informational."""
     p, sr, base, leaf = _file_pool(free=2 * GiB)
     p.records["VDI"][leaf]["other_config"]["leaf-coalesce"] = "offline"
     sz = s.size_pool(p.inventory())
     (c,) = sz.coalesces.to_dict("records")
-    assert not c["fits"] and sz.sr(p.uuid("SR", sr))["verdict"] in ("short", "offline-only")
+    assert c["fits"] and sz.sr(p.uuid("SR", sr))["verdict"] == "fits"
     p.records["VDI"][leaf]["other_config"]["leaf-coalesce"] = "false"  # disabled by the admin
     assert s.size_pool(p.inventory()).coalesces.empty
 
@@ -191,9 +194,10 @@ def test_findings_give_the_leaf_size_and_the_timeout_verdict():
     assert c["diagnosis"] == "stuck-timeout" and not c["live_ok"]  # the log beats the estimate
     row = sz.sr(p.uuid("SR", sr))
     assert row["verdict"] == "offline-only" and row["diagnosis"] == "stuck-timeout"
-    # shut down, the 40 GiB leaf deflates to 1077936128: the snapshot-coalesce then fits
-    assert c["offline_via"] == "shutdown"
-    assert c["needed_snapshot"] <= GiB + (43041947648 - 1077936128)
+    # thick SR: a shutdown frees nothing, but the halted VM's leaf forced needs only the live need;
+    # the plugin would suspend the running VM and it has no suspend SR here
+    assert c["offline_via"] == "force" and c["offline_needed"] == 0
+    assert "VM_NO_SUSPEND_SR" in c["plugin_note"]
 
 
 def _block_map(blocks) -> str:

@@ -17,6 +17,9 @@ SAMPLE = [
     ("migrate", "lose-reply Async.VDI.pool_migrate@3"),
     ("export", "kill-after 7"),
     ("export", "lose-reply VM.destroy@1"),
+    ("offline", "kill-after 3"),          # the leaf forced, the run dies before it is journaled done
+    ("offline", "kill-before 6"),         # the chain coalesced, the VM not started yet: never with force left
+    ("offline", "lose-reply VDI.add_to_other_config@1"),
 ]
 
 

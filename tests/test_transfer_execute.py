@@ -246,8 +246,9 @@ def test_offline_coalesce_flattens_the_chain_in_place(tmp_path, monkeypatch, plu
         vm = assert_vm_intact_on_one_sr(session, original)
         assert vm["uuid"] == SIM_VM and vm["power_state"] == "Running" and depth_of_data_disk(session, vm) == 1
     made = changing_calls(calls)
-    assert ("host.call_plugin" in made) == plugin
+    assert ("Async.host.call_plugin" in made) == plugin  # the plugin runs as a task (no client timeout)
     assert ("Async.VM.clean_shutdown" in made) != plugin  # long calls go as tasks (no client timeout)
+    assert ("VDI.add_to_other_config" in made) != plugin  # without the plugin the halted leaf is forced
 
 
 def test_offline_coalesce_whose_gc_never_finishes_times_out_and_restarts_the_vm(tmp_path, monkeypatch):
@@ -405,6 +406,8 @@ def test_a_migration_takes_the_disks_snapshots_along_and_back(tmp_path, monkeypa
                                  "parent": "3f0b7c2e-8d41-4a6b-9e27-5c1d0f9a8b34", "virtual_size": "2020G",
                                  "allocated": "10M", "is_a_snapshot": True,
                                  "snapshot_of": "67558d6a-2f3e-4c8b-a1d9-7e5f3b2c9d10"})
+        # thin: the copies come back deflated (on a thick SR each copy back stays a full LV)
+        scenario["srs"][0]["sm_config"] = {"allocation": "thin"}
 
     with simulated_pool(tmp_path, monkeypatch, source_free="30G") as (sim, session, calls):
         plan = make_plan(session, migrate=True)  # made before the snapshot (with it, nothing is stuck)

@@ -70,12 +70,14 @@ def test_export_mode_needs_a_path_and_imports_back(plan):
     assert "import-back" in order and "copy-back" not in order
 
 
-def test_offline_mode_shuts_down_scans_waits_and_starts(plan):
+def test_offline_mode_halts_forces_the_leaf_scans_waits_unforces_and_starts(plan):
     plan["vms"][0]["mode"] = "offline"
-    assert kinds(plan_steps(plan)) == ["check-pool", "record-original", "shutdown", "scan-source", "wait-gc",
-                                       "start", "final-check"]
+    assert kinds(plan_steps(plan)) == ["check-pool", "record-original", "shutdown", "force-leaf", "scan-source",
+                                       "wait-gc", "unforce-leaf", "start", "final-check"]
     plan["vms"][0]["coalesce_plugin"] = True
-    assert "coalesce-plugin" in kinds(plan_steps(plan))
+    assert kinds(plan_steps(plan)) == ["check-pool", "record-original", "coalesce-plugin", "final-check"]
+    steps = {s.kind: s for s in plan_steps(plan)}
+    assert steps["coalesce-plugin"].call == "Async.host.call_plugin coalesce-leaf leaf-coalesce"
 
 
 def test_staging_override_replaces_the_plans_staging_sr(plan):

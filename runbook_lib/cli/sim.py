@@ -38,8 +38,11 @@ def sim():
 @click.option("--clock-start", default=DEFAULT_CLOCK_START, show_default=True, metavar="ISO|now-24h|scenario",
               help="when the simulated clock starts: an ISO date, now-<N>h/m/d, or 'scenario' for the "
                    "scenario's own clock.start (SMlog lines have no year: a start after now dates them a year back)")
+@click.option("--ssh", "ssh", is_flag=True,
+              help="also serve SSH for each host's dom0 on loopback (its own host key each); prints how to reach them")
+@click.option("--ssh-log", metavar="FILE", help="every SSH command as a JSON line (default: beside --calls)")
 @click.option("--list", "list_only", is_flag=True, help="list the shipped scenarios and exit")
-def serve(scenario, host, port, smlog, calls, speed, faults, password_env, clock_start, list_only):
+def serve(scenario, host, port, smlog, calls, speed, faults, password_env, clock_start, ssh, ssh_log, list_only):
     """Serve a simulated pool until interrupted."""
     from runbook_lib.sim import Simulator
     from runbook_lib.sim.scenarios import list_scenarios, load_scenario, with_clock_start
@@ -59,7 +62,7 @@ def serve(scenario, host, port, smlog, calls, speed, faults, password_env, clock
     if clock_start != "scenario":
         data = with_clock_start(data, clock_start)
     simulator = Simulator(scenario=data, port=port, smlog=smlog, calls=calls, speed=speed,
-                          faults=faults, password=password, host=host)
+                          faults=faults, password=password, host=host, ssh=ssh, ssh_log=ssh_log)
     try:
         check_fault_targets(simulator)
     except UsageError:
@@ -70,6 +73,8 @@ def serve(scenario, host, port, smlog, calls, speed, faults, password_env, clock
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     click.echo(f"listening on http://{simulator.host}:{simulator.port}", nl=True)
+    if simulator.ssh is not None:
+        _echo_ssh(simulator)
     sys.stdout.flush()
     click.echo(f"scenario {simulator.scenario_name}; user {simulator.user}; speed "
                f"{simulator.pool.clock.speed:g}x; Ctrl-C to stop", err=True)
@@ -78,6 +83,20 @@ def serve(scenario, host, port, smlog, calls, speed, faults, password_env, clock
         simulator.serve_forever()
     except KeyboardInterrupt:
         simulator.stop()
+
+
+def _echo_ssh(simulator) -> None:
+    """How to reach each host's dom0, and the known_hosts lines to trust (nothing else is trusted)."""
+    st = simulator.pool.store
+    names = {rec["uuid"]: rec["name_label"] for rec in st.tables["host"].values()}
+    hosts = []
+    for uuid, (address, port) in simulator.ssh.endpoints().items():
+        click.echo(f"ssh: host {names[uuid]} ({uuid[:8]}) dom0 at {address}:{port}, user {simulator.user}")
+        hosts.append(f"--ssh-host {names[uuid]}={address}:{port}")
+    click.echo("known_hosts lines (put them in the file you pass as --known-hosts):")
+    for line in simulator.ssh.known_hosts_lines():
+        click.echo(f"  {line}")
+    click.echo("runbook size --ssh options: " + " ".join(hosts) + " --known-hosts FILE --ssh-password-env VAR")
 
 
 def check_fault_targets(simulator) -> None:

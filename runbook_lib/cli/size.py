@@ -7,10 +7,12 @@ import json
 import click
 
 from runbook_lib.cli.pool_options import pool_options
+from runbook_lib.cli.ssh_options import ssh_options, ssh_settings
 
 
 @click.command("size")
 @pool_options
+@ssh_options
 @click.option("--sr", "sr", metavar="UUID", help="only this SR: uuid, unique uuid prefix or name (default: every SR)")
 @click.option("--staging-sr", metavar="UUID",
               help="stage VMs on this SR: uuid, prefix or name (default: the best other SR)")
@@ -33,8 +35,12 @@ from runbook_lib.cli.pool_options import pool_options
               help="write the best remedy as plan.json (docs/plan.md)")
 def size(url, user, inventory, password_env, password_file, verify_tls, ca_bundle, sr, staging_sr,
          findings, smlog_paths, year, vhd_sizes, throughput, snapshots, export_path, no_migrate, as_json,
-         plan_out):
-    """Size the pending coalesces of a pool (--url) or a saved inventory (--inventory)."""
+         plan_out, **ssh_kwargs):
+    """Size the pending coalesces of a pool (--url) or a saved inventory (--inventory).
+
+    With --ssh each host's dom0 is asked the exact sizes (docs/sizing.md); without it, sizes
+    XenAPI cannot show are ranges: at least X, at most Y."""
+    from runbook_lib.errors import UsageError
     from runbook_lib.input_files import check_output_file
     from runbook_lib.plan import assess, write_plan
     from runbook_lib.sizing import gather_findings, parse_vhd_sizes
@@ -43,8 +49,12 @@ def size(url, user, inventory, password_env, password_file, verify_tls, ca_bundl
 
     if plan_out:  # before the pool is read: a path that cannot take the plan is known now
         check_output_file(plan_out, "the plan")
+    ssh = ssh_settings(ssh_kwargs)
+    if ssh is not None and inventory:
+        raise UsageError("--ssh asks a live pool's hosts; a saved inventory keeps the sizes it was saved with "
+                         "(runbook inventory save --ssh)")
     inv = open_inventory(url=url, inventory=inventory, user=user, password_env=password_env,
-                         password_file=password_file, verify_tls=verify_tls, ca_bundle=ca_bundle)
+                         password_file=password_file, verify_tls=verify_tls, ca_bundle=ca_bundle, ssh=ssh)
     result = assess(inv, sr=sr, staging_sr=staging_sr, findings=gather_findings(findings, smlog_paths, year=year),
                     throughput_bps=throughput * 1024 * 1024 if throughput else None,
                     snapshots=list(snapshots), export_path=export_path,
@@ -60,7 +70,13 @@ def size(url, user, inventory, password_env, password_file, verify_tls, ca_bundl
         out["plan"] = str(plan_path) if plan_path else None
         click.echo(json.dumps(out, indent=2))
         return
-    click.echo(sr_table(result.sizing).to_string(index=False))
+    for line in result.sizing.warnings:
+        click.echo(f"warning: {line}", err=True)
+    table = sr_table(result.sizing)
+    click.echo(table.drop(columns=["shortfall_gib", "short_by"]).to_string(index=False))
+    for name, short_by, gap in zip(table["name"], table["short_by"], table["shortfall_gib"]):
+        if gap and gap > 0:
+            click.echo(f"{name}: short by {short_by}")
     stuck = coalesce_table(result.sizing)[~result.sizing.coalesces["fits"].to_numpy(dtype=bool)]
     if len(stuck):
         click.echo("\ncoalesces that do not fit now:")

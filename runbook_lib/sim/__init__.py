@@ -37,7 +37,7 @@ class Simulator:
 
     def __init__(self, scenario=DEFAULT_SCENARIO, port: int = 0, smlog=None, calls=None,
                  speed: float | None = None, faults=(), password: str | None = None,
-                 host: str = "127.0.0.1"):
+                 host: str = "127.0.0.1", ssh: bool = False, ssh_log=None, authorized_keys=()):
         self.host = check_loopback(host)
         self.port = int(port)
         data = load_scenario(scenario)
@@ -67,6 +67,11 @@ class Simulator:
                 writer.close()
             raise InputError(f"cannot write the call log to {calls}: {exc.strerror or exc}") from None
         self.dispatcher.clock_driven = lambda: bool(self._threads) and not self._stop.is_set()
+        # SSH to each host's dom0 (sim/ssh_server.py); its command log sits beside the call log
+        self.ssh_wanted = bool(ssh)
+        self.ssh_log = ssh_log or (f"{calls}.ssh" if calls and ssh else None)
+        self.authorized_keys = list(authorized_keys)
+        self.ssh = None
         self._server = None
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
@@ -106,6 +111,11 @@ class Simulator:
         self._threads = [serve, ticker]
         for t in self._threads:
             t.start()
+        if self.ssh_wanted and self.ssh is None:
+            from runbook_lib.sim.ssh_server import SshServers
+
+            self.ssh = SshServers(self.pool, host=self.host, log_path=self.ssh_log,
+                                  authorized_keys=self.authorized_keys).start()
         log.info("simulator listening on %s (scenario %s)", self.url, self.scenario_name)
         return self
 
@@ -148,6 +158,9 @@ class Simulator:
 
     def stop(self) -> None:
         self._stop.set()
+        if self.ssh is not None:
+            self.ssh.stop()
+            self.ssh = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

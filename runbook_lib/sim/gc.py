@@ -12,26 +12,26 @@ import itertools
 import logging
 
 from runbook_lib.sim.model import ApiFailure
-from runbook_lib.sim.storage import fmt_bytes, insufficient_space
-from runbook_lib.sizing import (
-    FILE_TYPES,
-    LIVE_COALESCE_MAX_SIZE,
-    LIVE_COALESCE_TIMEOUT_S,
-    LVM_TYPES,
-    VHD_BLOCK_SIZE,
-    TiB,
+from runbook_lib.sim.sm_rules import (
+    FILE_SR_TYPES,
+    LEAF_MAX_WITHOUT_SPEED,
+    LEAF_TIMEOUT_S,
+    LVM_SR_TYPES,
+    TIB,
+    VHD_BLOCK,
+    calc_overhead_bitmap,
+    calc_overhead_empty,
+    calc_size_lv,
+    calc_size_vhd_lv,
     can_live_coalesce,
-    lv_size,
-    lvhd_lv_size,
-    overhead_bitmap,
-    overhead_empty,
 )
+from runbook_lib.sim.storage import fmt_bytes
 
 logger = logging.getLogger(__name__)  # the simulator's own log; `log` in this module is the SMlog
 
-# The GC's limits are the ones the sizing applies (one source for both sides).
-LIVE_TIMEOUT = LIVE_COALESCE_TIMEOUT_S
-LIVE_MAX_SIZE = LIVE_COALESCE_MAX_SIZE
+# The GC's limits (cleanup.py), from the simulator's own copy of the rules.
+LIVE_TIMEOUT = LEAF_TIMEOUT_S
+LIVE_MAX_SIZE = LEAF_MAX_WITHOUT_SPEED
 SPEED_LOG_LEN = 10
 STAR_LINE = "*~" * 20 + "*"
 GC_TASK_NAME = "Garbage Collection"
@@ -99,7 +99,7 @@ class GcManager:
         self.release = pool.sm_release
         self._pids = itertools.count(int(log_cfg.get("pid", 10357)), 7)
         self.srs = {ref: SrGc(ref) for ref, state in pool.storage.srs.items()
-                    if state.type in LVM_TYPES | FILE_TYPES}
+                    if state.type in LVM_SR_TYPES | FILE_SR_TYPES}
         first = cfg.get("first_s")
         if self.interval > 0:
             for ref in self.srs:
@@ -236,12 +236,12 @@ class GcManager:
         s = self.pool.storage
         c = s.vhds[child]
         p = s.vhds[c.parent]
-        data = self.union_blocks(child) * VHD_BLOCK_SIZE
+        data = self.union_blocks(child) * VHD_BLOCK
         if s.srs[c.sr].is_lvm:
             if p.raw:
                 return 0
-            return lvhd_lv_size(data) - s.vdi_bytes(c.parent)
-        return data + overhead_bitmap(data) + overhead_empty(c.virtual) - p.vhd_size
+            return calc_size_vhd_lv(data) - s.vdi_bytes(c.parent)
+        return data + calc_overhead_bitmap(data) + calc_overhead_empty(c.virtual) - p.vhd_size
 
     def leaf_needs(self, leaf: str) -> tuple[int, int]:
         """(snapshot-coalesce need, live leaf-coalesce need) in bytes."""
@@ -249,9 +249,9 @@ class GcManager:
         v = s.vhds[leaf]
         base = self.coalesce_need(leaf)
         if s.srs[v.sr].is_lvm:
-            live = base - (s.vdi_bytes(leaf) - lv_size(v.vhd_size))
-            return base + lv_size(v.vhd_size), live
-        return base + overhead_empty(v.virtual), base
+            live = base - (s.vdi_bytes(leaf) - calc_size_lv(v.vhd_size))
+            return base + calc_size_lv(v.vhd_size), live
+        return base + calc_overhead_empty(v.virtual), base
 
     def speed(self, sr_ref: str) -> float | None:
         log = self.pool.storage.srs[sr_ref].speed_log[-SPEED_LOG_LEN:]
@@ -261,12 +261,12 @@ class GcManager:
         v = self.pool.storage.vhds[leaf]
         allocated = v.allocated
         if self.release.file_sizes_in_blocks and not self.pool.storage.srs[v.sr].is_lvm:
-            allocated = v.blocks  # the allocated size read in 2 MiB blocks, compared as bytes
-        return can_live_coalesce(allocated, self.speed(v.sr), force=self._leaf_config(leaf) == "force")
+            allocated = v.blocks  # the allocated size read in 2 MIB blocks, compared as bytes
+        return can_live_coalesce(allocated, self.speed(v.sr), forced=self._leaf_config(leaf) == "force")
 
     def duration(self, sr_ref: str, data_bytes: int, virtual: int) -> float:
         st = self.pool.storage.srs[sr_ref]
-        return data_bytes / st.coalesce_speed + st.overhead_s_per_tib * virtual / TiB
+        return data_bytes / st.coalesce_speed + st.overhead_s_per_tib * virtual / TIB
 
     def _leaf_config(self, ref: str) -> str:
         return self.pool.store.get("VDI", ref)["other_config"].get("leaf-coalesce", "")
@@ -352,8 +352,7 @@ class GcManager:
             if rec["allow_caching"]:
                 log(f"Skipping allow_caching=true {self.vdi_str(r, g)}")
                 continue
-            conf = self._leaf_config(r)
-            if conf == "false" or conf == "offline" and v.attached:
+            if self._leaf_config(r) == "false":  # `offline` is informational only (cleanup.py)
                 log(f"Leaf-coalesce disabled for {self.vdi_str(r, g)}")
                 failed.add(r)
                 continue
@@ -606,7 +605,7 @@ class GcManager:
             while True:
                 with pool.lock:
                     v = s.vhds[leaf]
-                    if not v.attached or self.can_live(leaf):
+                    if self.can_live(leaf):  # the 10 s rule holds for a detached leaf too (_coalesceLeaf)
                         break
                     snap_need, _ = self.leaf_needs(leaf)
                     if snap_need > s.free(g.ref):
@@ -626,7 +625,7 @@ class GcManager:
                     s.srs[g.ref].reserved -= snap_need
                     parent = s.vhds[leaf].parent
                     s.vhds[parent].blocks = self.union_blocks(leaf)
-                    grown = int(v.growth * seconds // VHD_BLOCK_SIZE)
+                    grown = int(v.growth * seconds // VHD_BLOCK)
                     v.blocks, v.overlap = grown, grown
                     s.refresh(g.ref)
                     rounds += 1
@@ -660,7 +659,7 @@ class GcManager:
                 log("Leaf-coalesce forced, will not use timeout")
             self._set_sm_config(leaf, "paused", "true")  # the tapdisk is paused for the merge
             log(f"  Running VHD coalesce on {self.vdi_str(leaf, g)}")
-        timeout = v.attached and not forced and seconds > LIVE_TIMEOUT
+        timeout = not forced and seconds > LIVE_TIMEOUT  # _doCoalesceLeaf: 10 s attached or not, unless forced
         yield LIVE_TIMEOUT if timeout else max(seconds, 1.0)
         with pool.lock:
             s.srs[g.ref].reserved -= reserve
@@ -703,37 +702,82 @@ class GcManager:
                                     "lost access to the corresponding disk(s)"))
         raise GcFailure(f"Failed to unpause VDI {self.vdi_str(leaf, g)}")
 
-    def offline_leaf_coalesce(self, vm: str):
-        """host.call_plugin coalesce-leaf: suspend the VM, force the leaf-coalesce, resume."""
-        pool, st, s = self.pool, self.pool.store, self.pool.storage
-        rec = st.get("VM", vm)
-        if rec["power_state"] != "Running":
-            raise ApiFailure("VM_BAD_POWER_STATE", vm, "running", rec["power_state"].lower())
-        leaves = []
-        for _, b in pool.disks(vm):
-            v = s.vhds[b["VDI"]]
-            if not s.srs[v.sr].is_lvm or not v.parent:
+    # -- the coalesce-leaf plugin (sm scripts/plugins/coalesce-leaf) --------------------------------
+    def _sr_master(self, sr_ref: str) -> tuple[str | None, bool]:
+        """(host, attached): the pool master for a shared SR, the PBD's host for a local one."""
+        st = self.pool.store
+        shared = st.get("SR", sr_ref)["shared"]
+        for pbd in st.children("PBD", "SR", sr_ref):
+            rec = st.get("PBD", pbd)
+            if not shared or rec["host"] == self.pool.master:
+                return rec["host"], bool(rec["currently_attached"])
+        return None, False
+
+    def _plugin_leaves(self, host: str, vm: str) -> tuple[dict[str, list[str]], list[str]]:
+        """SR ref -> the VM's leaf-coalesceable VDIs there, and the plugin's notes."""
+        st, s = self.pool.store, self.pool.storage
+        by_sr: dict[str, list[str]] = {}
+        for _, b in self.pool.disks(vm):
+            sr = st.get("VDI", b["VDI"])["SR"]
+            if st.get("SR", sr)["type"].startswith("lv"):
+                by_sr.setdefault(sr, []).append(b["VDI"])
+        found: dict[str, list[str]] = {}
+        notes = []
+        for sr, vdis in by_sr.items():
+            master, attached = self._sr_master(sr)
+            uuid = st.get("SR", sr)["uuid"]
+            if not attached:
+                notes.append(f"Unable to check VDIs on SR {uuid} because it is not attached")
                 continue
-            if s.vhds[v.parent].parent or len(self._children(v.parent)) != 1:
-                raise ApiFailure("XENAPI_PLUGIN_FAILURE", "leaf-coalesce", "SMException",
-                                 "chain length is not 2")
-            _, live_need = self.leaf_needs(b["VDI"])
-            if live_need > s.free(v.sr):
-                raise insufficient_space()
-            leaves.append(b["VDI"])
-        st.set("VM", vm, power_state="Suspended")
+            if master != host:
+                notes.append(f"Unable to check VDIs on SR {uuid} because this host is not its master. "
+                             f"Run on host {st.get('host', master)['uuid']} to check that SR")
+                continue
+            leaves = [r for r in vdis if r in s.vhds and s.vhds[r].parent and st.get("VDI", r)["managed"]
+                      and len(self._children(s.vhds[r].parent)) == 1 and not self._children(r)]
+            if leaves:
+                found[sr] = leaves
+        return found, notes
+
+    def _wait_gc(self, sr: str):
+        """Kick the SR's GC now and wait for it (cleanup.run_gc immediate, wait_for_completion)."""
+        with self.pool.lock:
+            self.kick(sr)
+        while sr in self.srs and (self.srs[sr].running or self.srs[sr].again):
+            yield 5.0
+
+    def offline_leaf_coalesce(self, host: str, vm: str):
+        """host.call_plugin coalesce-leaf leaf-coalesce: as the plugin does it (reference page)."""
+        pool, st = self.pool, self.pool.store
+        with pool.lock:
+            found, notes = self._plugin_leaves(host, vm)
+        if not found:
+            if notes:
+                raise ApiFailure("XENAPI_PLUGIN_FAILURE", "leaf-coalesce", "Exception",
+                                 "VM has no leaf-coalesceable VDIs\nNote:\n" + "\n".join(notes))
+            return "VM has no leaf-coalesceable VDIs"
+        for sr in found:       # a regular GC first, to keep the downtime short, and wait for it
+            yield from self._wait_gc(sr)
+        suspended = False
+        with pool.lock:
+            if st.get("VM", vm)["power_state"] == "Running":
+                if not pool.suspend_vm(vm):
+                    raise ApiFailure("XENAPI_PLUGIN_FAILURE", "leaf-coalesce", "Exception", "Failed to suspend the VM")
+                suspended = True
         yield 5.0
         try:
-            for leaf in leaves:
-                g = self.srs[s.vhds[leaf].sr]
-                pid = next(self._pids)
-
-                def log(message, pid=pid):
-                    if pool.smlog is not None:
-                        pool.smlog.gc(message, pool.clock.now, pid)
-                yield from self._live(g, leaf, log, forced=True)
+            for sr, leaves in found.items():
+                with pool.lock:
+                    for leaf in leaves:
+                        if st.exists("VDI", leaf) and not self._leaf_config(leaf):  # an existing key is kept
+                            other = dict(st.get("VDI", leaf)["other_config"], **{"leaf-coalesce": "force"})
+                            st.set("VDI", leaf, other_config=other)
+                yield from self._wait_gc(sr)
         finally:
-            with pool.lock:
-                if st.exists("VM", vm):
-                    st.set("VM", vm, power_state="Running")
-        return "Success"
+            if suspended:
+                with pool.lock:
+                    pool.resume_vm(vm)
+            for sr in found:   # cleans up after failures, as the plugin does
+                with pool.lock:
+                    self.kick(sr)
+        return "Success" + ("\nNote:\n" + "\n".join(notes) if notes else "")

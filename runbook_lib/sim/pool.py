@@ -18,8 +18,17 @@ from runbook_lib.sim.faults import Faults
 from runbook_lib.sim.model import NEVER, NULL_REF, ApiFailure, Store, new_ref, vif_filter
 from runbook_lib.sim.product import host_fields
 from runbook_lib.sim.sm_release import SmRelease, sm_records
+from runbook_lib.sim.sm_rules import (
+    MIB,
+    VHD_BLOCK,
+    VHD_MAX_CHAIN,
+    VHD_MAX_VIRTUAL,
+    calc_overhead_empty,
+    calc_size_lv,
+    calc_size_vhd_lv,
+    pool_migrate_snapshot_need,
+)
 from runbook_lib.sim.storage import NO_SPACE_LOG, SrState, Storage, Vhd, insufficient_space
-from runbook_lib.sizing import VHD_BLOCK_SIZE, VHD_MAX_CHAIN, migrate_snapshot_need
 
 DEFAULT_USER = "root"
 DEFAULT_PASSWORD = "simulator"
@@ -69,6 +78,7 @@ class SimPool:
         self.host_addresses = {}
         self.plugins: dict[str, frozenset[str]] = {}   # host ref -> its plugins (/etc/xapi.d/plugins)
         self._last_domid = 0     # dom0 is 0; each VM start makes the next domain
+        self.suspended: dict[str, tuple] = {}  # VM ref -> (suspend SR, bytes held, host) while suspended
         try:
             self._build(scenario)
         except InputError:
@@ -100,7 +110,7 @@ class SimPool:
         vdi_refs = self._build_vdis(s, sr_refs)
         self._build_vms(s, host_refs, vdi_refs)
         self._link_default_srs(pool, sr_refs, vdi_refs)  # as an install sets them
-        self._link_srs(s, host_refs, sr_refs)  # what the scenario names instead
+        self._build_suspend_srs(s, host_refs, sr_refs)  # what the scenario names instead
         self._size_srs_from_free(s, sr_refs)
         for ref in self.storage.srs:
             self.storage.refresh(ref)
@@ -161,19 +171,6 @@ class SimPool:
         self.host_addresses = {r: st.get("host", r)["address"] for r in set(host_refs.values())}
         return host_refs
 
-    def _link_srs(self, s: dict, host_refs: dict, sr_refs: dict) -> None:
-        """The pool's default and suspend-image SRs and each host's suspend-image SR (named by SR
-        name or uuid; one that names no SR is left unset)."""
-        st = self.store
-        pool = s.get("pool") or {}
-        for field in ("default_SR", "suspend_image_SR"):
-            if pool.get(field) and pool[field] in sr_refs:
-                st.set("pool", st.all_refs("pool")[0], **{field: sr_refs[pool[field]]})
-        for i, h in enumerate(s.get("hosts") or []):
-            if h.get("suspend_image_sr") in sr_refs:
-                st.set("host", host_refs[h.get("name_label", f"host{i}")],
-                       suspend_image_sr=sr_refs[h["suspend_image_sr"]])
-
     def _build_networks(self, s: dict) -> None:
         st = self.store
         nets = s.get("networks") or [{"name_label": "Pool-wide network associated with eth0",
@@ -212,6 +209,7 @@ class SimPool:
             state.coalesce_speed = sc.rate(sr["coalesce_speed"])
         state.overhead_s_per_tib = float(sr.get("coalesce_overhead_s_per_tib", 0))
         state.speed_log = [sc.rate(x) for x in sr.get("speed_log", [])]
+        state.provisioning = "thin" if (sr.get("sm_config") or {}).get("allocation") == "thin" else "thick"
         self.storage.srs[ref] = state
         on_hosts = list(dict.fromkeys(host_refs.values())) if shared else \
             [host_refs.get(sr.get("host"), self.master)]
@@ -251,6 +249,23 @@ class SimPool:
                 self.store.set("VM", vm_refs[vm.get("uuid") or vm.get("name_label")],
                                snapshot_of=vm_refs.get(vm["snapshot_of"], NULL_REF))
 
+    def _build_suspend_srs(self, s: dict, host_refs: dict, sr_refs: dict) -> None:
+        """Where VM.suspend writes memory: the pool's suspend_image_SR, each host's suspend_image_sr
+        (the installer sets both to the local SR), a VM's own suspend_SR; SR names or uuids."""
+        st = self.store
+        pool_sr = (s.get("pool") or {}).get("suspend_image_SR")
+        if pool_sr in sr_refs:
+            st.set("pool", st.all_refs("pool")[0], suspend_image_SR=sr_refs[pool_sr])
+        for i, h in enumerate(s.get("hosts") or []):
+            ref = host_refs.get(h.get("name_label", f"host{i}"))
+            if ref and h.get("suspend_image_sr") in sr_refs:
+                st.set("host", ref, suspend_image_sr=sr_refs[h["suspend_image_sr"]])
+        for vm in s.get("vms") or []:
+            if vm.get("suspend_SR") in sr_refs:
+                ref = next((r for r in st.find("VM", name_label=vm.get("name_label", ""))), None)
+                if ref:
+                    st.set("VM", ref, suspend_SR=sr_refs[vm["suspend_SR"]])
+
     def _size_srs_from_free(self, s: dict, sr_refs: dict) -> None:
         for sr in s.get("srs") or []:
             if "free" in sr:   # size the SR from the free space the scenario wants
@@ -268,8 +283,8 @@ class SimPool:
         if "blocks" in v:
             blocks = int(v["blocks"])
         else:
-            blocks = -(-sc.size(v.get("allocated", 0), "allocated") // VHD_BLOCK_SIZE)
-        overlap = -(-sc.size(v.get("overlap", 0), "overlap") // VHD_BLOCK_SIZE)
+            blocks = -(-sc.size(v.get("allocated", 0), "allocated") // VHD_BLOCK)
+        overlap = -(-sc.size(v.get("overlap", 0), "overlap") // VHD_BLOCK)
         snap_time = v.get("snapshot_time")
         ref = self.store.add("VDI", dict(
             uuid=v["uuid"], name_label=v.get("name_label") or (BASE_COPY if hidden else "disk"),
@@ -445,8 +460,7 @@ class SimPool:
         if len(storage.chain(vdi)) >= VHD_MAX_CHAIN:
             raise ApiFailure("SR_BACKEND_FAILURE_109", "", "The snapshot chain is too long", "")
         if sr_state.is_lvm:
-            from runbook_lib.sizing import lv_size, lvhd_lv_size, overhead_empty
-            need = lv_size(overhead_empty(v.virtual)) + (lvhd_lv_size(v.virtual) if v.attached else 0)
+            need = calc_size_lv(calc_overhead_empty(v.virtual)) + (calc_size_vhd_lv(v.virtual) if v.attached else 0)
             storage.require(v.sr, need)
         base = self.new_vdi(v.sr, v.virtual, v.blocks, parent=v.parent, hidden=True,
                             name_label=BASE_COPY)
@@ -462,9 +476,8 @@ class SimPool:
         return snap
 
     def op_VDI_create(self, record: dict) -> str:
-        """An empty VHD: on LVM created fully inflated (lvhd_lv_size), on file SRs just its
+        """An empty VHD: on LVM created fully inflated (calc_size_vhd_lv), on file SRs just its
         metadata; a size beyond the VHD limit or the free space fails as sm fails it."""
-        from runbook_lib.sizing import VHD_MAX_SIZE, lvhd_lv_size, overhead_empty
         sr = record.get("SR", NULL_REF)
         self.store.get("SR", sr)
         if sr not in self.storage.srs or self.store.get("SR", sr)["content_type"] == "iso":
@@ -473,12 +486,12 @@ class SimPool:
             virtual = int(record.get("virtual_size", 0))
         except (TypeError, ValueError):
             raise ApiFailure("FIELD_TYPE_ERROR", "virtual_size") from None
-        if virtual < 0 or virtual > VHD_MAX_SIZE:   # sm: VDISize (79); a size under 2 MiB is rounded up
+        if virtual < 0 or virtual > VHD_MAX_VIRTUAL:   # sm: VDISize (79); a size under 2 MiB is rounded up
             raise ApiFailure("SR_BACKEND_FAILURE_79", "", "VDI Invalid size [opterr=VDI size must be between "
-                             f"1 MB and {VHD_MAX_SIZE >> 20} MB]", "")
-        virtual = -(-max(virtual, VHD_BLOCK_SIZE) // VHD_BLOCK_SIZE) * VHD_BLOCK_SIZE
+                             f"1 MB and {VHD_MAX_VIRTUAL >> 20} MB]", "")
+        virtual = -(-max(virtual, VHD_BLOCK) // VHD_BLOCK) * VHD_BLOCK
         lvm = self.storage.srs[sr].is_lvm
-        self.storage.require(sr, lvhd_lv_size(virtual) if lvm else overhead_empty(virtual))
+        self.storage.require(sr, calc_size_vhd_lv(virtual) if lvm else calc_overhead_empty(virtual))
         ref = self.new_vdi(sr, virtual, 0, like={
             "name_label": record.get("name_label", ""),
             "name_description": record.get("name_description", ""),
@@ -552,7 +565,7 @@ class SimPool:
         nv.size_published = lvm  # from here a file SR publishes its size on SR.scan / SR.update only
         try:
             speed = min(storage.srs[v.sr].copy_speed, storage.srs[dest_sr].copy_speed)
-            total = max(blocks * VHD_BLOCK_SIZE / speed, 1.0)
+            total = max(blocks * VHD_BLOCK / speed, 1.0)
             step = total / PROGRESS_STEPS
             for i in range(PROGRESS_STEPS):
                 yield step
@@ -566,7 +579,8 @@ class SimPool:
                     if progress_cb:
                         progress_cb(share[0] + (share[1] - share[0]) * frac)
             nv.blocks = blocks
-            nv.inflated = False
+            # sparse_dd wrote it through a dom0 attach: thick keeps it full at detach, unless a snapshot
+            nv.inflated = lvm and not storage.deflates_at_detach(new)
             nv.content = v.content
             storage.refresh(dest_sr)
         except BaseException:
@@ -611,7 +625,7 @@ class SimPool:
         # storage motion of a running disk snapshots it on the source first: on LVM that needs room there
         v = self.storage.vhds[vdi]
         if attached and self.storage.srs[v.sr].is_lvm and not v.raw and \
-                migrate_snapshot_need(v.vhd_size) > self.storage.free(v.sr):
+                pool_migrate_snapshot_need(v.vhd_size) > self.storage.free(v.sr):
             self.sm_log("Raising exception [44, There is insufficient space]")
             raise insufficient_space()
         snaps = [r for r in st.all_refs("VDI") if st.get("VDI", r)["snapshot_of"] == vdi]
@@ -779,15 +793,14 @@ class SimPool:
         st = self.store
         disks = self.disks(vm)
         # check space for every disk first: a snapshot that cannot finish leaves nothing behind
-        from runbook_lib.sizing import lv_size, lvhd_lv_size, overhead_empty
         need: dict[str, int] = {}
         for _, b in disks:
             v = self.storage.vhds[b["VDI"]]
             if len(self.storage.chain(b["VDI"])) >= VHD_MAX_CHAIN:
                 raise ApiFailure("SR_BACKEND_FAILURE_109", "", "The snapshot chain is too long", "")
             if self.storage.srs[v.sr].is_lvm:
-                need[v.sr] = need.get(v.sr, 0) + lv_size(overhead_empty(v.virtual)) + \
-                    (lvhd_lv_size(v.virtual) if v.attached else 0)
+                need[v.sr] = need.get(v.sr, 0) + calc_size_lv(calc_overhead_empty(v.virtual)) + \
+                    (calc_size_vhd_lv(v.virtual) if v.attached else 0)
         for sr, n in need.items():
             if n > self.storage.free(sr):
                 self.sm_log("Raising exception [44, There is insufficient space]")
@@ -964,8 +977,58 @@ class SimPool:
         if fn != "leaf-coalesce":  # the plugin's dispatch table has no such function (XenAPIPlugin.dispatch)
             raise ApiFailure("UNKNOWN_XENAPI_PLUGIN_FUNCTION", fn)
         vm_uuid = (args or {}).get("vm_uuid", "")
-        vm = self.store.ref_by_uuid("VM", vm_uuid)
+        vm = self.store.by_uuid["VM"].get(vm_uuid)
+        if vm is None:  # RET_ERROR_NO_SUCH_VM: the plugin raises with its message
+            raise ApiFailure("XENAPI_PLUGIN_FAILURE", fn, "Exception", "VM not found")
         if self.gc is None:
             return "Success"
-        result = yield from self.gc.offline_leaf_coalesce(vm)
+        result = yield from self.gc.offline_leaf_coalesce(host, vm)
         return result
+
+    # -- suspend and resume (what the coalesce-leaf plugin does to a running VM) ------------------
+    def suspend_sr(self, vm: str) -> str | None:
+        """xapi's choice (helpers.ml choose_suspend_sr): VM.suspend_SR, the pool's suspend_image_SR,
+        the host's suspend_image_sr, the first one the VM's host has a PBD for."""
+        st = self.store
+        rec = self.vm(vm)
+        host = rec["resident_on"]
+        pool = st.get("pool", st.all_refs("pool")[0])
+        host_sr = st.get("host", host).get("suspend_image_sr", NULL_REF) if st.exists("host", host) else NULL_REF
+        for sr in (rec.get("suspend_SR", NULL_REF), pool.get("suspend_image_SR", NULL_REF), host_sr):
+            if sr != NULL_REF and st.exists("SR", sr) and any(
+                    st.get("PBD", p)["host"] == host for p in st.children("PBD", "SR", sr)):
+                return sr
+        return None
+
+    def suspend_vm(self, vm: str) -> bool:
+        """VM.suspend: the memory image (memory_static_max x 1.2 x 1.05 + 100 MiB) is written to the
+        suspend SR, fully inflated on LVM; the disks are detached. False when it does not fit."""
+        rec = self.vm(vm)
+        sr = self.suspend_sr(vm)
+        if sr is None or sr not in self.storage.srs:
+            return False
+        virtual = -(-(int(rec["memory_static_max"] * 1.2 * 1.05) + 100 * MIB) // VHD_BLOCK) * VHD_BLOCK
+        need = self.storage.copy_need(sr, virtual, -(-virtual // VHD_BLOCK))
+        if need > self.storage.free(sr):
+            return False
+        self.storage.srs[sr].reserved += need
+        self.suspended[vm] = (sr, need, rec["resident_on"])
+        for vbd, b in self.disks(vm):
+            if b["currently_attached"]:
+                self.store.set("VBD", vbd, currently_attached=False)
+                self.storage.detach(b["VDI"])
+        self.store.set("VM", vm, power_state="Suspended", resident_on=NULL_REF)
+        self.storage.refresh(sr)
+        return True
+
+    def resume_vm(self, vm: str) -> None:
+        sr, need, host = self.suspended.pop(vm, (None, 0, self.master))
+        if not self.store.exists("VM", vm):
+            return
+        for vbd, b in self.disks(vm):
+            self.storage.attach(b["VDI"])
+            self.store.set("VBD", vbd, currently_attached=True)
+        self.store.set("VM", vm, power_state="Running", resident_on=host)
+        if sr is not None:
+            self.storage.srs[sr].reserved -= need
+            self.storage.refresh(sr)

@@ -17,27 +17,27 @@ import yaml
 
 from runbook_lib.errors import InputError
 from runbook_lib.input_files import check_output_file
+from runbook_lib.sim.sm_rules import LVM_SR_TYPES, VHD_BLOCK, calc_overhead_empty, calc_size_lv, calc_size_vhd_lv
 from runbook_lib.sim.storage import Vhd
-from runbook_lib.sizing import LVM_TYPES, VHD_BLOCK_SIZE, lv_size, lvhd_lv_size, overhead_empty
 
 NULL_REF = "OpaqueRef:NULL"
-BLOCK_BYTES = VHD_BLOCK_SIZE + 4096
+BLOCK_BYTES = VHD_BLOCK + 4096
 
 
 def _sim_bytes(sr_type: str, v: Vhd) -> int:
-    if sr_type in LVM_TYPES:
+    if sr_type in LVM_SR_TYPES:
         if v.raw:
-            return lv_size(v.virtual)
-        return lvhd_lv_size(v.virtual) if v.inflated else lv_size(v.vhd_size)
+            return calc_size_lv(v.virtual)
+        return calc_size_vhd_lv(v.virtual) if v.inflated else calc_size_lv(v.vhd_size)
     return v.vhd_size
 
 
 def _blocks_for(sr_type: str, virtual: int, phys: int, inflated: bool) -> tuple[int, bool]:
     """(blocks, unknown): the most blocks whose VHD is not bigger than what the pool shows."""
-    limit = -(-virtual // VHD_BLOCK_SIZE)
+    limit = -(-virtual // VHD_BLOCK)
     if inflated:
         return limit, True
-    blocks = max(min((phys - overhead_empty(virtual)) // BLOCK_BYTES, limit), 0)
+    blocks = max(min((phys - calc_overhead_empty(virtual)) // BLOCK_BYTES, limit), 0)
     while blocks > 0 and _sim_bytes(sr_type, Vhd(sr="", virtual=virtual, blocks=blocks)) > phys:
         blocks -= 1
     return blocks, False
@@ -82,15 +82,15 @@ def inventory_to_scenario(inv, name: str = "snapshot") -> dict:
                  "physical_size": int(sr.get("physical_size") or 0)}
         if not sr.get("shared") and sr_pbd_host.get(sr_ref) in host_name:
             entry["host"] = host_name[sr_pbd_host[sr_ref]]
-        sim_used = 4 * 2**20 if typ in LVM_TYPES else 0
+        sim_used = 4 * 2**20 if typ in LVM_SR_TYPES else 0
         for vdi_ref, vdi in rec["VDI"].items():
             if vdi.get("SR") != sr_ref:
                 continue
             virtual = int(vdi.get("virtual_size") or 0)
             phys = int(vdi.get("physical_utilisation") or 0)
             raw = (vdi.get("sm_config") or {}).get("vdi_type") == "aio"
-            inflated = typ in LVM_TYPES and vdi_ref in attached and not raw \
-                and phys >= lvhd_lv_size(virtual)
+            inflated = typ in LVM_SR_TYPES and vdi_ref in attached and not raw \
+                and phys >= calc_size_vhd_lv(virtual)
             blocks, unknown = _blocks_for(typ, virtual, phys, inflated)
             v = Vhd(sr="", virtual=virtual, blocks=blocks, raw=raw, inflated=inflated)
             sim_used += _sim_bytes(typ, v)

@@ -1,7 +1,7 @@
 """Per-SR space accounting with the storage manager's rules (gc-space-rules).
 
 Each VDI record (managed leaves and hidden chain nodes alike) has a `Vhd` here holding
-what XenAPI does not show: allocated 2 MiB blocks, how many of them its parent also holds,
+what XenAPI does not show: allocated 2 MIB blocks, how many of them its parent also holds,
 the parent, and whether its LV is inflated. SR and VDI size fields are derived from these.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from runbook_lib.sim.model import ApiFailure, Store
-from runbook_lib.sizing import LVM_TYPES, VHD_BLOCK_SIZE, MiB, lv_size, lvhd_lv_size, overhead_empty
+from runbook_lib.sim.sm_rules import LVM_SR_TYPES, MIB, VHD_BLOCK, calc_overhead_empty, calc_size_lv, calc_size_vhd_lv
 
-LVM_MGT_BYTES = 4 * MiB  # the SR's metadata LV
+LVM_MGT_BYTES = 4 * MIB  # the SR's metadata LV
 
 
 def insufficient_space() -> ApiFailure:
@@ -26,11 +26,11 @@ NO_SPACE_LOG = "sparse_dd: error writing to the destination: No space left on de
 class Vhd:
     sr: str                 # SR ref
     virtual: int
-    blocks: int = 0         # allocated 2 MiB blocks
+    blocks: int = 0         # allocated 2 MIB blocks
     overlap: int = 0        # of those, blocks the parent also has
     parent: str | None = None   # parent VDI ref
     raw: bool = False
-    inflated: bool = False  # LVM: LV at lvhd_lv_size(virtual)
+    inflated: bool = False  # LVM: LV at calc_size_vhd_lv(virtual)
     attached: int = 0       # plugged VBDs
     growth: float = 0.0     # bytes/simulated second of new blocks while attached
     growth_carry: float = 0.0
@@ -40,14 +40,14 @@ class Vhd:
 
     @property
     def vhd_size(self) -> int:
-        """Bytes of the VHD file: metadata, one 4 KiB bitmap and 2 MiB per allocated block."""
+        """Bytes of the VHD file: metadata, one 4 KiB bitmap and 2 MIB per allocated block."""
         if self.raw:
             return self.virtual
-        return overhead_empty(self.virtual) + self.blocks * (VHD_BLOCK_SIZE + 4096)
+        return calc_overhead_empty(self.virtual) + self.blocks * (VHD_BLOCK + 4096)
 
     @property
     def allocated(self) -> int:
-        return self.blocks * VHD_BLOCK_SIZE
+        return self.blocks * VHD_BLOCK
 
 
 @dataclass
@@ -56,15 +56,16 @@ class SrState:
     type: str
     physical_size: int
     other_used: int = 0          # bytes used by things that are not VDIs
-    copy_speed: float = 200 * MiB     # bytes/s of a VDI/VM copy onto or off this SR
-    coalesce_speed: float = 100 * MiB  # bytes/s the GC really achieves
-    overhead_s_per_tib: float = 0.0   # fixed coalesce time per TiB of virtual size
+    copy_speed: float = 200 * MIB     # bytes/s of a VDI/VM copy onto or off this SR
+    coalesce_speed: float = 100 * MIB  # bytes/s the GC really achieves
+    overhead_s_per_tib: float = 0.0   # fixed coalesce time per TIB of virtual size
     speed_log: list = field(default_factory=list)  # measured coalesce speeds (bytes/s)
     reserved: int = 0            # bytes held by operations in flight
+    provisioning: str = "thick"  # LVM: sm_config allocation; thick (sm's default) never deflates at detach
 
     @property
     def is_lvm(self) -> bool:
-        return self.type in LVM_TYPES
+        return self.type in LVM_SR_TYPES
 
 
 class Storage:
@@ -83,8 +84,8 @@ class Storage:
         sr = self.srs[v.sr]
         if sr.is_lvm:
             if v.raw:
-                return lv_size(v.virtual)
-            return lvhd_lv_size(v.virtual) if v.inflated else lv_size(v.vhd_size)
+                return calc_size_lv(v.virtual)
+            return calc_size_vhd_lv(v.virtual) if v.inflated else calc_size_lv(v.vhd_size)
         return v.vhd_size
 
     def used(self, sr_ref: str) -> int:
@@ -121,8 +122,8 @@ class Storage:
         """Free space a new copy needs on dest while it is written (LVM: fully inflated)."""
         sr = self.srs[dest_sr]
         if sr.is_lvm:
-            return lvhd_lv_size(virtual)
-        return overhead_empty(virtual) + blocks * (VHD_BLOCK_SIZE + 4096)
+            return calc_size_vhd_lv(virtual)
+        return calc_overhead_empty(virtual) + blocks * (VHD_BLOCK + 4096)
 
     def require(self, sr_ref: str, need: int) -> None:
         if need > self.free(sr_ref):
@@ -174,19 +175,24 @@ class Storage:
             return
         sr = self.srs[v.sr]
         if sr.is_lvm and not v.raw and not v.inflated:
-            self.require(v.sr, lvhd_lv_size(v.virtual) - self.vdi_bytes(vdi_ref))
+            self.require(v.sr, calc_size_vhd_lv(v.virtual) - self.vdi_bytes(vdi_ref))
             v.inflated = True
         v.attached += 1
         v.content_at_attach = v.content
         v.content += 1  # a VM that starts writes (its boot alone changes the disk)
         self.refresh(v.sr, [vdi_ref])
 
+    def deflates_at_detach(self, vdi_ref: str) -> bool:
+        """LVHDVDI.detach: only a thin SR deflates a detached VHD, or any SR a snapshot's."""
+        v = self.vhds[vdi_ref]
+        return self.srs[v.sr].provisioning == "thin" or bool(self.store.get("VDI", vdi_ref)["is_a_snapshot"])
+
     def detach(self, vdi_ref: str) -> None:
         v = self.vhds.get(vdi_ref)
         if v is None:
             return
         v.attached = max(v.attached - 1, 0)
-        if not v.attached:
+        if not v.attached and self.deflates_at_detach(vdi_ref):
             v.inflated = False
         self.refresh(v.sr, [vdi_ref])
 
@@ -198,10 +204,10 @@ class Storage:
                 v.content += 1
             if v.attached and v.growth > 0:
                 v.growth_carry += v.growth * seconds
-                new = int(v.growth_carry // VHD_BLOCK_SIZE)
+                new = int(v.growth_carry // VHD_BLOCK)
                 if new:
-                    v.growth_carry -= new * VHD_BLOCK_SIZE
-                    limit = -(-v.virtual // VHD_BLOCK_SIZE)
+                    v.growth_carry -= new * VHD_BLOCK
+                    limit = -(-v.virtual // VHD_BLOCK)
                     new = min(new, limit - v.blocks)
                     if new > 0:
                         v.blocks += new

@@ -16,8 +16,8 @@ import time
 import xmlrpc.client
 
 from runbook_lib.sim.model import NULL_REF, ApiFailure, vif_filter
+from runbook_lib.sim.sm_rules import VHD_BLOCK
 from runbook_lib.sim.wire import plain, xmlrpc_response
-from runbook_lib.sizing import VHD_BLOCK_SIZE
 
 FORMAT = "runbook-sim-xva/1"
 
@@ -56,7 +56,7 @@ def export_vm(sim, session_id: str, uuid: str, ref: str = "") -> bytes:
             entry = {"vbd": dict(b)}
             if b["VDI"] != NULL_REF:
                 v = pool.storage.vhds[b["VDI"]]
-                data = pool.storage.union_blocks(b["VDI"]) * VHD_BLOCK_SIZE
+                data = pool.storage.union_blocks(b["VDI"]) * VHD_BLOCK
                 entry["vdi"] = dict(st.get("VDI", b["VDI"]))
                 entry["manifest"] = {"format": FORMAT, "virtual_size": v.virtual,
                                      "data_bytes": data, "content": v.content}
@@ -99,14 +99,14 @@ def import_vm(sim, session_id: str, sr_ref: str, body: bytes) -> str:
         st, storage = pool.store, pool.storage
         st.get("SR", sr_ref)
         need = sum(storage.copy_need(sr_ref, int(m["virtual_size"]),
-                                     -(-int(m["data_bytes"]) // VHD_BLOCK_SIZE))
+                                     -(-int(m["data_bytes"]) // VHD_BLOCK))
                    for m in manifests.values())
         storage.require(sr_ref, need)
         made = {}
         for old_ref, m in manifests.items():
             like = meta["VDIs"].get(old_ref, {})
             made[old_ref] = pool.new_vdi(sr_ref, int(m["virtual_size"]),
-                                         -(-int(m["data_bytes"]) // VHD_BLOCK_SIZE), like=like)
+                                         -(-int(m["data_bytes"]) // VHD_BLOCK), like=like)
             storage.vhds[made[old_ref]].content = int(m.get("content") or 0)
         storage.refresh(sr_ref)
         vm_meta = meta["VM"]

@@ -23,6 +23,7 @@ from runbook_lib.transfer.context import Context, StepFailed, final_vm_uuid, vm_
 from runbook_lib.transfer.copies import copy, probe_copy, rollback_copy
 from runbook_lib.transfer.fronts import NEW_PLAN, option
 from runbook_lib.transfer.moves import export_out, import_back, migrate, probe_import, probe_migrate, rollback_import
+from runbook_lib.transfer.offline import coalesce_plugin, force_leaf, probe_force, probe_plugin, unforce_leaf
 from runbook_lib.transfer.plan_steps import Step
 from runbook_lib.transfer.power import probe_halted, probe_started, shutdown, start
 from runbook_lib.transfer.verify import verify_round_trip
@@ -160,21 +161,6 @@ def _need_back(ctx: Context, st: dict) -> int:
     return sum(int(d.get("physical_utilisation") or 0) for d in original["disks"])
 
 
-# --- offline coalesce via the host plugin ------------------------------------------------------
-def coalesce_plugin(ctx: Context, step: Step, st: dict) -> dict:
-    host = ops.master_host(ctx.session)
-    try:
-        out = ops.call_plugin(ctx.session, host, "coalesce-leaf", "leaf-coalesce", {"vm_uuid": step.vm})
-    except Exception as exc:
-        details = ops.failure_details(exc)
-        if details is None:
-            raise
-        raise StepFailed(f"the coalesce-leaf plugin failed: {' '.join(details[:3])}",
-                         next_step="use mode offline without the plugin (shut down, scan, wait)",
-                         error=details) from None
-    return {"plugin_output": str(out)[:500]}
-
-
 # --- the last look -----------------------------------------------------------------------------
 def final_check(ctx: Context, step: Step, st: dict) -> dict:
     uuid = final_vm_uuid(st, step)
@@ -227,7 +213,9 @@ ACTIONS: dict[str, Action] = {
     "wait-gc": Action(wait_gc),
     "destroy-staging": Action(destroy_staging),
     "rename-back": Action(rename_back),
-    "coalesce-plugin": Action(coalesce_plugin),
+    "coalesce-plugin": Action(coalesce_plugin, probe_plugin),
+    "force-leaf": Action(force_leaf, probe_force),
+    "unforce-leaf": Action(unforce_leaf),
     "start": Action(start, probe_started),
     "final-check": Action(final_check),
 }

@@ -296,7 +296,8 @@ class _Run:
         done = sum(journal.step_status(step.id) == "done" for step in self.steps)
         return self.finish("dry-run", f"{len(self.steps)} steps checked against the pool"
                            + (f"; {done} of them already done in incident {self.incident}'s journal (an executing "
-                              "run continues after them)" if done else "") + "; nothing was changed",
+                              "run continues after them)" if done else "") + "; nothing was changed"
+                           + _downtime_note(self.plan),
                            f"to execute: {execute_with(front, ','.join(vm['uuid'] for vm in self.plan['vms']))}")
 
     def _recover(self) -> None:
@@ -394,3 +395,13 @@ def _outcome(status, message, next_step, incident, journal, steps, *, plan, repo
              else pd.DataFrame())
     return TransferOutcome(status, message, next_step, incident, journal, steps, table,
                            reporter.outcomes_frame(), reporter.samples_frame(), final or {})
+
+
+def _downtime_note(plan: dict) -> str:
+    """The plan's downtime estimate, as the dry run states it (docs/plan.md: remedy.downtime_s)."""
+    remedy = plan.get("remedy") or {}
+    try:
+        seconds = float(remedy.get("downtime_s") or 0)
+    except (TypeError, ValueError):
+        return ""
+    return f"; the {remedy.get('kind') or 'remedy'} is expected to take about {seconds / 60:.1f} min of downtime"

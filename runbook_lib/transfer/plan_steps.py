@@ -20,7 +20,10 @@ Step kinds (the executor in `actions.py` carries out each kind):
   verify-back       read-only: the VM on the source SR matches the original
   destroy-staging   VM.destroy + VDI.destroy of the staging copy (only after verify-back)
   rename-back       VM.set_name_label: the VM on the source SR takes the original's name
-  coalesce-plugin   host.call_plugin coalesce-leaf/leaf-coalesce (offline mode, where available)
+  coalesce-plugin   Async.host.call_plugin coalesce-leaf/leaf-coalesce on the SR's master (offline mode,
+                    where it applies); the chain is checked afterwards (its "nothing to do" is a success)
+  force-leaf        VDI other-config:leaf-coalesce=force on the halted VM's leaves (offline mode)
+  unforce-leaf      removes what is left of that key after the wait
   start             VM.start when the VM was running before
   final-check       read-only: name, description, MACs, VBD order, other_config, power state
 """
@@ -175,7 +178,7 @@ def plan_steps(plan: dict, *, staging_sr_uuid: str = "") -> list[Step]:
 
 
 PHASES = {kind: 0 for kind in ("check-pool", "record-original", "shutdown", "copy-out", "migrate-out", "export-out",
-                               "verify-out", "destroy-original", "rename-copy", "coalesce-plugin")}
+                               "verify-out", "destroy-original", "rename-copy", "coalesce-plugin", "force-leaf")}
 PHASES.update({"scan-source": 1, "wait-gc": 1})
 
 
@@ -213,19 +216,7 @@ def _vm_steps(plan: dict, vm: dict, source: str, staging: str, names: dict, free
         note="journal what must survive: name, description, disks, MACs, other_config, power state")
 
     if mode == "offline":
-        if vm.get("coalesce_plugin"):
-            add("coalesce-plugin", "host.call_plugin coalesce-leaf leaf-coalesce", vm_label, True,
-                {source: after_gc}, note="suspends the VM, forces the leaf-coalesce, resumes it")
-        else:
-            if running:
-                add("shutdown", "Async.VM.clean_shutdown", vm_label, True, note="a detached leaf coalesces offline")
-            add("scan-source", "Async.SR.scan", src_label, True, note="kicks the GC")
-            add("wait-gc", "event.from(sr, vdi) + SMlog", src_label, False, {source: frees},
-                note="until the VM's chain is shorter (leaf-coalesce done)")
-            if running:
-                add("start", "Async.VM.start", vm_label, True)
-        add("final-check", "VM/VBD/VDI/VIF.get_record", vm_label, False,
-            note="power state, disks and chain depth after the coalesce")
+        _offline_steps(add, vm, vm_label, src_label, source, frees, after_gc)
         return out
 
     if mode == "migrate":
@@ -289,6 +280,34 @@ def _vm_steps(plan: dict, vm: dict, source: str, staging: str, names: dict, free
     add("final-check", "VM/VBD/VDI/VIF.get_record", vm_label, False,
         note="name, description, MACs, VBD order, other_config, power state as before")
     return out
+
+
+def _offline_steps(add, vm: dict, vm_label: str, src_label: str, source: str, frees: int, after_gc: int) -> None:
+    """The offline coalesce as sm behaves (docs/plan.md): the coalesce-leaf plugin on the SR's
+    master, or the VM halted and its leaf forced (leaf-coalesce=force, removed afterwards)."""
+    running = vm.get("power_state") == "Running"
+    leaves = ", ".join(v[:8] for v in vm.get("leaves") or []) or "its leaves"
+    if vm.get("coalesce_plugin"):
+        host = (vm.get("plugin_host") or "the SR's master")[:8]
+        what = "suspends the VM, forces the leaf-coalesce, resumes it" if running else \
+            "forces the leaf-coalesce of the halted VM"
+        add("coalesce-plugin", "Async.host.call_plugin coalesce-leaf leaf-coalesce", f"{vm_label} on host {host}",
+            True, {source: after_gc}, note=what + "; then the chain is checked")
+    else:
+        if running:
+            add("shutdown", "Async.VM.clean_shutdown", vm_label, True,
+                note="a leaf is forced only while no VM writes to it")
+        add("force-leaf", "VDI.add_to_other_config leaf-coalesce=force", f"disks {leaves} of {vm_label}", True,
+            note="lifts the GC's 10 s limit for this leaf (only with the VM halted)")
+        add("scan-source", "Async.SR.scan", src_label, True, note="kicks the GC")
+        add("wait-gc", "event.from(sr, vdi) + SMlog", src_label, False, {source: frees},
+            note="until the VM's chain is shorter (leaf-coalesce done)")
+        add("unforce-leaf", "VDI.remove_from_other_config leaf-coalesce", f"disks {leaves} of {vm_label}", True,
+            note="the GC removes the key after its try; whatever is left of ours goes")
+        if running:
+            add("start", "Async.VM.start", vm_label, True)
+    add("final-check", "VM/VBD/VDI/VIF.get_record", vm_label, False,
+        note="power state, disks and chain depth after the coalesce")
 
 
 JOURNAL_STATUS = {"done": "done", "started": "under way when it stopped", "failed": "failed",

@@ -17,6 +17,7 @@ from runbook_lib.transfer import actions
 from runbook_lib.transfer.context import Context, StepFailed, is_transient, where
 from runbook_lib.transfer.copies import discard_stale
 from runbook_lib.transfer.fronts import rerun_same
+from runbook_lib.transfer.offline import unforce_on_stop
 from runbook_lib.transfer.plan_steps import Step
 from runbook_lib.xapi import operations as ops
 
@@ -171,6 +172,10 @@ class StepRunner:
             return f"could not tidy up after the stop ({exc}); the original is kept and not started"
         if not st.get("shut_down_by_us") or step.kind == "shutdown":
             return ""
+        unforced = unforce_on_stop(ctx, st)  # no leaf stays forced under a VM that runs again
+        if unforced:
+            ctx.journal.append("note", vm=step.vm, message="removed leaf-coalesce=force from "
+                               + ", ".join(u[:8] for u in unforced) + " before starting the VM again")
         return self._start_original(step)
 
     def _discard_copies(self, step: Step, st: dict) -> None:

@@ -7,7 +7,8 @@ postmortems give the same answer offline as on the pool.
 
 DataFrame columns (one row per object; `ref` is the XenAPI reference, links use uuids):
 
-hosts   uuid, ref, name, address, enabled, is_master, product_brand, product_version,
+hosts   uuid, ref, name, address, enabled, is_master, suspend_sr (host.suspend_image_sr: the
+        third choice for a suspend image), product_brand, product_version,
         build_number (host.software_version: the product release, not the storage manager's)
 srs     uuid, ref, name, type, content_type, shared, size (physical_size),
         used (physical_utilisation), free (size - used, never below 0),
@@ -15,6 +16,7 @@ srs     uuid, ref, name, type, content_type, shared, size (physical_size),
         gc_no_space (sm_config: the GC's SM_GC_NO_SPACE message ref, or None), leaf_coalesce_off
         (other_config coalesce=false or leaf-coalesce=false: the GC does no leaf-coalesce there),
         gc, coalesce, leaf_coalesce, auto_scan (the other_config switches as set, else None),
+        provisioning ("thick" unless sm_config allocation=thin: on thick LVM a shutdown frees nothing),
         vdi_order (tuple of the SR's VDI uuids in its `VDIs` field's order)
 pbds    uuid, ref, host, sr, currently_attached                (device_config is never kept)
 vdis    uuid, ref, name, sr, sr_type, type, virtual_size, physical_utilisation,
@@ -35,7 +37,8 @@ vms     uuid, ref, name, power_state, is_a_template, is_control_domain, is_a_sna
         snapshot_of (VM uuid or None), snapshot_time, resident_on (host uuid or None),
         disks (count of Disk VBDs with a VDI), vdis (tuple of VDI uuids), srs (tuple of SR
         uuids), disk_virtual_size, disk_physical_utilisation, snapshots (tuple of VM uuids),
-        ha_protected (ha_restart_priority "restart": on a pool with HA its disks stay on shared SRs)
+        ha_protected (ha_restart_priority "restart": on a pool with HA its disks stay on shared SRs),
+        memory (memory_static_max: what a suspend image holds), suspend_sr (VM.suspend_SR or None)
 vbds    uuid, ref, vm, vdi (uuid or None), device, userdevice, type, mode, bootable,
         currently_attached, empty
 vifs    uuid, ref, vm, device, mac, network (ref)
@@ -63,8 +66,9 @@ NULL_REF = "OpaqueRef:NULL"
 
 # class -> fields kept. Anything not listed (device_config, most other_config) is dropped.
 FIELDS: dict[str, tuple[str, ...]] = {
-    "pool": ("uuid", "name_label", "master", "default_SR", "ha_enabled"),
-    "host": ("uuid", "name_label", "address", "enabled", "PBDs", "resident_VMs", "software_version"),
+    "pool": ("uuid", "name_label", "master", "default_SR", "ha_enabled", "suspend_image_SR"),
+    "host": ("uuid", "name_label", "address", "enabled", "PBDs", "resident_VMs", "software_version",
+             "suspend_image_sr"),
     "SR": ("uuid", "name_label", "type", "content_type", "shared", "physical_size",
            "physical_utilisation", "virtual_allocation", "VDIs", "PBDs", "sm_config", "other_config"),
     "PBD": ("uuid", "host", "SR", "currently_attached"),
@@ -74,7 +78,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
             "cbt_enabled", "allow_caching"),
     "VM": ("uuid", "name_label", "power_state", "is_a_template", "is_control_domain",
            "is_a_snapshot", "snapshot_of", "snapshot_time", "snapshots", "VBDs", "VIFs",
-           "resident_on", "ha_restart_priority"),
+           "resident_on", "ha_restart_priority", "memory_static_max", "suspend_SR"),
     "VBD": ("uuid", "VM", "VDI", "device", "userdevice", "type", "mode", "bootable",
             "currently_attached", "empty"),
     "VIF": ("uuid", "VM", "device", "MAC", "network"),
@@ -82,7 +86,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "network": ("uuid", "name_label", "bridge", "MTU"),
 }
 CLASSES = tuple(FIELDS)
-INT_FIELDS = {"physical_size", "physical_utilisation", "virtual_allocation", "virtual_size", "MTU"}
+INT_FIELDS = {"physical_size", "physical_utilisation", "virtual_allocation", "virtual_size", "MTU",
+              "memory_static_max"}
 BOOL_FIELDS = {"shared", "enabled", "currently_attached", "is_a_snapshot", "managed", "missing",
                "read_only", "is_a_template", "is_control_domain", "bootable", "empty", "allow_caching",
                "cbt_enabled", "ha_enabled"}
@@ -215,6 +220,7 @@ class Inventory:
                     rec["uuid"] = ref.split(":", 1)[-1] or ref  # a record without uuid: name it by ref
         self.captured = captured
         self.source = dict(source or {})
+        self.host_sizes = None  # sizing.host.HostSizes when dom0 was asked (--ssh); saved with the file
 
     # ---- file round trip -------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -225,6 +231,7 @@ class Inventory:
             "source": self.source,
             "pool": {"uuid": pool.get("uuid"), "name": pool.get("name_label")},
             "records": self.records,
+            **({"host_sizes": self.host_sizes.to_json()} if self.host_sizes is not None else {}),
         }
 
     def save(self, path: str | Path) -> Path:
@@ -252,7 +259,12 @@ class Inventory:
             raise InputError(f"{origin}: 'records' must map each class to {{ref: record}}")
         clean = {c: {str(ref): normalise_record(c, rec) for ref, rec in (records.get(c) or {}).items()}
                  for c in CLASSES}
-        return cls(clean, captured=data.get("captured") or "", source=data.get("source"))
+        inv = cls(clean, captured=data.get("captured") or "", source=data.get("source"))
+        if data.get("host_sizes") is not None:
+            from runbook_lib.sizing.host import HostSizes
+
+            inv.host_sizes = HostSizes.from_json(data["host_sizes"])
+        return inv
 
     @classmethod
     def load(cls, path: str | Path) -> "Inventory":
@@ -276,7 +288,8 @@ class Inventory:
     def pool(self) -> dict[str, Any]:
         rec = _sole(self.records["pool"].values()) or {}
         return {"uuid": rec.get("uuid"), "name": rec.get("name_label"),
-                "master": self._uuid("host", rec.get("master")), "ha_enabled": bool(rec.get("ha_enabled", False))}
+                "master": self._uuid("host", rec.get("master")), "ha_enabled": bool(rec.get("ha_enabled", False)),
+                "suspend_sr": self._uuid("SR", rec.get("suspend_image_SR"))}
 
     @cached_property
     def captured_at(self) -> pd.Timestamp:
@@ -293,10 +306,11 @@ class Inventory:
         rows = [{"uuid": r.get("uuid"), "ref": ref, "name": r.get("name_label"),
                  "address": r.get("address"), "enabled": bool(r.get("enabled", True)),
                  "is_master": r.get("uuid") == master,
+                 "suspend_sr": self._uuid("SR", r.get("suspend_image_sr")),
                  **{k: (r.get("software_version") or {}).get(k) or None
                     for k in ("product_brand", "product_version", "build_number")}}
                 for ref, r in self.records["host"].items()]
-        return pd.DataFrame(rows, columns=["uuid", "ref", "name", "address", "enabled", "is_master",
+        return pd.DataFrame(rows, columns=["uuid", "ref", "name", "address", "enabled", "is_master", "suspend_sr",
                                            "product_brand", "product_version", "build_number"])
 
     @cached_property
@@ -327,12 +341,13 @@ class Inventory:
                 "hosts": tuple(sorted(attached.get(r.get("uuid"), []))),
                 "gc_no_space": (r.get("sm_config") or {}).get("gc_no_space") or None,
                 "leaf_coalesce_off": _leaf_coalesce_off(r.get("other_config") or {}),
+                "provisioning": "thin" if (r.get("sm_config") or {}).get("allocation") == "thin" else "thick",
                 **_switches(r.get("other_config") or {}),
                 "vdi_order": tuple(u for u in (self._uuid("VDI", v) for v in r.get("VDIs", [])) if u),
             })
         cols = ["uuid", "ref", "name", "type", "content_type", "shared", "size", "used", "free",
-                "virtual_allocation", "vdis", "hosts", "gc_no_space", "leaf_coalesce_off", *SWITCH_COLUMNS,
-                "vdi_order"]
+                "virtual_allocation", "vdis", "hosts", "gc_no_space", "leaf_coalesce_off", "provisioning",
+                *SWITCH_COLUMNS, "vdi_order"]
         return pd.DataFrame(rows, columns=cols)
 
     @cached_property
@@ -449,10 +464,13 @@ class Inventory:
                 "disk_virtual_size": vsize, "disk_physical_utilisation": psize,
                 "snapshots": tuple(u for u in (self._uuid("VM", s) for s in r.get("snapshots", [])) if u),
                 "ha_protected": r.get("ha_restart_priority") == "restart",
+                "memory": int(r.get("memory_static_max") or 0),
+                "suspend_sr": self._uuid("SR", r.get("suspend_SR")),
             })
         cols = ["uuid", "ref", "name", "power_state", "is_a_template", "is_control_domain",
                 "is_a_snapshot", "snapshot_of", "snapshot_time", "resident_on", "disks", "vdis",
-                "srs", "disk_virtual_size", "disk_physical_utilisation", "snapshots", "ha_protected"]
+                "srs", "disk_virtual_size", "disk_physical_utilisation", "snapshots", "ha_protected", "memory",
+                "suspend_sr"]
         frame = pd.DataFrame(rows, columns=cols)
         frame["snapshot_time"] = pd.to_datetime(frame["snapshot_time"], utc=True)
         return frame
@@ -466,10 +484,15 @@ class Inventory:
 def open_inventory(*, url: str | None = None, inventory: str | Path | None = None,
                    user: str = "root", password_env: str | None = "XEN_PASSWORD",
                    password_file: str | Path | None = None, verify_tls: bool = True,
-                   ca_bundle: str | Path | None = None, sim_options: dict | None = None) -> Inventory:
-    """An inventory from a file, or read from a pool (url "" / "sim:<scenario>": the simulator)."""
+                   ca_bundle: str | Path | None = None, sim_options: dict | None = None,
+                   ssh=None) -> Inventory:
+    """An inventory from a file, or read from a pool (url "" / "sim:<scenario>": the simulator).
+
+    `ssh` (dom0.ssh.SshOptions): also ask each host's dom0 the exact sizes (sizing.host), kept
+    in `inventory.host_sizes` and saved with the file; a saved file keeps the sizes it has.
+    """
     from runbook_lib.errors import UsageError
-    from runbook_lib.xapi.connect import connect
+    from runbook_lib.xapi.connect import connect, is_simulator_url
 
     if inventory and url is not None:
         raise UsageError("give either --url or --inventory, not both")
@@ -478,6 +501,32 @@ def open_inventory(*, url: str | None = None, inventory: str | Path | None = Non
     if url is None:
         raise UsageError("say where the pool is: --url URL (sim:<scenario> for the bundled "
                          "simulator) or --inventory FILE (from `runbook inventory save`)")
+    if ssh is not None:
+        ssh.check()
+        if is_simulator_url(url):
+            sim_options = {**(sim_options or {}), "ssh": True}
     with connect(url, user=user, password_env=password_env, password_file=password_file,
                  verify_tls=verify_tls, ca_bundle=ca_bundle, sim_options=sim_options) as session:
-        return fetch_inventory(session, source_url=url or "sim:")
+        inv = fetch_inventory(session, source_url=url or "sim:")
+        if ssh is not None:
+            inv.host_sizes = ask_dom0(inv, ssh, getattr(session, "simulator", None))
+        return inv
+
+
+def ask_dom0(inv: Inventory, ssh, simulator=None):
+    """dom0's sizes; for the in-process simulator, its own SSH endpoints, host keys and login."""
+    import tempfile
+
+    from runbook_lib.sizing.host import read_host_sizes
+
+    if simulator is None or getattr(simulator, "ssh", None) is None:
+        return read_host_sizes(inv, ssh)
+    from runbook_lib.dom0.ssh import Endpoint
+
+    names = dict(zip(inv.hosts["uuid"], inv.hosts["name"]))
+    endpoints = {uuid: Endpoint(host=uuid, name=names.get(uuid) or uuid[:8], address=addr, port=port)
+                 for uuid, (addr, port) in simulator.ssh.endpoints().items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        known = Path(tmp) / "known_hosts"
+        known.write_text("\n".join(simulator.ssh.known_hosts_lines()) + "\n")
+        return read_host_sizes(inv, ssh, endpoints=endpoints, known_hosts=str(known), password=simulator.password)

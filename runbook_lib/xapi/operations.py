@@ -9,6 +9,7 @@ steps check that before calling.
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import ssl
@@ -30,7 +31,7 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
     "pool": ("uuid", "master", "ha_enabled"),
     "SR": ("uuid", "name_label", "type", "shared", "physical_size", "physical_utilisation", "virtual_allocation"),
     "VDI": ("uuid", "name_label", "SR", "VBDs", "virtual_size", "physical_utilisation", "sm_config", "snapshot_of",
-            "current_operations"),
+            "current_operations", "other_config"),
     "VM": ("uuid", "name_label", "name_description", "power_state", "other_config", "VBDs", "VIFs", "snapshots",
            "is_a_template", "is_a_snapshot", "blocked_operations", "current_operations", "metrics",
            "ha_restart_priority"),
@@ -461,6 +462,49 @@ def update_sr(session, sr_ref: str) -> None:
 
 def call_plugin(session, host_ref: str, plugin: str, fn: str, args: dict[str, str]) -> str:
     return session.xenapi.host.call_plugin(host_ref, plugin, fn, args)
+
+
+PLUGIN_TASK = "Async.host.call_plugin"  # the name xapi gives the task of an async plugin call
+
+
+def call_plugin_async(session, host_ref: str, plugin: str, fn: str, args: dict[str, str], *,
+                      on_task: Callable[[str], None] | None = None, timeout_s: float | None = None) -> str:
+    """Async.host.call_plugin and wait on its task (the coalesce-leaf plugin can run as long as a GC
+    run plus the coalesce, far beyond a socket timeout); `on_task` gets the task first, to journal it.
+    Returns the plugin's text; a failure raises TaskFailed with the plugin's message."""
+    task = session.xenapi.Async.host.call_plugin(host_ref, plugin, fn, args)
+    if on_task:
+        on_task(task)
+    return plugin_result(wait_task(session, task, timeout_s=timeout_s))
+
+
+def plugin_result(result: str) -> str:
+    """A task's result holds the plugin's string as an XML-RPC value."""
+    text = str(result or "")
+    match = re.fullmatch(r"\s*<value>(.*)</value>\s*", text, re.DOTALL)
+    return html.unescape(match.group(1)) if match else text
+
+
+def pending_tasks(session, name: str) -> list[str]:
+    """Refs of tasks with this name still pending (a call sent before a lost answer or a crash)."""
+    return [ref for ref, rec in session.xenapi.task.get_all_records().items()
+            if rec.get("name_label") == name and rec.get("status") == "pending"]
+
+
+def vdi_leaf_coalesce(session, vdi_ref: str) -> str | None:
+    return (session.xenapi.VDI.get_other_config(vdi_ref) or {}).get("leaf-coalesce")
+
+
+def set_vdi_leaf_coalesce(session, vdi_ref: str, value: str | None) -> None:
+    """other-config:leaf-coalesce on a VDI: `force` lifts the GC's 10 s limit; None removes the key."""
+    api = session.xenapi
+    current = vdi_leaf_coalesce(session, vdi_ref)
+    if current == value:
+        return
+    if current is not None:
+        api.VDI.remove_from_other_config(vdi_ref, "leaf-coalesce")
+    if value is not None:
+        api.VDI.add_to_other_config(vdi_ref, "leaf-coalesce", value)
 
 
 def master_host(session) -> str:
