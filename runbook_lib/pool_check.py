@@ -310,8 +310,16 @@ def check_fields(reads: "PreflightReads") -> list[Item]:
 
 
 Check = Callable[["PreflightReads"], list[Item]]
+def check_dom0(reads: "PreflightReads") -> list[Item]:
+    """With --ssh: each host's dom0 reached with a known host key, answering a read-only question."""
+    if reads.dom0 is None:
+        return []
+    status = {"ok": "ok", "problem": "problem", "skipped": "ok"}
+    return [Item("dom0", r.host, status[r.status], r.detail) for r in reads.dom0]
+
+
 CHECKS: tuple[Check, ...] = (check_versions, check_storage, check_ha, check_default_sr, check_suspend_srs,
-                             check_plugin, check_fields)
+                             check_plugin, check_fields, check_dom0)
 
 
 # ---- the result -----------------------------------------------------------------------------------
@@ -367,9 +375,10 @@ def run_checks(reads: "PreflightReads", checks: tuple[Check, ...] = CHECKS) -> P
 
 def check_pool(url: str, *, user: str = "root", password_env: str | None = "XEN_PASSWORD",
                password_file=None, verify_tls: bool = True, ca_bundle=None,
-               sim_options: dict | None = None) -> PoolCheck:
+               sim_options: dict | None = None, ssh=None) -> PoolCheck:
     """Read the pool (url "" or "sim:<scenario>": the bundled simulator) and check it; changes nothing."""
     from runbook_lib.xapi.preflight_reads import open_preflight
 
     return run_checks(open_preflight(url, user=user, password_env=password_env, password_file=password_file or None,
-                                     verify_tls=verify_tls, ca_bundle=ca_bundle or None, sim_options=sim_options))
+                                     verify_tls=verify_tls, ca_bundle=ca_bundle or None, sim_options=sim_options,
+                                     ssh=ssh))

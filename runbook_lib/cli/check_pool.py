@@ -7,20 +7,23 @@ import json
 import click
 
 from runbook_lib.cli.pool_options import pool_options
+from runbook_lib.cli.ssh_options import ssh_options, ssh_settings
 from runbook_lib.cli.text_table import echo_table
 
 
 @click.command("check-pool")
 @pool_options(inventory=False)
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object (schema runbook.pool.check/1).")
-def check_pool(url, user, password_env, password_file, verify_tls, ca_bundle, as_json):
+@ssh_options
+def check_pool(url, user, password_env, password_file, verify_tls, ca_bundle, as_json, **ssh_kwargs):
     """Check, before an incident, that this suite fits a pool; change nothing.
 
     One line per item, ok / warning / problem: each host's product and API version (and whether
     the suite was checked against it), each SR's type, provisioning, sharing and hosts, HA and the
     VMs it keeps on shared SRs, the default and suspend SRs with their free space, the
     coalesce-leaf plugin on each SR's master (probed with a function no plugin has), and every
-    record field the suite reads. Exit 0 when nothing is a problem, 3 otherwise.
+    record field the suite reads; with --ssh, each host's dom0 reached with a known host key and
+    answering one read-only question. Exit 0 when nothing is a problem, 3 otherwise.
     """
     from runbook_lib.errors import UsageError
     from runbook_lib.pool_check import check_pool as run
@@ -28,7 +31,7 @@ def check_pool(url, user, password_env, password_file, verify_tls, ca_bundle, as
     if url is None:
         raise UsageError("say which pool to check: --url URL (sim:<scenario> for the bundled simulator)")
     result = run(url, user=user, password_env=password_env, password_file=password_file, verify_tls=verify_tls,
-                 ca_bundle=ca_bundle)
+                 ca_bundle=ca_bundle, ssh=ssh_settings(ssh_kwargs))
     if as_json:
         click.echo(json.dumps(result.to_json()))
     else:

@@ -211,8 +211,8 @@ def _leaf(pool: _Pool, me: dict, c: dict, need: int, need_lo: int, room: int) ->
     snap_lo = snapshot_coalesce_need(family, need_lo, virtual_size=vsize, leaf_vhd_size=leaf_vhd_lo)
     speed = pool.speed or measured_rate(pool.findings, me["sr"])
     live_ok = can_live_coalesce(c["data"], speed, force=me["leaf_coalesce"] == "force")
-    if pool.known.get(me["uuid"], {}).get("verdict") == "stuck-timeout":
-        live_ok = False  # the log shows it does not finish in time, whatever the estimate
+    if pool.known.get(me["uuid"], {}).get("verdict") in ("stuck-timeout", "stuck-write-rate"):
+        live_ok = False  # the log shows it does not finish in time (or never catches up), whatever the estimate
     kind, needed = _leaf_kind(pool, me, snap=snap, live=live, room=room, live_ok=live_ok)
     fits = needed <= room
     out = {"kind": kind, "needed": needed, "needed_min": int(min(needed, snap_lo if kind == "snapshot-coalesce"

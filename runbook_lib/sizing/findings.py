@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+QCOW2_UNUSED = ("size", "lv_size", "coalesced_size")  # a QCOW2 image's printed sizes, kept out of VHD formulas
+
 
 def findings_by_vdi(findings: dict[str, Any] | None, uuids: list[str]) -> dict[str, dict]:
     """Map notebook 01's per-VDI findings (short 8-char ids or full uuids) onto inventory uuids."""
@@ -21,6 +23,8 @@ def findings_by_vdi(findings: dict[str, Any] | None, uuids: list[str]) -> dict[s
         key = str(item.get("vdi") or "").lower()
         if not key:
             continue
+        if str(item.get("format") or "").lower() == "qcow2":  # its sizes are not VHD sizes: not sized here
+            item = {k: v for k, v in item.items() if k not in QCOW2_UNUSED}
         if key in by_prefix.get(key[:8], []):
             out[key] = item
         else:

@@ -30,6 +30,7 @@ plugins  host (uuid), plugin, present (True, False, or None: the answer says nei
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -89,6 +90,7 @@ class PreflightReads:
     pool: dict[str, Any]                 # default_sr, suspend_image_sr (as hosts.suspend_image_sr)
     pbd_allocation: dict[str, str]       # SR uuid -> device_config 'allocation' of one of its PBDs
     errors: dict[str, str] = field(default_factory=dict)   # class or call -> why it could not be read
+    dom0: list | None = None             # dom0.reach.Reach per host, with --ssh; None without
 
 
 def _int(value: Any) -> int | None:
@@ -234,10 +236,36 @@ def fetch_preflight(session, *, source_url: str | None = None) -> PreflightReads
 
 def open_preflight(url: str, *, user: str = "root", password_env: str | None = "XEN_PASSWORD",
                    password_file=None, verify_tls: bool = True, ca_bundle=None,
-                   sim_options: dict | None = None) -> PreflightReads:
-    """Log in (url "" or "sim:<scenario>": the bundled simulator), read, log out."""
-    from runbook_lib.xapi.connect import connect
+                   sim_options: dict | None = None, ssh=None) -> PreflightReads:
+    """Log in (url "" or "sim:<scenario>": the bundled simulator), read, log out. With `ssh`
+    (dom0.ssh.SshOptions) each host's dom0 is asked one read-only question too."""
+    from runbook_lib.xapi.connect import connect, is_simulator_url
 
+    if ssh is not None:
+        ssh.check()
+        if is_simulator_url(url):
+            sim_options = {**(sim_options or {}), "ssh": True}
     with connect(url, user=user, password_env=password_env, password_file=password_file,
                  verify_tls=verify_tls, ca_bundle=ca_bundle, sim_options=sim_options) as session:
-        return fetch_preflight(session, source_url=url or "sim:")
+        reads = fetch_preflight(session, source_url=url or "sim:")
+        if ssh is not None:
+            reads.dom0 = _probe_dom0(reads.inventory, ssh, getattr(session, "simulator", None))
+        return reads
+
+
+def _probe_dom0(inv, ssh, simulator=None) -> list:
+    """dom0.reach for each host; for the in-process simulator, its own endpoints, keys and login."""
+    import tempfile
+
+    from runbook_lib.dom0.reach import probe_dom0
+    from runbook_lib.dom0.ssh import Endpoint
+
+    if simulator is None or getattr(simulator, "ssh", None) is None:
+        return probe_dom0(inv, ssh)
+    names = dict(zip(inv.hosts["uuid"], inv.hosts["name"]))
+    endpoints = {uuid: Endpoint(host=uuid, name=names.get(uuid) or uuid[:8], address=addr, port=port)
+                 for uuid, (addr, port) in simulator.ssh.endpoints().items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        known = Path(tmp) / "known_hosts"
+        known.write_text("\n".join(simulator.ssh.known_hosts_lines()) + "\n")
+        return probe_dom0(inv, ssh, endpoints=endpoints, known_hosts=str(known), password=simulator.password)
