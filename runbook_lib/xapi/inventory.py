@@ -50,6 +50,7 @@ whose PBD attaches a local one), where the GC and the coalesce-leaf plugin run.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from functools import cached_property
@@ -492,7 +493,7 @@ def open_inventory(*, url: str | None = None, inventory: str | Path | None = Non
     in `inventory.host_sizes` and saved with the file; a saved file keeps the sizes it has.
     """
     from runbook_lib.errors import UsageError
-    from runbook_lib.xapi.connect import connect, is_simulator_url
+    from runbook_lib.xapi.connect import connect
 
     if inventory and url is not None:
         raise UsageError("give either --url or --inventory, not both")
@@ -501,26 +502,33 @@ def open_inventory(*, url: str | None = None, inventory: str | Path | None = Non
     if url is None:
         raise UsageError("say where the pool is: --url URL (sim:<scenario> for the bundled "
                          "simulator) or --inventory FILE (from `runbook inventory save`)")
-    if ssh is not None:
-        ssh.check()
-        if is_simulator_url(url):
-            sim_options = {**(sim_options or {}), "ssh": True}
     with connect(url, user=user, password_env=password_env, password_file=password_file,
-                 verify_tls=verify_tls, ca_bundle=ca_bundle, sim_options=sim_options) as session:
+                 verify_tls=verify_tls, ca_bundle=ca_bundle, sim_options=with_dom0(url, ssh, sim_options)) as session:
         inv = fetch_inventory(session, source_url=url or "sim:")
         if ssh is not None:
             inv.host_sizes = ask_dom0(inv, ssh, getattr(session, "simulator", None))
         return inv
 
 
-def ask_dom0(inv: Inventory, ssh, simulator=None):
-    """dom0's sizes; for the in-process simulator, its own SSH endpoints, host keys and login."""
+def with_dom0(url: str, ssh, sim_options: dict | None) -> dict | None:
+    """Check the SSH options; the embedded simulator then serves SSH for its hosts too."""
+    from runbook_lib.xapi.connect import is_simulator_url
+
+    if ssh is None:
+        return sim_options
+    ssh.check()
+    return {**(sim_options or {}), "ssh": True} if is_simulator_url(url) else sim_options
+
+
+@contextlib.contextmanager
+def dom0_access(inv: Inventory, simulator=None):
+    """Keyword arguments that reach dom0: none for a real pool; for the in-process simulator its own
+    SSH endpoints, a known_hosts file with its host keys, and its login."""
+    if simulator is None or getattr(simulator, "ssh", None) is None:
+        yield {}
+        return
     import tempfile
 
-    from runbook_lib.sizing.host import read_host_sizes
-
-    if simulator is None or getattr(simulator, "ssh", None) is None:
-        return read_host_sizes(inv, ssh)
     from runbook_lib.dom0.ssh import Endpoint
 
     names = dict(zip(inv.hosts["uuid"], inv.hosts["name"]))
@@ -529,4 +537,12 @@ def ask_dom0(inv: Inventory, ssh, simulator=None):
     with tempfile.TemporaryDirectory() as tmp:
         known = Path(tmp) / "known_hosts"
         known.write_text("\n".join(simulator.ssh.known_hosts_lines()) + "\n")
-        return read_host_sizes(inv, ssh, endpoints=endpoints, known_hosts=str(known), password=simulator.password)
+        yield {"endpoints": endpoints, "known_hosts": str(known), "password": simulator.password}
+
+
+def ask_dom0(inv: Inventory, ssh, simulator=None):
+    """dom0's sizes (sizing.host)."""
+    from runbook_lib.sizing.host import read_host_sizes
+
+    with dom0_access(inv, simulator) as access:
+        return read_host_sizes(inv, ssh, **access)

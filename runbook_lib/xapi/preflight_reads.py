@@ -30,7 +30,6 @@ plugins  host (uuid), plugin, present (True, False, or None: the answer says nei
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -239,14 +238,11 @@ def open_preflight(url: str, *, user: str = "root", password_env: str | None = "
                    sim_options: dict | None = None, ssh=None) -> PreflightReads:
     """Log in (url "" or "sim:<scenario>": the bundled simulator), read, log out. With `ssh`
     (dom0.ssh.SshOptions) each host's dom0 is asked one read-only question too."""
-    from runbook_lib.xapi.connect import connect, is_simulator_url
+    from runbook_lib.xapi.connect import connect
+    from runbook_lib.xapi.inventory import with_dom0
 
-    if ssh is not None:
-        ssh.check()
-        if is_simulator_url(url):
-            sim_options = {**(sim_options or {}), "ssh": True}
     with connect(url, user=user, password_env=password_env, password_file=password_file,
-                 verify_tls=verify_tls, ca_bundle=ca_bundle, sim_options=sim_options) as session:
+                 verify_tls=verify_tls, ca_bundle=ca_bundle, sim_options=with_dom0(url, ssh, sim_options)) as session:
         reads = fetch_preflight(session, source_url=url or "sim:")
         if ssh is not None:
             reads.dom0 = _probe_dom0(reads.inventory, ssh, getattr(session, "simulator", None))
@@ -254,18 +250,9 @@ def open_preflight(url: str, *, user: str = "root", password_env: str | None = "
 
 
 def _probe_dom0(inv, ssh, simulator=None) -> list:
-    """dom0.reach for each host; for the in-process simulator, its own endpoints, keys and login."""
-    import tempfile
-
+    """dom0.reach for each host."""
     from runbook_lib.dom0.reach import probe_dom0
-    from runbook_lib.dom0.ssh import Endpoint
+    from runbook_lib.xapi.inventory import dom0_access
 
-    if simulator is None or getattr(simulator, "ssh", None) is None:
-        return probe_dom0(inv, ssh)
-    names = dict(zip(inv.hosts["uuid"], inv.hosts["name"]))
-    endpoints = {uuid: Endpoint(host=uuid, name=names.get(uuid) or uuid[:8], address=addr, port=port)
-                 for uuid, (addr, port) in simulator.ssh.endpoints().items()}
-    with tempfile.TemporaryDirectory() as tmp:
-        known = Path(tmp) / "known_hosts"
-        known.write_text("\n".join(simulator.ssh.known_hosts_lines()) + "\n")
-        return probe_dom0(inv, ssh, endpoints=endpoints, known_hosts=str(known), password=simulator.password)
+    with dom0_access(inv, simulator) as access:
+        return probe_dom0(inv, ssh, **access)
