@@ -16,6 +16,7 @@ from tests.transfer_pool import (
     depth_of_data_disk,
     make_plan,
     simulated_pool,
+    stop_once_task_journaled,
     vms_holding,
 )
 
@@ -184,22 +185,14 @@ def test_a_vm_that_refuses_to_shut_down_is_left_running_untouched(tmp_path, monk
 
 @pytest.mark.parametrize("kind", ["copy-out", "copy-back"])
 def test_killed_while_a_copy_task_runs_picks_the_task_up_on_resume(tmp_path, monkeypatch, kind):
-    from runbook_lib.transfer.context import Context
 
     with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
         plan = make_plan(session)
         original = vms_holding(session, "fileserver")[0]
-        real = Context.task_started
-
-        def die(self, step, task_ref):
-            real(self, step, task_ref)  # the task ref is journaled, then the process dies
-            if step.kind == kind:
-                raise KilledForTest(task_ref)
-
-        monkeypatch.setattr(Context, "task_started", die)
+        undo = stop_once_task_journaled(monkeypatch, kind, KilledForTest)  # journaled, then the process dies
         with pytest.raises(KilledForTest):
             execute(plan, session, "killcopy")
-        monkeypatch.setattr(Context, "task_started", real)
+        undo()
         outcome = execute(plan, session, "killcopy")
         finished_ok(outcome, session, original)
         resumed = [r for r in Journal(journal_path("killcopy")).records() if r["event"] == "resumed"]
@@ -279,22 +272,14 @@ def test_a_staging_sr_with_room_for_the_leaf_but_not_the_chain_is_refused_before
 
 def test_ctrl_c_mid_copy_is_journaled_and_the_dry_run_and_the_rerun_take_up_from_there(tmp_path, monkeypatch):
     from runbook_lib.transfer import interrupted_message
-    from runbook_lib.transfer.context import Context
 
     with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
         plan = make_plan(session)
         original = vms_holding(session, "fileserver")[0]
-        real = Context.task_started
-
-        def ctrl_c(self, step, task_ref):
-            real(self, step, task_ref)
-            if step.kind == "copy-out":
-                raise KeyboardInterrupt
-
-        monkeypatch.setattr(Context, "task_started", ctrl_c)
+        undo = stop_once_task_journaled(monkeypatch, "copy-out", KeyboardInterrupt)
         with pytest.raises(KeyboardInterrupt):
             execute(plan, session, "ctrlc", front="cli")
-        monkeypatch.setattr(Context, "task_started", real)
+        undo()
         journal = Journal(journal_path("ctrlc"))
         interrupted, stopped = journal.records()[-2:]
         assert (interrupted["event"], interrupted["step"]) == ("interrupted", f"{VM}:copy-out")

@@ -22,6 +22,7 @@ from tests.transfer_pool import (
     changing_calls,
     make_plan,
     simulated_pool,
+    stop_once_task_journaled,
     vms_holding,
 )
 
@@ -303,22 +304,14 @@ def test_a_resume_after_the_pool_forgot_the_copy_task_finds_the_copy(tmp_path, m
     """The run dies once the copy's task is journaled; the re-run comes after xapi has destroyed
     the finished task (about 65 minutes): the copy is found by its name, adopted and verified,
     and no second copy is made."""
-    from runbook_lib.transfer.context import Context
 
     with simulated_pool(tmp_path, monkeypatch) as (sim, session, calls):
         plan = make_plan(session)
         original = vms_holding(session, "fileserver")[0]
-        real = Context.task_started
-
-        def die(self, step, task_ref):
-            real(self, step, task_ref)
-            if step.kind == "copy-out":
-                raise KilledForTest(task_ref)
-
-        monkeypatch.setattr(Context, "task_started", die)
+        undo = stop_once_task_journaled(monkeypatch, "copy-out", KilledForTest)
         with pytest.raises(KilledForTest) as killed:
             execute(plan, session, "forgot")
-        monkeypatch.setattr(Context, "task_started", real)
+        undo()
         task = str(killed.value)
         assert sim.wait_until(lambda s: not s.pool.store.exists("task", task) or
                               s.pool.store.get("task", task)["status"] != "pending", timeout=30)

@@ -56,6 +56,22 @@ def make_offline_plan(session, *, plugin: bool) -> dict:
     return plan
 
 
+def stop_once_task_journaled(monkeypatch, kind: str, error):
+    """The process 'dies' (raises error(task ref)) right after the task of a `kind` step is
+    journaled; returns the function that undoes it, for the re-run."""
+    from runbook_lib.transfer.context import Context
+
+    real = Context.task_started
+
+    def stop(self, step, task_ref):
+        real(self, step, task_ref)
+        if step.kind == kind:
+            raise error(task_ref)
+
+    monkeypatch.setattr(Context, "task_started", stop)
+    return lambda: monkeypatch.setattr(Context, "task_started", real)
+
+
 def calls_made(calls: Path) -> list[dict]:
     return [json.loads(line) for line in calls.read_text().splitlines() if line.strip()]
 
