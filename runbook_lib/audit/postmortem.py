@@ -26,7 +26,6 @@ from runbook_lib.locations import outputs_dir
 from runbook_lib.schemas import DIAGNOSIS_SCHEMA, PLAN_SCHEMA
 from runbook_lib.units import gib_or_mib
 
-GIB = 1 << 30
 STEP_END_EVENTS = ("done", "failed", "rolled-back")
 
 SECTION_TITLES = ["Summary", "Impact", "Detection", "Timeline", "Root cause", "What was done",

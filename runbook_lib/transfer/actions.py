@@ -36,10 +36,7 @@ def record_original(ctx: Context, step: Step, st: dict) -> dict:
     ref = vm_ref(ctx, step.vm)
     if ref is None:
         raise StepFailed(f"VM {step.vm} no longer exists", next_step=NEW_PLAN)
-    identity = ops.vm_identity(ctx.session, ref)
-    identity.pop("ref", None)
-    for disk in identity["disks"]:
-        disk.pop("vdi_ref", None)
+    identity = ops.recorded_identity(ctx.session, ref)
     records = ops.vdi_records(ctx.session)
     source_ref = ctx.sr_ref(ctx.source)
     on_sr = {rec["uuid"]: rec for rec in records.values() if rec.get("SR") == source_ref}
@@ -163,7 +160,7 @@ def _need_back(ctx: Context, st: dict) -> int:
 
 # --- the last look -----------------------------------------------------------------------------
 def final_check(ctx: Context, step: Step, st: dict) -> dict:
-    uuid = final_vm_uuid(st, step)
+    uuid = final_vm_uuid(st, step.vm)
     ref = vm_ref(ctx, uuid)
     if ref is None:
         raise StepFailed(f"VM {uuid} is not there at the end", next_step="check the journal and the pool")
@@ -182,7 +179,7 @@ def tidy_up(ctx: Context, step: Step, st: dict) -> dict:
     """Nothing of the runbook's stays behind the VM that stays: its marks, a start block of ours,
     and this incident's other copies and their disks."""
     vm = next(v for v in ctx.plan["vms"] if v["uuid"] == step.vm)
-    ref = vm_ref(ctx, final_vm_uuid(st, step))
+    ref = vm_ref(ctx, final_vm_uuid(st, step.vm))
     unmarked = marks.unmark(ctx.session, ref) if ref else []
     unblocked = ops.unblock_start(ctx.session, ref) if ref else False
     removed = remove_leftovers(ctx, vm, st)

@@ -10,7 +10,7 @@ answer) is finished by running it again.
 from __future__ import annotations
 
 from runbook_lib.transfer import marks
-from runbook_lib.transfer.context import Context, StepFailed, final_vm_uuid, vm_name, vm_ref
+from runbook_lib.transfer.context import Context, StepFailed, final_vm_uuid, vm_ref
 from runbook_lib.transfer.plan_steps import BACK_SUFFIX, COPY_SUFFIX, Step
 from runbook_lib.xapi import operations as ops
 
@@ -102,37 +102,27 @@ def destroy_staging(ctx: Context, step: Step, st: dict) -> dict:
 # --- before saying done ----------------------------------------------------------------------
 def leftovers(ctx: Context, vm: dict, st: dict) -> dict:
     """What of this incident's is still on the pool beside the VM that stays: VMs (marked, or by
-    the copies' names) and recorded copy disks that no VM uses."""
-    step = Step(id=f"{vm['uuid']}:final-check", vm=vm["uuid"], kind="final-check", call="", target="",
-                changes_pool=False, effect={})
-    final = final_vm_uuid(st, step)
-    name = vm_name(st, step) if st.get("original") else (vm.get("name") or "")
+    the copies' names) and recorded copy disks that no VM uses (the final VM's disks have VBDs)."""
+    final = final_vm_uuid(st, vm["uuid"])
+    name = (st.get("original") or {}).get("name") or vm.get("name") or ""
     refs = set(marks.own_vms(ctx.session, incident=ctx.incident, original=vm["uuid"]))
     for suffix in (COPY_SUFFIX, BACK_SUFFIX):
         refs |= {r for r in ops.vms_named(ctx.session, name + suffix)
-                 if ops.vm_identity(ctx.session, r)["other_config"].get(marks.INCIDENT) in (None, ctx.incident)}
+                 if marks.incident_of(ctx.session, r) in (None, ctx.incident)}
     vms = sorted(r for r in refs if ops.vm_uuid(ctx.session, r) != final)
     vdis = []
     for key, sr in (("copy_vdis", ctx.staging), ("back_vdis", ctx.source)):
-        final_disks = {d for d in _disk_uuids(ctx, final)}
         for uuid in st.get(key) or []:
             ref = ops.ref_by_uuid(ctx.session, "VDI", uuid)
-            if ref and uuid not in final_disks and not ops.vdi_record(ctx.session, ref).get("VBDs"):
+            if ref and not ops.vdi_record(ctx.session, ref).get("VBDs"):
                 vdis.append((uuid, sr))
     return {"vms": vms, "vdis": vdis}
-
-
-def _disk_uuids(ctx: Context, vm_uuid: str) -> list[str]:
-    ref = vm_ref(ctx, vm_uuid)
-    return [d["vdi"] for d in ops.vm_identity(ctx.session, ref)["disks"]] if ref else []
 
 
 def remove_leftovers(ctx: Context, vm: dict, st: dict) -> list[str]:
     """Remove this incident's leftovers (only once the VM that stays has been checked)."""
     found = leftovers(ctx, vm, st)
-    step = Step(id=f"{vm['uuid']}:sweep", vm=vm["uuid"], kind="sweep", call="", target="", changes_pool=True,
-                effect={})
-    keep = {final_vm_uuid(st, step)}
+    keep = {final_vm_uuid(st, vm["uuid"])}
     removed = []
     for ref in found["vms"]:
         uuid = ops.vm_uuid(ctx.session, ref)
@@ -141,6 +131,5 @@ def remove_leftovers(ctx: Context, vm: dict, st: dict) -> list[str]:
         destroy_vm_and_disks(ctx, ref, sr, keep=keep)
         removed.append(f"VM {uuid}")
     for uuid, sr in found["vdis"]:
-        if sr:
-            removed += [f"VDI {u}" for u in destroy_vdis(ctx, [uuid], sr)]
+        removed += [f"VDI {u}" for u in destroy_vdis(ctx, [uuid], sr)]
     return removed

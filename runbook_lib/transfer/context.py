@@ -85,8 +85,9 @@ def vm_ref(ctx: Context, uuid: str | None) -> str | None:
     return ops.ref_by_uuid(ctx.session, "VM", uuid) if uuid else None
 
 
-def final_vm_uuid(st: dict, step: Step) -> str:
-    return st.get("back_uuid") or st.get("imported_uuid") or step.vm
+def final_vm_uuid(st: dict, vm_uuid: str) -> str:
+    """The VM that stays at the end: the copy back, the import, or the plan's VM itself."""
+    return st.get("back_uuid") or st.get("imported_uuid") or vm_uuid
 
 
 def where(ctx: Context, st: dict, step: Step) -> str:

@@ -12,51 +12,51 @@ from __future__ import annotations
 from runbook_lib import sizing
 from runbook_lib.transfer import guard, marks
 from runbook_lib.transfer.cleanup import destroy_vm_and_disks
-from runbook_lib.transfer.context import Context, StepFailed, is_transient, short_of_space, vm_name, vm_ref
+from runbook_lib.transfer.context import Context, StepFailed, is_transient, short_of_space, vm_ref
 from runbook_lib.transfer.fronts import option, rerun_same
 from runbook_lib.transfer.plan_steps import BACK_SUFFIX, COPY_SUFFIX, Step
 from runbook_lib.transfer.verify import compare_vifs, verify_copy
+from runbook_lib.units import GIB
 from runbook_lib.xapi import operations as ops
 
 
-def copy_args(ctx: Context, step: Step, st: dict) -> dict:
-    """Source, destination, the copy's name and the journal keys, per direction."""
-    name = vm_name(st, step)
-    if step.kind in ("copy-out", "verify-out"):
-        return dict(src_uuid=step.vm, dest_sr=ctx.staging, name=name + COPY_SUFFIX, key="copy_uuid",
-                    vdis_key="copy_vdis", role=marks.STAGING_COPY, copy_step=f"{step.vm}:copy-out")
-    return dict(src_uuid=st.get("copy_uuid"), dest_sr=ctx.source, name=name + BACK_SUFFIX, key="back_uuid",
-                vdis_key="back_vdis", role=marks.COPY_BACK, copy_step=f"{step.vm}:copy-back")
+def direction_of(kind: str) -> str:
+    """"out" for the steps of the way out (copy, verify, export), "back" for the way back."""
+    return "out" if kind.endswith("-out") else "back"
 
 
-def keep_for(step: Step, st: dict) -> set[str]:
-    """What a copy step's clean-up must never touch: the original, and on the way back the staging copy."""
-    keep = {step.vm}
-    if step.kind in ("copy-back", "verify-back", "destroy-staging") and st.get("copy_uuid"):
-        keep.add(st["copy_uuid"])
-    return keep
+def copy_args(ctx: Context, vm: str, st: dict, direction: str) -> dict:
+    """One direction's copy: source, destination, name, journal keys, mark role, and what its
+    clean-up must never touch (the original; on the way back the staging copy too)."""
+    name = (st.get("original") or {}).get("name") or vm[:8]
+    if direction == "out":
+        return dict(vm=vm, src_uuid=vm, dest_sr=ctx.staging, name=name + COPY_SUFFIX, key="copy_uuid",
+                    vdis_key="copy_vdis", role=marks.STAGING_COPY, copy_step=f"{vm}:copy-out", keep={vm})
+    return dict(vm=vm, src_uuid=st.get("copy_uuid"), dest_sr=ctx.source, name=name + BACK_SUFFIX, key="back_uuid",
+                vdis_key="back_vdis", role=marks.COPY_BACK, copy_step=f"{vm}:copy-back",
+                keep={vm, st["copy_uuid"]} if st.get("copy_uuid") else {vm})
 
 
-def own_copies(ctx: Context, step: Step, st: dict, args: dict) -> list[str]:
+def step_args(ctx: Context, step: Step, st: dict) -> dict:
+    return copy_args(ctx, step.vm, st, direction_of(step.kind))
+
+
+def own_copies(ctx: Context, args: dict) -> list[str]:
     """This direction's copies on the pool: marked as this incident's, or carrying the copy's name
     and no other incident's mark (a copy whose run died before it could mark it)."""
-    keep = keep_for(step, st)
-    found = marks.own_vms(ctx.session, incident=ctx.incident, original=step.vm, role=args["role"])
+    found = marks.own_vms(ctx.session, incident=ctx.incident, original=args["vm"], role=args["role"])
     found += [ref for ref in ops.vms_named(ctx.session, args["name"])
-              if ref not in found and _incident_of(ctx, ref) in (None, ctx.incident)]
-    return [ref for ref in found if ops.vm_uuid(ctx.session, ref) not in keep]
-
-
-def _incident_of(ctx: Context, ref: str) -> str | None:
-    return ops.vm_identity(ctx.session, ref)["other_config"].get(marks.INCIDENT)
+              if ref not in found and marks.incident_of(ctx.session, ref) in (None, ctx.incident)]
+    return [ref for ref in found if ops.vm_uuid(ctx.session, ref) not in args["keep"]]
 
 
 def _unmarked(ctx: Context, refs: list[str]) -> list[str]:
-    return [ref for ref in refs if _incident_of(ctx, ref) is None]
+    return [ref for ref in refs if marks.incident_of(ctx.session, ref) is None]
 
 
 def _other_incidents(ctx: Context, name: str) -> list[str]:
-    return [ref for ref in ops.vms_named(ctx.session, name) if _incident_of(ctx, ref) not in (None, ctx.incident)]
+    return [ref for ref in ops.vms_named(ctx.session, name)
+            if marks.incident_of(ctx.session, ref) not in (None, ctx.incident)]
 
 
 def _copy_need(ctx: Context, identity: dict, dest_sr: str) -> int:
@@ -81,11 +81,20 @@ def block_source(ctx: Context, step: Step, src_ref: str, src_uuid: str) -> None:
     """Nobody boots the source while its copy is made or waits to be trusted."""
     try:
         ops.block_start(ctx.session, src_ref,
-                        f"incident {ctx.incident} is copying this VM and destroys it once the copy is verified; "
+                        f"{_block_lead(ctx.incident)}is copying this VM and destroys it once the copy is verified; "
                         f"if that run is abandoned: xe vm-param-remove uuid={src_uuid} param-name=blocked-operations "
                         "param-key=start")
     except ops.BlockedByOthers as err:
         raise StepFailed(str(err), next_step="nothing was copied; " + (err.hint or "")) from None
+
+
+def _block_lead(incident: str) -> str:
+    return f"incident {incident} "
+
+
+def blocked_by(reason: str | None, incident: str) -> bool:
+    """Is this start block (its reason) the one this incident's copy step set?"""
+    return (reason or "").startswith(f"{ops.BLOCK_MARK}: {_block_lead(incident)}")
 
 
 def _running_copy(ctx: Context, src_ref: str) -> str | None:
@@ -94,7 +103,7 @@ def _running_copy(ctx: Context, src_ref: str) -> str | None:
 
 
 def copy(ctx: Context, step: Step, st: dict) -> dict:
-    args = copy_args(ctx, step, st)
+    args = step_args(ctx, step, st)
     src_ref = vm_ref(ctx, args["src_uuid"])
     if src_ref is None:
         raise StepFailed(f"VM {args['src_uuid']} to copy is gone", next_step="check the journal and the pool")
@@ -128,12 +137,12 @@ def copy(ctx: Context, step: Step, st: dict) -> dict:
 def _clear_way(ctx: Context, step: Step, st: dict, args: dict) -> None:
     """Before a new copy: this incident's earlier copies (never trusted, or stale) are removed;
     a copy by that name that is not this incident's stops the step."""
-    found = own_copies(ctx, step, st, args)
+    found = own_copies(ctx, args)
     if _unmarked(ctx, found) or _other_incidents(ctx, args["name"]):
         raise StepFailed(f"a VM named {args['name']!r} already exists and is not one of incident {ctx.incident}'s",
                          next_step="rename or remove it (it is not the original) and re-run")
     for ref in found:
-        destroy_vm_and_disks(ctx, ref, args["dest_sr"], keep=keep_for(step, st))
+        destroy_vm_and_disks(ctx, ref, args["dest_sr"], keep=args["keep"])
         ctx.journal.append("note", step=step.id, vm=step.vm, message="removed an earlier copy of this incident "
                            "that was never trusted, before copying again")
 
@@ -149,7 +158,7 @@ def _wait_copy(ctx: Context, step: Step, st: dict, args: dict, task: str) -> str
 
 def _copy_failed(ctx: Context, step: Step, st: dict, args: dict, exc: Exception) -> StepFailed:
     details = ops.failure_details(exc) or [str(exc)]
-    removed = rollback_copies(ctx, step, st, args)
+    removed = rollback_copies(ctx, args)
     return StepFailed(f"{step.kind} failed: {' '.join(details[:3]).strip()}"
                       + (f"; removed {removed} half-made copy" if removed else "; nothing half-made was left"),
                       next_step=copy_failed_next(ctx, details, args["dest_sr"]), rolled_back=True, error=details)
@@ -169,7 +178,7 @@ def out_of_space(ctx: Context, details: list[str], dest_sr: str) -> bool:
         ops.sr_free(ctx.session, [dest_sr]).get(dest_sr, 0) < NEARLY_FULL
 
 
-NEARLY_FULL = 1 << 30  # a copy that failed with less than this left on its SR ran out of space
+NEARLY_FULL = GIB  # a copy that failed with less than this left on its SR ran out of space
 
 
 def copy_failed_next(ctx: Context, details: list[str], dest_sr: str) -> str:
@@ -187,7 +196,7 @@ def _finish_copy(ctx: Context, step: Step, st: dict, args: dict, new_ref: str) -
     except Exception as exc:
         if is_transient(exc):
             raise
-        rollback_copies(ctx, step, st, args)
+        rollback_copies(ctx, args)
         raise StepFailed(f"{step.kind}: the new copy could not be set up ({exc}); it was removed",
                          next_step=f"{rerun_same(ctx.front)} to copy again", rolled_back=True,
                          error=ops.failure_details(exc)) from None
@@ -211,7 +220,7 @@ def adopt(ctx: Context, new_ref: str, original: dict, step: Step, role: str) -> 
 
 def probe_copy(ctx: Context, step: Step, st: dict):
     """After a lost answer or a crash: did the copy happen, is it under way, or never started?"""
-    args = copy_args(ctx, step, st)
+    args = step_args(ctx, step, st)
     src_ref = vm_ref(ctx, args["src_uuid"])
     task = ctx.last_task(step)
     if task and ops.exists(ctx.session, "task", task):
@@ -227,7 +236,7 @@ def probe_copy(ctx: Context, step: Step, st: dict):
                                                                             timeout_s=ctx.task_timeout_s))
         except ops.TaskFailed:
             return "partial", None
-    found = own_copies(ctx, step, st, args)
+    found = own_copies(ctx, args)
     if not found:
         return "not-started", None
     if len(found) == 1:
@@ -238,17 +247,16 @@ def probe_copy(ctx: Context, step: Step, st: dict):
     return "partial", None
 
 
-def rollback_copies(ctx: Context, step: Step, st: dict, args: dict | None = None) -> int:
+def rollback_copies(ctx: Context, args: dict) -> int:
     """Remove this direction's copies (never the original, never the staging copy on the way back)."""
-    args = args or copy_args(ctx, step, st)
-    found = own_copies(ctx, step, st, args)
+    found = own_copies(ctx, args)
     for ref in found:
-        destroy_vm_and_disks(ctx, ref, args["dest_sr"], keep=keep_for(step, st))
+        destroy_vm_and_disks(ctx, ref, args["dest_sr"], keep=args["keep"])
     return len(found)
 
 
 def rollback_copy(ctx: Context, step: Step, st: dict) -> str:
-    removed = rollback_copies(ctx, step, st)
+    removed = rollback_copies(ctx, step_args(ctx, step, st))
     return f"removed {removed} half-made copy" if removed else "nothing half-made found"
 
 
@@ -270,9 +278,7 @@ def check_fresh(ctx: Context, step: Step, st: dict, *, direction: str) -> None:
 def discard_stale(ctx: Context, step: Step, st: dict, *, direction: str, reasons: list[str]) -> int:
     """Remove a stale copy (or set a stale export aside) and roll its steps back in the journal."""
     kinds = ("copy-out", "verify-out", "export-out") if direction == "out" else ("copy-back", "verify-back")
-    fake = Step(id=f"{step.vm}:{kinds[0]}", vm=step.vm, kind=kinds[0], call="", target="", changes_pool=True,
-                effect={})
-    removed = rollback_copies(ctx, fake, st) if ctx.staging or direction == "back" else 0
+    removed = rollback_copies(ctx, copy_args(ctx, step.vm, st, direction)) if ctx.staging or direction == "back" else 0
     if direction == "out" and st.get("export_file"):
         removed += _set_export_aside(st["export_file"])
     ctx.journal.append("stale-copy", step=step.id, vm=step.vm, reasons=reasons, removed=removed)
@@ -312,8 +318,7 @@ def verify_against_original(ctx: Context, step: Step, st: dict, *, uuid: str, na
 def verify_or_remove(ctx: Context, step: Step, st: dict, *, direction: str, next_step: str) -> None:
     """A copy that does not match the original is removed (never the original) and the step fails;
     one that matches is marked verified."""
-    args = copy_args(ctx, Step(id="", vm=step.vm, kind=f"copy-{'out' if direction == 'out' else 'back'}",
-                               call="", target="", changes_pool=False, effect={}), st)
+    args = copy_args(ctx, step.vm, st, direction)
     what = "staging copy" if direction == "out" else "copy on the source SR"
     uuid = st[args["key"]]
     problems = verify_against_original(ctx, step, st, uuid=uuid, name=args["name"], sr=args["dest_sr"], what=what)
@@ -321,9 +326,7 @@ def verify_or_remove(ctx: Context, step: Step, st: dict, *, direction: str, next
         marks.mark_verified(ctx.session, vm_ref(ctx, uuid))
         return
     copy_kind = "copy-out" if direction == "out" else "copy-back"
-    fake = Step(id=f"{step.vm}:{copy_kind}", vm=step.vm, kind=copy_kind, call="", target="", changes_pool=True,
-                effect={})
-    removed = rollback_copies(ctx, fake, st, args)
+    removed = rollback_copies(ctx, args)
     ctx.journal.append("rolled-back", step=f"{step.vm}:{copy_kind}", vm=step.vm, kind=copy_kind,
                        result={"removed": removed, "reason": f"{step.kind} failed"})
     raise StepFailed(f"the {what} does not match the original: " + "; ".join(problems), next_step=next_step,

@@ -26,6 +26,7 @@ from runbook_lib.input_files import read_json
 from runbook_lib.transfer import recover
 from runbook_lib.transfer.cleanup import leftovers, remove_leftovers
 from runbook_lib.transfer.context import Context, final_vm_uuid
+from runbook_lib.transfer.copies import blocked_by
 from runbook_lib.transfer.fronts import NEW_PLAN, check_front, execute_with, option, rerun_same
 from runbook_lib.transfer.journal import Journal, journal_path
 from runbook_lib.transfer.lock import incident_lock
@@ -109,7 +110,8 @@ def check_confirmation(plan: dict, *, dry_run: bool, confirm_vm_uuid: str, front
             f"{confirm} {', '.join(given)} does not match the plan's VM ({names}); nothing was changed")
 
 
-def preflight(session, plan: dict, journal: Journal, *, staging: str, front: str = "notebook") -> list[str]:
+def preflight(session, plan: dict, journal: Journal, *, staging: str, front: str = "notebook",
+              incident: str = "") -> list[str]:
     """Read-only checks; returns the problems (empty = go)."""
     problems = []
     pool = ops.pool_uuid(session)
@@ -129,11 +131,11 @@ def preflight(session, plan: dict, journal: Journal, *, staging: str, front: str
             problems.append(f"the staging SR has {gib(free)} free now, the plan needs about "
                             f"{gib(need)} there: free space on it or choose another ({option(front, 'staging')})")
     for vm in plan["vms"]:
-        problems += _vm_problems(session, plan, vm, journal)
+        problems += _vm_problems(session, plan, vm, journal, incident)
     return problems
 
 
-def _vm_problems(session, plan: dict, vm: dict, journal: Journal) -> list[str]:
+def _vm_problems(session, plan: dict, vm: dict, journal: Journal, incident: str) -> list[str]:
     st = journal.vm_state(vm["uuid"])
     ref = ops.ref_by_uuid(session, "VM", vm["uuid"])
     if ref is None:
@@ -147,7 +149,7 @@ def _vm_problems(session, plan: dict, vm: dict, journal: Journal) -> list[str]:
         return []  # an earlier run recorded it (and may have shut it down): the journal rules
     rec = ops.vm_record(session, ref)
     problems = []
-    ours = f"incident {journal.path.parent.name} " in (ops.start_block(session, ref) or "")
+    ours = blocked_by(ops.start_block(session, ref), incident)  # halted by this incident's own earlier run
     if rec.get("power_state") != vm.get("power_state") and not (ours and rec.get("power_state") == "Halted"):
         problems.append(f"VM {vm.get('name')} is {rec.get('power_state')} now, the plan expected "
                         f"{vm.get('power_state')}: {NEW_PLAN}")
@@ -200,8 +202,8 @@ def _vm_not_found(session, plan: dict, vm: dict) -> str:
     from runbook_lib.transfer import marks
 
     name = vm.get("name") or vm["uuid"]
-    for ref in ops.vms_with_other_config(session, marks.ORIGINAL, vm["uuid"]):
-        other = ops.vm_identity(session, ref)["other_config"]
+    for ref in ops.vms_with_other_config(session, {marks.ORIGINAL: vm["uuid"]}):
+        other = ops.vm_other_config(session, ref)
         incident = other.get(marks.INCIDENT, "?")
         return (f"the plan's VM {name} {vm['uuid']} is gone; a copy of it made by incident {incident} "
                 f"({other.get(marks.ROLE, 'copy')}, {'verified' if other.get(marks.VERIFIED) else 'not verified'}) "
@@ -284,7 +286,8 @@ class _Run:
         try:
             if not dry_run:
                 self._recover()
-            problems = preflight(self.session, self.plan, journal, staging=self.staging, front=front)
+            problems = preflight(self.session, self.plan, journal, staging=self.staging, front=front,
+                                 incident=self.incident)
         except RunbookError as err:
             return self.finish("refused", f"could not check the pool: {err}",
                                "check the URL and credentials; nothing was changed")
@@ -340,9 +343,7 @@ class _Run:
         incident's is left beside it (a finished journal alone proves neither)."""
         for vm in self.plan["vms"]:
             st = self.journal.vm_state(vm["uuid"])
-            step = Step(id=f"{vm['uuid']}:look", vm=vm["uuid"], kind="look", call="", target="", changes_pool=False,
-                        effect={})
-            uuid = final_vm_uuid(st, step)
+            uuid = final_vm_uuid(st, vm["uuid"])
             if ops.ref_by_uuid(self.session, "VM", uuid) is None:
                 return (f"the journal says incident {self.incident} is finished, but its VM {uuid} is not on the pool",
                         "find the VM (XenCenter, xe vm-list) before anything else; this runbook changes nothing more")

@@ -45,10 +45,10 @@ def is_mark(key: str) -> bool:
 
 def own_vms(session, *, incident: str, original: str, role: str | None = None) -> list[str]:
     """Refs of this incident's copies of the VM `original` (of one role, or all)."""
-    refs = ops.vms_with_other_config(session, ORIGINAL, original)
-    out = []
-    for ref in refs:
-        other = ops.vm_identity(session, ref)["other_config"]
-        if other.get(INCIDENT) == incident and (role is None or other.get(ROLE) == role):
-            out.append(ref)
-    return out
+    wanted = {ORIGINAL: original, INCIDENT: incident, **({ROLE: role} if role else {})}
+    return ops.vms_with_other_config(session, wanted)
+
+
+def incident_of(session, vm_ref: str) -> str | None:
+    """The incident whose mark the VM carries (None: unmarked)."""
+    return ops.vm_other_config(session, vm_ref).get(INCIDENT)

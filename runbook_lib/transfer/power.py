@@ -12,13 +12,14 @@ from runbook_lib.transfer.plan_steps import Step
 from runbook_lib.xapi import operations as ops
 
 SHUTDOWN_OPS = ("clean_shutdown", "shutdown")
+START_OPS = ("start",)
 
 
 def shutdown(ctx: Context, step: Step, st: dict) -> dict:
     ref = vm_ref(ctx, step.vm)
     if ref is None:
         raise StepFailed(f"VM {step.vm} no longer exists", next_step=NEW_PLAN)
-    if _wait_for_own_shutdown(ctx, ref):
+    if _wait_for_own(ctx, ref, SHUTDOWN_OPS, "Halted"):
         return {"shut_down_by_us": True}
     state = ops.power_state(ctx.session, ref)
     if state == "Halted":  # halted by an earlier attempt whose answer was lost, or halted as planned
@@ -26,20 +27,13 @@ def shutdown(ctx: Context, step: Step, st: dict) -> dict:
     if state != "Running":
         raise StepFailed(f"VM '{vm_name(st, step)}' is {state}; only a running VM is shut down",
                          next_step="bring it to Running or Halted and re-run with the same incident")
-    try:
-        ops.clean_shutdown(ctx.session, ref)
-    except Exception as exc:
-        details = ops.failure_details(exc)
-        if details is None:
-            raise
-        _wait_for_own_shutdown(ctx, ref)  # e.g. OTHER_OPERATION_IN_PROGRESS: our earlier call
-        if ops.power_state(ctx.session, ref) == "Halted":
-            return {"shut_down_by_us": True}
+    refused = _power_op(ctx, ref, ops.clean_shutdown, SHUTDOWN_OPS, "Halted")
+    if refused:
         raise StepFailed(
-            f"VM '{vm_name(st, step)}' refused a clean shutdown ({' '.join(details[:3])}); nothing was changed",
+            f"VM '{vm_name(st, step)}' refused a clean shutdown ({' '.join(refused[:3])}); nothing was changed",
             next_step="the VM is still running on its SR. Shut it down from inside the guest (or, if you accept "
                       "the risk, force it off with `xe vm-shutdown force=true`), then re-run with the same incident",
-            error=details) from None
+            error=refused)
     return {"shut_down_by_us": True}
 
 
@@ -48,20 +42,36 @@ def _planned_running(ctx: Context, step: Step) -> bool:
     return vm.get("power_state") == "Running"
 
 
-def _wait_for_own_shutdown(ctx: Context, ref: str) -> bool:
-    """A shutdown still running (sent before a lost connection or a crash) is waited for, not
-    sent again: a second one would fail with OTHER_OPERATION_IN_PROGRESS. True when it halted the VM."""
-    running = {task: op for task, op in ops.vm_operations(ctx.session, ref).items() if op in SHUTDOWN_OPS}
-    for task in running:
-        ctx.reporter.progress("a clean shutdown of the VM is already under way; waiting for it")
+def _power_op(ctx: Context, ref: str, call, op_names: tuple[str, ...], wanted: str) -> list[str] | None:
+    """Send a power operation once. A refusal that leaves the VM `wanted` anyway (an earlier call
+    of ours, whose answer was lost, did it or is still doing it: OTHER_OPERATION_IN_PROGRESS) is
+    success: None. Otherwise the pool's refusal (its error details)."""
+    try:
+        call(ctx.session, ref)
+        return None
+    except Exception as exc:
+        details = ops.failure_details(exc)
+        if details is None:
+            raise
+        _wait_for_own(ctx, ref, op_names, wanted)
+        return None if ops.power_state(ctx.session, ref) == wanted else details
+
+
+def _wait_for_own(ctx: Context, ref: str, op_names: tuple[str, ...], wanted: str) -> bool:
+    """A power operation still running (sent before a lost connection or a crash) is waited for,
+    not sent again: a second one would fail with OTHER_OPERATION_IN_PROGRESS. True when there was
+    one and the VM is now `wanted`."""
+    running = [(task, op) for task, op in ops.vm_operations(ctx.session, ref).items() if op in op_names]
+    for task, op in running:
+        ctx.reporter.progress(f"a {op.replace('_', ' ')} of the VM is already under way; waiting for it")
         try:
             ops.wait_task(ctx.session, task, timeout_s=ctx.task_timeout_s)
         except (ops.TaskFailed, ops.TaskTimedOut):
-            pass
+            pass  # the step itself says what the VM is now
         except Exception as exc:  # noqa: BLE001 - the task ended and went between the two reads
             if ops.code_of(exc) != "HANDLE_INVALID":
                 raise
-    return bool(running) and ops.power_state(ctx.session, ref) == "Halted"
+    return bool(running) and ops.power_state(ctx.session, ref) == wanted
 
 
 def probe_halted(ctx: Context, step: Step, st: dict):
@@ -72,36 +82,23 @@ def probe_halted(ctx: Context, step: Step, st: dict):
 
 
 def start(ctx: Context, step: Step, st: dict) -> dict:
-    uuid = final_vm_uuid(st, step)
+    uuid = final_vm_uuid(st, step.vm)
     ref = vm_ref(ctx, uuid)
     if ref is None:
         raise StepFailed(f"VM {uuid} to start is gone", next_step="check the journal and the pool")
     if ops.power_state(ctx.session, ref) != "Running":
-        try:
-            ops.start_vm(ctx.session, ref)
-        except Exception as exc:
-            details = ops.failure_details(exc)
-            if details is None:
-                raise
-            if ops.power_state(ctx.session, ref) == "Running":
-                return {"started": uuid}
-            raise StepFailed(f"VM '{vm_name(st, step)}' did not start ({' '.join(details[:3])})",
+        refused = _power_op(ctx, ref, ops.start_vm, START_OPS, "Running")
+        if refused:
+            raise StepFailed(f"VM '{vm_name(st, step)}' did not start ({' '.join(refused[:3])})",
                              next_step=f"its data is complete on {ctx.sr_label(ctx.source)}; start it by hand "
                                        f"(xe vm-start uuid={uuid}) and re-run to finish the checks",
-                             error=details) from None
+                             error=refused)
     return {"started": uuid}
 
 
 def probe_started(ctx: Context, step: Step, st: dict):
-    ref = vm_ref(ctx, final_vm_uuid(st, step))
-    if ref and ops.power_state(ctx.session, ref) == "Running":
-        return "done", {"started": final_vm_uuid(st, step)}
-    if ref and any(op == "start" for op in ops.vm_operations(ctx.session, ref).values()):
-        for task in [t for t, op in ops.vm_operations(ctx.session, ref).items() if op == "start"]:
-            try:
-                ops.wait_task(ctx.session, task, timeout_s=ctx.task_timeout_s)
-            except Exception:  # noqa: BLE001 - the start step itself reports a start that failed
-                pass
-        if ops.power_state(ctx.session, ref) == "Running":
-            return "done", {"started": final_vm_uuid(st, step)}
+    uuid = final_vm_uuid(st, step.vm)
+    ref = vm_ref(ctx, uuid)
+    if ref and (ops.power_state(ctx.session, ref) == "Running" or _wait_for_own(ctx, ref, START_OPS, "Running")):
+        return "done", {"started": uuid}
     return "not-started", None

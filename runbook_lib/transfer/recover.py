@@ -16,17 +16,9 @@ from runbook_lib.transfer.plan_steps import BACK_SUFFIX, COPY_SUFFIX, Step
 from runbook_lib.xapi import operations as ops
 
 
-def _identity(session, ref: str) -> dict:
-    identity = ops.vm_identity(session, ref)
-    identity.pop("ref", None)
-    for disk in identity["disks"]:
-        disk.pop("vdi_ref", None)
-    return identity
-
-
 def _verified(session, incident: str, vm: str, role: str) -> dict | None:
     for ref in marks.own_vms(session, incident=incident, original=vm, role=role):
-        identity = _identity(session, ref)
+        identity = ops.recorded_identity(session, ref)
         if identity["other_config"].get(marks.VERIFIED) == "yes":
             return identity
     return None

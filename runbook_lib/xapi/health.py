@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from runbook_lib.xapi.inventory import Inventory, _as_iso
+from runbook_lib.xapi.inventory import Inventory, as_iso
 
 MESSAGE_FILTER = 'field "cls" = "SR"'
 GC_TASK = "Garbage Collection"
@@ -39,7 +39,7 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
 
 
 def _stamp(value: Any) -> pd.Timestamp:
-    text = _as_iso(value)
+    text = as_iso(value)
     return pd.Timestamp(text) if text else pd.NaT
 
 

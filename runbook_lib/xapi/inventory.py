@@ -116,7 +116,7 @@ def _as_int(value: Any, where: str = "") -> int:
         raise InputError(f"{where or 'a size field'} is not a whole number: {str(value)[:40]!r}") from None
 
 
-def _as_iso(value: Any) -> str | None:
+def as_iso(value: Any) -> str | None:
     """XML-RPC DateTime, JSON string or datetime -> 'YYYY-MM-DDTHH:MM:SSZ' (None for the epoch)."""
     if value is None or value == "":
         return None
@@ -150,7 +150,7 @@ def normalise_record(cls: str, record: dict[str, Any]) -> dict[str, Any]:
         if field in INT_FIELDS:
             value = _as_int(value, f"{cls} {record.get('uuid', '?')} {field}")
         elif field in DATE_FIELDS:
-            value = _as_iso(value)
+            value = as_iso(value)
         elif field in BOOL_FIELDS:
             value = value if isinstance(value, bool) else str(value).strip().lower() in ("true", "1", "yes")
         elif field in MAP_FIELDS:
@@ -180,7 +180,7 @@ def fetch_inventory(session, *, source_url: str | None = None,
     try:
         pool = next(iter(records["pool"].values()), None)
         if pool and pool.get("master") in records["host"]:
-            captured = _as_iso(api.host.get_servertime(pool["master"]))
+            captured = as_iso(api.host.get_servertime(pool["master"]))
     except Exception:  # older/partial servers: fall back to our own clock
         captured = None
     captured = captured or pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -143,11 +143,16 @@ def ping(session) -> None:
     session.xenapi.pool.get_all()
 
 
-def vms_with_other_config(session, key: str, value: str) -> list[str]:
-    """Refs of the VMs (not snapshots or templates) whose other_config[key] == value."""
+def vms_with_other_config(session, wanted: dict[str, str]) -> list[str]:
+    """Refs of the VMs (not snapshots or templates) whose other_config holds every key of `wanted`
+    with its value (one get_all_records)."""
     return [ref for ref, rec in session.xenapi.VM.get_all_records().items()
-            if (rec.get("other_config") or {}).get(key) == value
+            if all((rec.get("other_config") or {}).get(k) == v for k, v in wanted.items())
             and not rec.get("is_a_snapshot") and not rec.get("is_a_template")]
+
+
+def vm_other_config(session, vm_ref: str) -> dict[str, str]:
+    return dict(session.xenapi.VM.get_other_config(vm_ref) or {})
 
 
 def ha_enabled(session) -> bool:
@@ -211,6 +216,15 @@ def vm_identity(session, vm_ref: str) -> dict[str, Any]:
             "vifs": sorted(vifs, key=lambda v: v["device"]),
             "snapshots": [api.VM.get_uuid(s) for s in vm.get("snapshots") or []],
             "is_a_template": bool(vm.get("is_a_template")), "is_a_snapshot": bool(vm.get("is_a_snapshot"))}
+
+
+def recorded_identity(session, vm_ref: str) -> dict[str, Any]:
+    """vm_identity as the journal keeps it: uuids only (refs do not outlive a xapi restart)."""
+    identity = vm_identity(session, vm_ref)
+    identity.pop("ref", None)
+    for disk in identity["disks"]:
+        disk.pop("vdi_ref", None)
+    return identity
 
 
 def userdevice_key(value) -> tuple:
